@@ -1,0 +1,289 @@
+"""The mirrors list, `mirrors/images.yaml`: what the team wants relayed.
+
+The list is a security boundary: its values end up in Dockerfiles built on machines that hold
+credentials. Every value is therefore checked against a strict grammar here, every unknown or
+duplicate key is an error, and every error names its file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from relay import naming, reference, selection, yamlnodes
+from relay.errors import InputError, Problem
+from relay.settings import Settings
+
+LIST_FILE = "mirrors/images.yaml"
+
+ENTRY_KEYS = {"source", "tags", "name", "platforms", "select"}
+SELECT_KEYS = {"semver", "include", "exclude", "latest"}
+# os/arch[/variant], as in an OCI index's platform object.
+PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
+
+
+@dataclass(frozen=True)
+class TagSpec:
+    """One explicit tag; `digest` is set when it was pinned inline as TAG@sha256:HEX."""
+
+    tag: str
+    digest: str | None
+    line: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    source: reference.Reference  # repository only: no tag, no digest
+    target: str  # the target repository name, derived or from `name:`
+    tags: tuple[TagSpec, ...]
+    platforms: tuple[str, ...]
+    select: selection.Selection | None
+    line: int
+    explicit_name: bool
+
+
+@dataclass(frozen=True)
+class MirrorList:
+    path: str
+    entries: tuple[Entry, ...]
+
+    def by_source(self) -> dict[str, Entry]:
+        return {e.source.name: e for e in self.entries}
+
+
+def load(repo: Path, settings: Settings) -> MirrorList:
+    path = repo / LIST_FILE
+    if not path.exists():
+        raise InputError(Problem(LIST_FILE, None, "no mirrors list here (is --repo right?)"))
+    return parse(path.read_text(encoding="utf-8"), LIST_FILE, settings)
+
+
+def parse(text: str, path: str, settings: Settings) -> MirrorList:
+    """Parse and validate the whole list, reporting every problem at once."""
+    doc = yamlnodes.Doc(path)
+    root = yamlnodes.compose(text, path)
+    problems: list[Problem] = []
+    if root is None:
+        raise InputError(Problem(path, None, "the file is empty; it needs an 'images:' list"))
+    top = yamlnodes.mapping_items(doc, root, "the file", {"images"}, problems)
+    if "images" not in top:
+        if not problems:
+            problems.append(doc.problem(root, "missing 'images:' list"))
+        raise InputError(problems)
+    entries: list[Entry] = []
+    for node in yamlnodes.sequence(doc, top["images"][1], "images", problems):
+        entry = _entry(doc, node, settings, problems)
+        if entry is not None:
+            entries.append(entry)
+    _check_unique(doc, entries, settings, problems)
+    if problems:
+        raise InputError(sorted(problems, key=lambda p: (p.line or 0, p.message)))
+    return MirrorList(path, tuple(entries))
+
+
+def _entry(
+    doc: yamlnodes.Doc, node: yaml.Node, settings: Settings, problems: list[Problem]
+) -> Entry | None:
+    before = len(problems)
+    items = yamlnodes.mapping_items(doc, node, "image entry", ENTRY_KEYS, problems)
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    # A mistyped key (`tag:`) already explains a missing `tags:`; don't pile on.
+    bad_keys = len(problems) > before
+    if "source" not in items:
+        problems.append(doc.problem(node, "image entry: missing 'source:'"))
+        return None
+    source_node = items["source"][1]
+    text = yamlnodes.string(doc, source_node, "source", problems)
+    source: reference.Reference | None = None
+    if text is not None:
+        try:
+            source = reference.parse_repository(text)
+        except ValueError as exc:
+            problems.append(doc.problem(source_node, f"source '{_show(text)}': {exc}"))
+
+    tags = _tags(doc, items, problems)
+    platforms = _platforms(doc, items, problems)
+    select = _select(doc, items, problems)
+    if "tags" not in items and "select" not in items and not bad_keys:
+        problems.append(doc.problem(node, "image entry: needs 'tags:', 'select:' or both"))
+
+    target = None
+    explicit = "name" in items
+    if explicit:
+        name_node = items["name"][1]
+        target = yamlnodes.string(doc, name_node, "name", problems)
+        if target is not None:
+            why = naming.check(target, settings.naming.max_length)
+            if why:
+                problems.append(doc.problem(name_node, f"name: {why}"))
+    elif source is not None:
+        target = naming.derive(source)
+        why = naming.check(target, settings.naming.max_length)
+        if why:
+            hint = naming.suggest(source, settings.naming.max_length, set())
+            problems.append(
+                doc.problem(
+                    source_node,
+                    f"target name {why}; add 'name: {hint}' (or another name) to this entry",
+                )
+            )
+    if len(problems) > before or source is None or target is None:
+        return None
+    return Entry(
+        source=source,
+        target=target,
+        tags=tuple(tags),
+        platforms=tuple(platforms),
+        select=select,
+        line=yamlnodes.line_of(node),
+        explicit_name=explicit,
+    )
+
+
+def _tags(doc: yamlnodes.Doc, items: dict, problems: list[Problem]) -> list[TagSpec]:
+    if "tags" not in items:
+        return []
+    tags: list[TagSpec] = []
+    seen: dict[str, int] = {}
+    nodes = yamlnodes.sequence(doc, items["tags"][1], "tags", problems)
+    if isinstance(items["tags"][1], yaml.SequenceNode) and not nodes:
+        problems.append(doc.problem(items["tags"][1], "tags: the list is empty"))
+    for tag_node in nodes:
+        text = yamlnodes.string(doc, tag_node, "tag", problems)
+        if text is None:
+            continue
+        tag, sep, digest = text.partition("@")
+        if not reference.is_valid_tag(tag):
+            problems.append(
+                doc.problem(
+                    tag_node,
+                    f"tag '{_show(tag)}' is not a valid tag: 1-128 characters of letters, "
+                    "digits, '_', '.' and '-', not starting with '.' or '-'",
+                )
+            )
+            continue
+        if sep and not (digest.startswith("sha256:") and reference.is_valid_digest(digest)):
+            problems.append(
+                doc.problem(
+                    tag_node,
+                    f"tag '{tag}': pin '{_show(digest)}' is not a digest of the form "
+                    "sha256:<64 lower-case hex digits>",
+                )
+            )
+            continue
+        line = yamlnodes.line_of(tag_node)
+        if tag in seen:
+            problems.append(
+                doc.problem(tag_node, f"duplicate tag '{tag}' (first at line {seen[tag]})")
+            )
+            continue
+        seen[tag] = line
+        tags.append(TagSpec(tag, digest or None, line))
+    return tags
+
+
+def _platforms(doc: yamlnodes.Doc, items: dict, problems: list[Problem]) -> list[str]:
+    if "platforms" not in items:
+        return []
+    platforms: list[str] = []
+    for p_node in yamlnodes.sequence(doc, items["platforms"][1], "platforms", problems):
+        text = yamlnodes.string(doc, p_node, "platform", problems)
+        if text is None:
+            continue
+        if not PLATFORM_RE.fullmatch(text):
+            problems.append(
+                doc.problem(
+                    p_node,
+                    f"platform '{_show(text)}' is not os/arch[/variant], "
+                    "e.g. linux/amd64 or linux/arm/v7",
+                )
+            )
+        elif text in platforms:
+            problems.append(doc.problem(p_node, f"duplicate platform '{text}'"))
+        else:
+            platforms.append(text)
+    return platforms
+
+
+def _select(doc: yamlnodes.Doc, items: dict, problems: list[Problem]) -> selection.Selection | None:
+    if "select" not in items:
+        return None
+    node = items["select"][1]
+    rules = yamlnodes.mapping_items(doc, node, "select", SELECT_KEYS, problems)
+    if isinstance(node, yaml.MappingNode) and not rules and not node.value:
+        problems.append(
+            doc.problem(node, "select: give at least one of " + ", ".join(sorted(SELECT_KEYS)))
+        )
+    values: dict = {}
+    for key in ("semver", "include", "exclude"):
+        if key not in rules:
+            continue
+        rule_node = rules[key][1]
+        text = yamlnodes.string(doc, rule_node, f"select.{key}", problems)
+        if text is None:
+            continue
+        try:
+            if key == "semver":
+                values[key] = selection.parse_range(text)
+            else:
+                values[key] = selection.compile_regex(text)
+        except selection.RuleError as exc:
+            problems.append(doc.problem(rule_node, f"select.{key}: {exc}"))
+    if "latest" in rules:
+        latest_node = rules["latest"][1]
+        n = yamlnodes.integer(doc, latest_node, "select.latest", problems)
+        if n is not None:
+            if not 1 <= n <= selection.MAX_LATEST:
+                problems.append(
+                    doc.problem(
+                        latest_node, f"select.latest must be from 1 to {selection.MAX_LATEST}"
+                    )
+                )
+            else:
+                values["latest"] = n
+    return selection.Selection(**values)
+
+
+def _check_unique(
+    doc: yamlnodes.Doc, entries: list[Entry], settings: Settings, problems: list[Problem]
+) -> None:
+    by_source: dict[str, Entry] = {}
+    by_target: dict[str, Entry] = {}
+    taken = {e.target for e in entries}
+    for entry in entries:
+        first = by_source.get(entry.source.name)
+        if first is not None:
+            problems.append(
+                Problem(
+                    doc.path,
+                    entry.line,
+                    f"duplicate entry for {entry.source.name} (first at line {first.line}); "
+                    "merge the tags into one entry",
+                )
+            )
+            continue
+        by_source[entry.source.name] = entry
+        other = by_target.get(entry.target)
+        if other is not None:
+            hint = naming.suggest(entry.source, settings.naming.max_length, taken)
+            problems.append(
+                Problem(
+                    doc.path,
+                    entry.line,
+                    f"target name '{entry.target}' of {entry.source.name} collides with "
+                    f"{other.source.name} (line {other.line}); add 'name: {hint}' "
+                    "(or another unused name) to one of them",
+                )
+            )
+            continue
+        by_target[entry.target] = entry
+
+
+def _show(text: str) -> str:
+    """Quote user input safely in a message: no raw newlines or control characters."""
+    shown = text.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= 80 else shown[:77] + "..."

@@ -1,0 +1,141 @@
+"""The command line. The only place that turns relay's exceptions into exit codes.
+
+Exit codes: 0 success; 1 a check failed, drift was found or an operation failed; 2 invalid input
+or usage. Data goes to stdout, logging to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from relay import __version__, generate, ghactions, lock, mirrors, settings
+from relay.errors import CheckFailed, InputError, Problem, RelayError
+
+log = logging.getLogger("relay")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="relay: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args)
+    except InputError as exc:
+        _report(exc.problems)
+        return exc.exit_code
+    except CheckFailed as exc:
+        for detail in exc.details:
+            print(detail)
+        print(f"relay: {exc}", file=sys.stderr)
+        if ghactions.active():
+            print(f"::error::{exc}", file=sys.stderr)
+        return exc.exit_code
+    except RelayError as exc:
+        print(f"relay: error: {exc}", file=sys.stderr)
+        if ghactions.active():
+            print(f"::error::{exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("relay: interrupted", file=sys.stderr)
+        return 130
+
+
+def _report(problems: list[Problem]) -> None:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+        ghactions.annotate(problem)
+    if len(problems) > 1:
+        print(f"relay: {len(problems)} problems", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="relay",
+        description="Relay overseas container images to your Harbor by way of Alibaba Cloud ACR.",
+    )
+    parser.add_argument("--version", action="version", version=f"relay {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--repo",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="the relay repository to act on (default: the current directory)",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "validate", parents=[common], help="check mirrors/images.yaml and mirrors/relay.yaml"
+    )
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "generate",
+        parents=[common],
+        help="render mirrors/dockerfiles/<name>/<tag>/Dockerfile from the list and the lock",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 and list what differs if the Dockerfiles are out of date",
+    )
+    p.set_defaults(func=cmd_generate)
+    return parser
+
+
+def _load(repo: Path) -> tuple[settings.Settings, mirrors.MirrorList]:
+    if not repo.is_dir():
+        raise InputError(f"--repo {repo}: not a directory")
+    cfg = settings.load(repo)
+    return cfg, mirrors.load(repo, cfg)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    _, mirror_list = _load(args.repo)
+    lock.read(args.repo)
+    tags = sum(len(e.tags) for e in mirror_list.entries)
+    rules = sum(1 for e in mirror_list.entries if e.select is not None)
+    print(
+        f"{mirror_list.path}: {len(mirror_list.entries)} images, {tags} explicit tags, "
+        f"{rules} with selection rules: ok"
+    )
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    _, mirror_list = _load(args.repo)
+    want = generate.desired(mirror_list, lock.read(args.repo))
+    changes = generate.plan(want, generate.scan(args.repo))
+    if args.check:
+        if changes:
+            raise CheckFailed(
+                f"{len(changes)} Dockerfile(s) out of date; run `relay generate` and commit",
+                [str(c) for c in changes],
+            )
+        print(f"{len(want)} Dockerfiles up to date")
+        return 0
+    generate.apply(args.repo, changes)
+    for change in changes:
+        print(change)
+    counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "delete")}
+    print(
+        f"{len(want)} Dockerfiles: {counts['create']} created, {counts['update']} updated, "
+        f"{counts['delete']} deleted, {len(want) - counts['create'] - counts['update']} unchanged"
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

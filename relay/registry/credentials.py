@@ -1,0 +1,393 @@
+"""Where registry credentials come from.
+
+Providers answer ``get(registry, repository)``. Supported sources:
+
+* Docker ``config.json`` (and the containers ``auth.json``, same format): ``auths`` entries with a
+  base64 ``auth`` or ``username``/``password``/``identitytoken``; ``credHelpers`` and
+  ``credsStore``, which run ``docker-credential-<helper> get`` only when that binary is on PATH.
+* image-syncer auth files (JSON or YAML): ``{"registry[/namespace]": {"username", "password",
+  "insecure"}}`` with the longest matching prefix winning; ``"$VAR"``/``"${VAR}"`` values read
+  the environment, as image-syncer does.
+* Environment variables: ``RELAY_REGISTRY_AUTH_<HOST>=username:password`` where ``<HOST>`` is the
+  registry name upper-cased with every character other than A-Z/0-9 replaced by ``_``
+  (``ghcr.io`` → ``RELAY_REGISTRY_AUTH_GHCR_IO``, ``127.0.0.1:5000`` →
+  ``RELAY_REGISTRY_AUTH_127_0_0_1_5000``). The password is everything after the first colon.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+DOCKER_HUB = "docker.io"
+# The key `docker login` writes for Docker Hub, and what credential helpers expect for it.
+DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
+_DOCKER_HUB_ALIASES = frozenset(
+    {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+)
+ENV_PREFIX = "RELAY_REGISTRY_AUTH_"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A username and secret. ``repr`` never shows the secret."""
+
+    username: str
+    password: str = field(repr=False)
+    identity_token: str | None = field(default=None, repr=False)
+    source: str = ""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.password, self.identity_token) if s)
+
+
+@runtime_checkable
+class CredentialProvider(Protocol):
+    def get(self, registry: str, repository: str | None = None) -> Credential | None:
+        """Credentials for ``registry`` (``host[:port]``) and optionally one repository in it."""
+        ...
+
+
+def normalise_registry(name: str) -> str:
+    """Canonical registry key: no scheme, no ``/v1/``/``/v2/`` suffix, Docker Hub as docker.io.
+
+    ``"https://index.docker.io/v1/"`` → ``"docker.io"``;
+    ``"Quay.io/coreos"`` → ``"quay.io/coreos"``.
+    """
+    value = name.strip()
+    value = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", value)
+    value = value.rstrip("/")
+    value = re.sub(r"/v[12]$", "", value)
+    host, sep, path = value.partition("/")
+    host = host.lower()
+    if host in _DOCKER_HUB_ALIASES:
+        host = DOCKER_HUB
+    return f"{host}{sep}{path}" if path else host
+
+
+def _prefix_match(keys: Iterable[str], registry: str, repository: str | None) -> str | None:
+    """Longest ``registry[/namespace]`` key that covers ``registry/repository``.
+
+    Namespaces match on whole path segments, so ``quay.io/core`` does not cover ``coreos/etcd``.
+    """
+    target = normalise_registry(registry)
+    full = f"{target}/{repository.strip('/')}" if repository else target
+    best: str | None = None
+    for key in keys:
+        if full == key or full.startswith(key + "/"):
+            if best is None or len(key) > len(best):
+                best = key
+    return best
+
+
+def _from_pair(username: str | None, password: str | None, source: str) -> Credential | None:
+    if not username and not password:
+        return None
+    return Credential(username=username or "", password=password or "", source=source)
+
+
+class StaticCredentials:
+    """Credentials given in code: ``{"registry[/namespace]": Credential}``, longest prefix wins."""
+
+    def __init__(self, entries: Mapping[str, Credential] | None = None) -> None:
+        self._entries = {normalise_registry(k): v for k, v in (entries or {}).items()}
+
+    def get(self, registry: str, repository: str | None = None) -> Credential | None:
+        key = _prefix_match(self._entries, registry, repository)
+        return self._entries[key] if key else None
+
+
+class EnvCredentials:
+    """``RELAY_REGISTRY_AUTH_<HOST>=username:password`` (see module docstring for ``<HOST>``)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX) -> None:
+        self._environ = environ if environ is not None else os.environ
+        self._prefix = prefix
+
+    @staticmethod
+    def variable_name(registry: str, prefix: str = ENV_PREFIX) -> str:
+        return prefix + re.sub(r"[^A-Z0-9]", "_", normalise_registry(registry).upper())
+
+    def get(self, registry: str, repository: str | None = None) -> Credential | None:
+        name = self.variable_name(registry, self._prefix)
+        value = self._environ.get(name)
+        if not value:
+            return None
+        username, sep, password = value.partition(":")
+        if not sep:
+            log.warning("%s is set but not in the form username:password; ignoring it", name)
+            return None
+        return _from_pair(username, password, f"environment variable {name}")
+
+
+_ENV_REF = re.compile(r"^\$(?:\{(\w+)\}|(\w+))$")
+
+
+def _expand_env(value: object, environ: Mapping[str, str], where: str) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    match = _ENV_REF.match(text.strip())
+    if not match:
+        return text
+    name = match.group(1) or match.group(2)
+    if name not in environ:
+        log.warning("%s refers to unset environment variable %s", where, name)
+        return None
+    return environ[name]
+
+
+@dataclass(frozen=True)
+class _SyncerEntry:
+    credential: Credential | None
+    insecure: bool
+
+
+class ImageSyncerAuth:
+    """image-syncer's auth file: ``{"registry[/namespace]": {"username","password","insecure"}}``.
+
+    Also answers :meth:`insecure` so the client can treat those registries like Docker's
+    insecure-registries (image-syncer uses the flag to mean "plain HTTP").
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, object],
+        *,
+        source: str = "image-syncer auth",
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = environ if environ is not None else os.environ
+        self._entries: dict[str, _SyncerEntry] = {}
+        for raw_key, raw in data.items():
+            key = normalise_registry(str(raw_key))
+            if not isinstance(raw, Mapping):
+                raise ValueError(f"{source}: entry {raw_key!r} must be a mapping")
+            where = f"{source} entry {raw_key!r}"
+            cred = _from_pair(
+                _expand_env(raw.get("username"), env, where),
+                _expand_env(raw.get("password"), env, where),
+                f"{source} ({raw_key})",
+            )
+            self._entries[key] = _SyncerEntry(cred, _truthy(raw.get("insecure")))
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+    ) -> ImageSyncerAuth:
+        text = Path(path).read_text(encoding="utf-8")
+        # YAML is a superset of JSON, so one loader serves both of image-syncer's formats.
+        data = yaml.safe_load(text) or {}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path}: auth file must be a mapping of registry to credentials")
+        return cls(data, source=str(path), environ=environ)
+
+    def get(self, registry: str, repository: str | None = None) -> Credential | None:
+        key = _prefix_match(self._entries, registry, repository)
+        return self._entries[key].credential if key else None
+
+    def insecure(self, registry: str) -> bool:
+        host = normalise_registry(registry).split("/", 1)[0]
+        return any(
+            entry.insecure and key.split("/", 1)[0] == host for key, entry in self._entries.items()
+        )
+
+    @property
+    def insecure_registries(self) -> list[str]:
+        return sorted({k.split("/", 1)[0] for k, v in self._entries.items() if v.insecure})
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+HelperRunner = Callable[[str, str], "dict[str, str] | None"]
+
+
+def run_credential_helper(helper: str, server_url: str) -> dict[str, str] | None:
+    """Run ``docker-credential-<helper> get``; None if absent or it has nothing for the server.
+
+    The protocol: server URL on stdin, ``{"ServerURL", "Username", "Secret"}`` on stdout.
+    """
+    exe = shutil.which(f"docker-credential-{helper}")
+    if exe is None:
+        log.debug("credential helper docker-credential-%s is not installed", helper)
+        return None
+    try:
+        proc = subprocess.run(  # noqa: S603 - the executable comes from PATH lookup, by design
+            [exe, "get"],
+            input=server_url,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("credential helper %s failed for %s: %s", helper, server_url, exc)
+        return None
+    if proc.returncode != 0:
+        # "credentials not found in native keychain" is the normal miss; log nothing secret.
+        log.debug("credential helper %s has no entry for %s", helper, server_url)
+        return None
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:
+        log.warning("credential helper %s returned malformed output for %s", helper, server_url)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class DockerConfig:
+    """Docker's ``config.json`` / containers' ``auth.json``.
+
+    Lookup order follows Docker: ``credHelpers[registry]``, then ``credsStore``, then the inline
+    ``auths`` entry. A helper that is not installed or has no entry falls through to ``auths``.
+    ``auths`` keys may carry a namespace (podman writes those); the longest match wins.
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, object],
+        *,
+        source: str = "docker config",
+        helper_runner: HelperRunner | None = None,
+    ) -> None:
+        self._source = source
+        self._run_helper: HelperRunner = helper_runner or run_credential_helper
+        self._auths: dict[str, Mapping[str, object]] = {}
+        auths = data.get("auths") or {}
+        if isinstance(auths, Mapping):
+            for key, value in auths.items():
+                if isinstance(value, Mapping):
+                    self._auths[normalise_registry(str(key))] = value
+        helpers = data.get("credHelpers") or {}
+        self._cred_helpers: dict[str, str] = {}
+        if isinstance(helpers, Mapping):
+            self._cred_helpers = {normalise_registry(str(k)): str(v) for k, v in helpers.items()}
+        store = data.get("credsStore")
+        self._creds_store = str(store) if store else None
+        self._helper_cache: dict[tuple[str, str], Credential | None] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], helper_runner: HelperRunner | None = None
+    ) -> DockerConfig:
+        data = json.loads(Path(path).read_text(encoding="utf-8") or "{}")
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path}: docker config must be a JSON object")
+        return cls(data, source=str(path), helper_runner=helper_runner)
+
+    @staticmethod
+    def default_path(environ: Mapping[str, str] | None = None) -> Path:
+        env = environ if environ is not None else os.environ
+        base = env.get("DOCKER_CONFIG")
+        return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
+
+    def get(self, registry: str, repository: str | None = None) -> Credential | None:
+        host = normalise_registry(registry).split("/", 1)[0]
+        helper = self._cred_helpers.get(host) or self._creds_store
+        if helper:
+            cred = self._from_helper(helper, host)
+            if cred is not None:
+                return cred
+        key = _prefix_match(self._auths, registry, repository)
+        if key is None:
+            return None
+        return self._from_entry(key, self._auths[key])
+
+    def _from_helper(self, helper: str, host: str) -> Credential | None:
+        server = DOCKER_HUB_CONFIG_KEY if host == DOCKER_HUB else host
+        cache_key = (helper, server)
+        # Cached because helpers are processes and every request asks for credentials.
+        with self._lock:
+            if cache_key in self._helper_cache:
+                return self._helper_cache[cache_key]
+        data = self._run_helper(helper, server)
+        cred: Credential | None = None
+        if data:
+            username = str(data.get("Username") or "")
+            secret = str(data.get("Secret") or "")
+            source = f"docker-credential-{helper}"
+            if username == "<token>":
+                cred = Credential("", "", identity_token=secret, source=source)
+            else:
+                cred = _from_pair(username, secret, source)
+        with self._lock:
+            self._helper_cache[cache_key] = cred
+        return cred
+
+    def _from_entry(self, key: str, entry: Mapping[str, object]) -> Credential | None:
+        source = f"{self._source} ({key})"
+        username = str(entry.get("username") or "")
+        password = str(entry.get("password") or "")
+        encoded = entry.get("auth")
+        if encoded:
+            try:
+                decoded = base64.b64decode(str(encoded), validate=False).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                log.warning("%s: the auth field is not valid base64 of user:password", source)
+                decoded = ""
+            user, sep, pw = decoded.partition(":")
+            if sep:
+                username, password = user, pw
+            elif decoded:
+                log.warning("%s: the auth field has no ':' separator", source)
+        identity = entry.get("identitytoken")
+        if identity:
+            return Credential(username, password, identity_token=str(identity), source=source)
+        return _from_pair(username, password, source)
+
+
+class CredentialChain:
+    """Ask each provider in turn; the first answer wins."""
+
+    def __init__(self, providers: Sequence[CredentialProvider]) -> None:
+        self.providers = list(providers)
+
+    def get(self, registry: str, repository: str | None = None) -> Credential | None:
+        for provider in self.providers:
+            cred = provider.get(registry, repository)
+            if cred is not None:
+                return cred
+        return None
+
+    def insecure(self, registry: str) -> bool:
+        return any(
+            callable(getattr(p, "insecure", None)) and p.insecure(registry)  # type: ignore[attr-defined]
+            for p in self.providers
+        )
+
+
+def default_credentials(environ: Mapping[str, str] | None = None) -> CredentialChain:
+    """Environment variables, then ``$REGISTRY_AUTH_FILE``, then Docker's config.json."""
+    env = environ if environ is not None else os.environ
+    providers: list[CredentialProvider] = [EnvCredentials(env)]
+    auth_file = env.get("REGISTRY_AUTH_FILE")
+    if auth_file and Path(auth_file).is_file():
+        providers.append(DockerConfig.from_file(auth_file))
+    docker_path = DockerConfig.default_path(env)
+    if docker_path.is_file():
+        try:
+            providers.append(DockerConfig.from_file(docker_path))
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable docker config %s: %s", docker_path, exc)
+    return CredentialChain(providers)

@@ -1,0 +1,56 @@
+"""Content digests: parsing, computing and verifying while streaming."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+_ALGORITHMS = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+
+def is_digest(value: str) -> bool:
+    """True for ``sha256:<64 hex>`` / ``sha512:<128 hex>`` (the algorithms registries accept)."""
+    return bool(_DIGEST_RE.match(value))
+
+
+def check_digest(value: str) -> str:
+    """Return ``value`` if it is a digest we can verify, else raise ValueError."""
+    if not is_digest(value):
+        raise ValueError(f"not a sha256/sha512 digest: {value!r}")
+    return value
+
+
+def compute_digest(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{_ALGORITHMS[algorithm](data).hexdigest()}"
+
+
+class Hasher:
+    """Hashes chunks as they pass and counts them."""
+
+    def __init__(self, algorithm: str = "sha256") -> None:
+        if algorithm not in _ALGORITHMS:
+            raise ValueError(f"unsupported digest algorithm {algorithm!r}")
+        self.algorithm = algorithm
+        self._hash = _ALGORITHMS[algorithm]()
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    @property
+    def actual(self) -> str:
+        return f"{self.algorithm}:{self._hash.hexdigest()}"
+
+
+class DigestVerifier(Hasher):
+    """A :class:`Hasher` that knows which digest the content must have."""
+
+    def __init__(self, expected: str) -> None:
+        check_digest(expected)
+        super().__init__(expected.split(":", 1)[0])
+        self.expected = expected
+
+    def matches(self) -> bool:
+        return self.actual == self.expected

@@ -1,0 +1,289 @@
+"""Retries, redirects, TLS and counters of relay.registry.transport, against local fakes."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from relay.registry.errors import RegistryConnectionError, RegistryTLSError
+from relay.registry.retry import RetryPolicy, http_date
+from relay.registry.stats import RequestStats
+from relay.registry.tls import TLSConfig
+from relay.registry.transport import RequestContext, Transport, origin
+from tests.fixtures.registries import TestPKI
+from tests.test_registry_fakeregistry import FakeRegistry
+
+CTX = RequestContext("fake", "a/b", "test request")
+
+
+class Sleeps:
+    """Records requested sleeps instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeRegistry]:
+    reg = FakeRegistry()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def _transport(sleeps: Sleeps, attempts: int = 4, **kwargs: object) -> Transport:
+    policy = RetryPolicy(attempts=attempts, base_delay=0.01, max_retry_after=60, rng=lambda: 0.0)
+    return Transport(retry=policy, sleep=sleeps, **kwargs)  # type: ignore[arg-type]
+
+
+def test_retries_5xx_with_backoff_then_succeeds(fake: FakeRegistry, sleeps: Sleeps) -> None:
+    fake.add_fault("GET", r"^/v2/$", status=503, times=2)
+    fake.add_fault("GET", r"^/v2/$", status=502, times=1)
+    transport = _transport(sleeps)
+    resp = transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    assert resp.status_code == 200
+    assert sleeps.calls == [0.005, 0.01, 0.02]  # exponential, jitter pinned to its minimum
+    snap = transport.stats.snapshot()
+    assert snap.requests == {"GET ping": 4} and snap.retries == 3
+
+
+def test_gives_up_after_attempts_and_returns_last_response(
+    fake: FakeRegistry, sleeps: Sleeps
+) -> None:
+    fake.add_fault("GET", r"^/v2/$", status=500, times=10)
+    transport = _transport(sleeps, attempts=3)
+    assert transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping").status_code == 500
+    assert fake.count("GET", r"^/v2/$") == 3 and len(sleeps.calls) == 2
+
+
+def test_501_is_not_retried(fake: FakeRegistry, sleeps: Sleeps) -> None:
+    fake.add_fault("GET", r"^/v2/$", status=501, times=10)
+    assert (
+        _transport(sleeps).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping").status_code
+        == 501
+    )
+    assert fake.count("GET", r"^/v2/$") == 1
+
+
+@pytest.mark.parametrize("as_date", [False, True])
+def test_429_honours_retry_after(fake: FakeRegistry, sleeps: Sleeps, as_date: bool) -> None:
+    value = http_date(time.time() + 20) if as_date else "7"
+    fake.add_fault("GET", r"^/v2/$", status=429, headers={"Retry-After": value})
+    resp = _transport(sleeps).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    assert resp.status_code == 200
+    assert len(sleeps.calls) == 1
+    assert sleeps.calls[0] == (pytest.approx(20, abs=2) if as_date else 7.0)
+
+
+def test_429_without_retry_after_uses_backoff(fake: FakeRegistry, sleeps: Sleeps) -> None:
+    fake.add_fault("GET", r"^/v2/$", status=429)
+    _transport(sleeps).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    assert sleeps.calls == [0.005]
+
+
+def test_retry_after_beyond_limit_gives_up_at_once(
+    fake: FakeRegistry, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.add_fault("GET", r"^/v2/$", status=429, headers={"Retry-After": "21600"}, times=5)
+    resp = _transport(sleeps).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    assert resp.status_code == 429 and sleeps.calls == []
+    assert "21600" in caplog.text
+
+
+def test_non_replayable_body_is_never_resent(fake: FakeRegistry, sleeps: Sleeps) -> None:
+    fake.add_fault("PUT", r"/uploads/", status=503, times=5)
+    sent: list[bytes] = []
+
+    def body() -> Iterator[bytes]:
+        for chunk in (b"a", b"b"):
+            sent.append(chunk)
+            yield chunk
+
+    resp = _transport(sleeps).request(
+        "PUT",
+        fake.url + "/v2/a/blobs/uploads/x",
+        ctx=CTX,
+        kind="upload",
+        body=body(),
+        replayable=False,
+    )
+    assert resp.status_code == 503
+    assert fake.count("PUT") == 1 and sleeps.calls == []
+
+
+def test_replayable_body_factory_is_called_per_attempt(fake: FakeRegistry, sleeps: Sleeps) -> None:
+    fake.add_fault("PUT", r"/manifests/", status=500, times=1)
+    made: list[int] = []
+
+    def factory() -> bytes:
+        made.append(1)
+        return b'{"schemaVersion":2,"manifests":[]}'
+
+    resp = _transport(sleeps).request(
+        "PUT", fake.url + "/v2/a/manifests/t", ctx=CTX, kind="manifest", body=factory
+    )
+    assert resp.status_code == 201 and len(made) == 2
+
+
+def test_dropped_connection_is_retried(fake: FakeRegistry, sleeps: Sleeps) -> None:
+    fake.add_fault("GET", r"^/v2/$", drop=True, times=2)
+    resp = _transport(sleeps).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    assert resp.status_code == 200 and len(sleeps.calls) == 2
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_connection_refused_raises_after_attempts(sleeps: Sleeps) -> None:
+    port = _closed_port()
+    with pytest.raises(RegistryConnectionError) as info:
+        _transport(sleeps, attempts=3).request(
+            "GET", f"http://127.0.0.1:{port}/v2/a/blobs/x?sig=SECRET", ctx=CTX, kind="blob"
+        )
+    message = str(info.value)
+    assert f"127.0.0.1:{port}" in message and "after 3 attempts" in message
+    assert "fake/a/b: test request failed" in message
+    assert "SECRET" not in message
+    assert len(sleeps.calls) == 2
+
+
+def test_redirect_to_other_host_drops_authorization(fake: FakeRegistry, sleeps: Sleeps) -> None:
+    storage = fake.with_storage()
+    digest = fake.add_blob("a/b", b"layer-bytes")
+    transport = _transport(sleeps)
+    resp = transport.request(
+        "GET",
+        f"{fake.url}/v2/a/b/blobs/{digest}",
+        ctx=CTX,
+        kind="blob",
+        headers={"Authorization": "Bearer registry-token"},
+        follow_redirects=True,
+        auth_origin=origin(fake.url),
+    )
+    assert resp.status_code == 200 and resp.content == b"layer-bytes"
+    registry_req = [r for r in fake.requests if "/blobs/" in r.path][-1]
+    assert registry_req.headers["Authorization"] == "Bearer registry-token"
+    [storage_req] = storage.requests
+    assert "Authorization" not in storage_req.headers
+    assert storage_req.query == "X-Signature=s3cr3t"
+    assert transport.stats.count("GET", "blob") == 2
+
+
+def test_redirect_on_same_origin_keeps_authorization(fake: FakeRegistry, sleeps: Sleeps) -> None:
+    fake.add_fault("GET", r"^/v2/old$", status=307, headers={"Location": "/v2/"})
+    _transport(sleeps).request(
+        "GET",
+        fake.url + "/v2/old",
+        ctx=CTX,
+        kind="ping",
+        headers={"Authorization": "Basic abc"},
+        follow_redirects=True,
+        auth_origin=origin(fake.url),
+    )
+    assert fake.requests[-1].path == "/v2/"
+    assert fake.requests[-1].headers["Authorization"] == "Basic abc"
+
+
+def test_redirects_not_followed_unless_asked(fake: FakeRegistry, sleeps: Sleeps) -> None:
+    fake.add_fault("GET", r"^/v2/old$", status=307, headers={"Location": "/v2/"})
+    resp = _transport(sleeps).request("GET", fake.url + "/v2/old", ctx=CTX, kind="ping")
+    assert resp.status_code == 307
+
+
+def test_rate_limit_headers_are_exposed_and_logged(
+    fake: FakeRegistry, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.add_fault(
+        "GET",
+        r"^/v2/$",
+        status=200,
+        headers={"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "0;w=21600"},
+    )
+    transport = _transport(sleeps)
+    with caplog.at_level(logging.WARNING, logger="relay.registry"):
+        transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    assert transport.rate_limit is not None and transport.rate_limit.remaining == 0
+    assert transport.rate_limit.limit == 100 and "quota exhausted" in caplog.text
+
+
+def test_stats_can_be_shared(fake: FakeRegistry, sleeps: Sleeps) -> None:
+    stats = RequestStats()
+    _transport(sleeps, stats=stats).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    _transport(sleeps, stats=stats).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    assert stats.count("GET", "ping") == 2
+
+
+# -- TLS ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_fake(test_pki: TestPKI) -> Iterator[FakeRegistry]:
+    reg = FakeRegistry(tls=(test_pki.cert_file, test_pki.key_file))
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def system_bundle_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reproduce the machine's environment: REQUESTS_CA_BUNDLE names the system bundle."""
+    bundle = requests.certs.where()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)
+    monkeypatch.setenv("CURL_CA_BUNDLE", bundle)
+
+
+def test_session_verify_is_overridden_by_env_but_per_request_verify_wins(
+    tls_fake: FakeRegistry, test_pki: TestPKI, system_bundle_env: None, sleeps: Sleeps
+) -> None:
+    # The gotcha itself: Session.verify loses to REQUESTS_CA_BUNDLE when trust_env is on.
+    session = requests.Session()
+    session.verify = test_pki.ca_file
+    with pytest.raises(requests.exceptions.SSLError):
+        session.get(tls_fake.url + "/v2/", timeout=5)
+    session.close()
+    # Our transport passes verify= per request, which wins, with trust_env left on.
+    tls = TLSConfig(ca_bundles={tls_fake.host: test_pki.ca_file}, insecure_loopback=False)
+    transport = _transport(sleeps, tls=tls)
+    assert transport.session.trust_env
+    assert transport.request("GET", tls_fake.url + "/v2/", ctx=CTX, kind="ping").status_code == 200
+
+
+def test_untrusted_certificate_fails_for_secure_registry(
+    tls_fake: FakeRegistry, system_bundle_env: None, sleeps: Sleeps
+) -> None:
+    transport = _transport(sleeps, tls=TLSConfig(insecure_loopback=False))
+    with pytest.raises(RegistryTLSError) as info:
+        transport.request("GET", tls_fake.url + "/v2/", ctx=CTX, kind="ping")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    assert sleeps.calls == []  # certificate problems are not retried
+
+
+def test_insecure_registry_falls_back_to_unverified_tls(
+    tls_fake: FakeRegistry,
+    system_bundle_env: None,
+    sleeps: Sleeps,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    transport = _transport(sleeps, tls=TLSConfig())  # 127.0.0.1 is insecure by default
+    with caplog.at_level(logging.WARNING, logger="relay.registry"):
+        for _ in range(2):
+            resp = transport.request("GET", tls_fake.url + "/v2/", ctx=CTX, kind="ping")
+            assert resp.status_code == 200
+    assert caplog.text.count("WITHOUT verification") == 1
+    assert transport.verify_for(tls_fake.host) is False
+    # One failed verified handshake, then two unverified requests.
+    assert transport.stats.count("GET", "ping") == 3

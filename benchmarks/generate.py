@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# Replace the benchmarks folder on the path: its copy.py would shadow the standard library.
+sys.path[0] = str(ROOT)
 
 from relay import generate, lock, mirrors, settings  # noqa: E402
 

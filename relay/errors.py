@@ -49,3 +49,12 @@ class CheckFailed(RelayError):
 
 class OperationFailed(RelayError):
     """An operation against a remote system failed. Exit code 1."""
+
+
+class ProblemsFound(OperationFailed):
+    """Problems with what the list asks of the outside world (a tag missing upstream, say),
+    anchored to the list's lines like input errors but exit code 1: the file is well formed."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

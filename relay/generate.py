@@ -17,6 +17,7 @@ from relay import files
 from relay.errors import InputError, Problem
 from relay.lock import Lock
 from relay.mirrors import MirrorList
+from relay.pins import pins
 
 log = logging.getLogger(__name__)
 
@@ -53,49 +54,10 @@ def dockerfile(pinned: str) -> str:
 
 def desired(mirrors: MirrorList, lock: Lock) -> dict[str, str]:
     """Path → content of every Dockerfile the list and the lock call for."""
-    out: dict[str, str] = {}
-    problems: list[Problem] = []
-    for entry in mirrors.entries:
-        source = entry.source.name
-        tags: list[tuple[str, str | None, int | None]] = [
-            (t.tag, t.digest, t.line) for t in entry.tags
-        ]
-        explicit = {t.tag for t in entry.tags}
-        if entry.select is not None:
-            locked = rule_tags(lock, source)
-            tags += [(tag, None, None) for tag in locked if tag not in explicit]
-            if not locked and not entry.tags:
-                problems.append(
-                    Problem(
-                        mirrors.path,
-                        entry.line,
-                        f"{source}: no tags selected in the lock yet; run `relay lock`",
-                    )
-                )
-        for tag, pin, line in tags:
-            digest = pin
-            if digest is None:
-                locked_tag = lock.get(source, tag)
-                if locked_tag is None:
-                    problems.append(
-                        Problem(
-                            mirrors.path,
-                            line or entry.line,
-                            f"{source}:{tag} has no digest yet; run `relay lock` "
-                            "(or pin it inline as TAG@sha256:...)",
-                        )
-                    )
-                    continue
-                digest = locked_tag.digest
-            pinned = f"{source}:{tag}@{digest}"
-            out[f"{DOCKERFILES_DIR}/{entry.target}/{tag}/Dockerfile"] = dockerfile(pinned)
-    if problems:
-        raise InputError(problems)
-    return out
-
-
-def rule_tags(lock: Lock, source: str) -> list[str]:
-    return sorted(t for t, v in lock.images.get(source, {}).items() if v.selected_by == "rule")
+    return {
+        f"{DOCKERFILES_DIR}/{pin.entry.target}/{pin.tag}/Dockerfile": dockerfile(pin.reference)
+        for pin in pins(mirrors, lock)
+    }
 
 
 def scan(repo: Path) -> dict[str, bytes]:

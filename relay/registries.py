@@ -1,0 +1,69 @@
+"""One registry client per registry host, configured from settings and the environment.
+
+Clients share one token cache and one request counter, so a whole run reports its requests
+and fetches each repository scope's token once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from relay.registry.auth import TokenCache
+from relay.registry.client import RegistryClient
+from relay.registry.credentials import CredentialProvider, default_credentials
+from relay.registry.stats import RequestStats
+from relay.registry.tls import TLSConfig
+from relay.settings import RegistrySettings
+
+
+class ClientPool:
+    def __init__(
+        self,
+        settings: RegistrySettings | None = None,
+        *,
+        repo: Path | None = None,
+        credentials: CredentialProvider | None = None,
+        environ: Mapping[str, str] | None = None,
+        pool_size: int = 32,
+    ) -> None:
+        settings = settings or RegistrySettings()
+        bundles = {
+            host: str((repo / path) if repo is not None and not Path(path).is_absolute() else path)
+            for host, path in settings.ca_bundles.items()
+        }
+        self.tls = TLSConfig(ca_bundles=bundles, insecure_registries=settings.insecure)
+        self.credentials = credentials if credentials is not None else default_credentials(environ)
+        self.tokens = TokenCache()
+        self.stats = RequestStats()
+        self.pool_size = pool_size
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, registry: str) -> RegistryClient:
+        with self._lock:
+            client = self._clients.get(registry)
+            if client is None:
+                client = RegistryClient(
+                    registry,
+                    credentials=self.credentials,
+                    tls=self.tls,
+                    stats=self.stats,
+                    token_cache=self.tokens,
+                    pool_size=self.pool_size,
+                )
+                self._clients[registry] = client
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    def __enter__(self) -> ClientPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,207 @@
+"""`relay lock`: resolve every wanted tag to a digest, media type and platforms.
+
+Plan, then apply: `wanted()` works out which tags each entry needs (explicit tags, plus what the
+selection rules pick from upstream's tag list); `resolve()` asks the registries, concurrently
+and with as few requests as possible; `diff()` compares old and new locks (pure). The CLI
+writes the new lock, or with --check only reports.
+
+Request budget per tag: a tag the lock does not know yet costs one manifest GET (digest, media
+type and platforms in one answer); a tag being re-checked costs one HEAD (on Docker Hub a HEAD
+is not a pull), plus a GET only when its digest moved. A single-platform image also needs its
+config blob to learn the platform.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from relay.errors import Problem
+from relay.lock import Lock, LockedTag
+from relay.mirrors import Entry, MirrorList
+from relay.registries import ClientPool
+from relay.registry.client import Manifest, RegistryClient
+from relay.registry.errors import NotFoundError, RegistryError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    entry: Entry
+    tag: str
+    selected_by: str  # "tag" or "rule"
+    line: int
+
+
+@dataclass
+class Resolution:
+    lock: Lock
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LockChange:
+    kind: str  # "add", "move", "remove"
+    source: str
+    tag: str
+    old: str | None = None
+    new: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "move":
+            return f"moved   {self.source}:{self.tag} {self.old} -> {self.new}"
+        if self.kind == "add":
+            return f"added   {self.source}:{self.tag} {self.new}"
+        return f"removed {self.source}:{self.tag} {self.old}"
+
+
+def platform_string(platform: dict) -> str:
+    parts = [str(platform.get("os", "")), str(platform.get("architecture", ""))]
+    if platform.get("variant"):
+        parts.append(str(platform["variant"]))
+    return "/".join(parts)
+
+
+def wanted(
+    mirrors: MirrorList, pool: ClientPool, concurrency: int
+) -> tuple[list[Wanted], list[Problem]]:
+    """Every (entry, tag) the lock must hold. Lists upstream tags for entries with rules."""
+    out: list[Wanted] = []
+    problems: list[Problem] = []
+    with_rules = [e for e in mirrors.entries if e.select is not None]
+
+    def list_tags(entry: Entry) -> list[str] | Problem:
+        client = pool.get(entry.source.domain)
+        try:
+            return client.list_tags(entry.source.path)
+        except RegistryError as exc:
+            return Problem(
+                mirrors.path, entry.line, f"{entry.source.name}: cannot list tags: {exc}"
+            )
+
+    with ThreadPoolExecutor(max_workers=concurrency) as executor:
+        listed = dict(zip(with_rules, executor.map(list_tags, with_rules), strict=True))
+    for entry in mirrors.entries:
+        explicit = set()
+        for spec in entry.tags:
+            explicit.add(spec.tag)
+            if spec.digest is None:  # inline pins need no lock entry
+                out.append(Wanted(entry, spec.tag, "tag", spec.line))
+        if entry.select is None:
+            continue
+        tags = listed[entry]
+        if isinstance(tags, Problem):
+            problems.append(tags)
+            continue
+        chosen = [t for t in entry.select.select(tags) if t not in explicit]
+        if not chosen:
+            log.warning("%s: the selection rules match no upstream tag", entry.source.name)
+        out.extend(Wanted(entry, t, "rule", entry.line) for t in chosen)
+    return out, problems
+
+
+def resolve(
+    mirrors: MirrorList,
+    old: Lock,
+    pool: ClientPool,
+    *,
+    recheck: bool,
+    concurrency: int = 8,
+) -> Resolution:
+    """The new lock. With `recheck` false, tags already locked are kept without a request."""
+    items, problems = wanted(mirrors, pool, concurrency)
+
+    def one(w: Wanted) -> LockedTag | Problem:
+        source = w.entry.source
+        previous = old.get(source.name, w.tag)
+        if previous is not None and not recheck:
+            locked = LockedTag(
+                previous.digest, previous.media_type, previous.platforms, w.selected_by
+            )
+        else:
+            try:
+                locked = _fetch(
+                    pool.get(source.domain), source.path, w.tag, previous, w.selected_by
+                )
+            except NotFoundError:
+                return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
+            except RegistryError as exc:
+                return Problem(mirrors.path, w.line, f"{source.name}:{w.tag}: {exc}")
+            if locked is None:
+                return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
+        missing = [p for p in w.entry.platforms if locked.platforms and p not in locked.platforms]
+        if missing:
+            return Problem(
+                mirrors.path,
+                w.entry.line,
+                f"{source.name}:{w.tag} has no {', '.join(missing)} upstream "
+                f"(it has {', '.join(locked.platforms)})",
+            )
+        return locked
+
+    new = Lock()
+    with ThreadPoolExecutor(max_workers=concurrency) as executor:
+        for w, result in zip(items, executor.map(one, items), strict=True):
+            if isinstance(result, Problem):
+                problems.append(result)
+            else:
+                new.put(w.entry.source.name, w.tag, result)
+    problems.sort(key=lambda p: (p.line or 0, p.message))
+    return Resolution(new, problems)
+
+
+def _fetch(
+    client: RegistryClient, path: str, tag: str, previous: LockedTag | None, selected_by: str
+) -> LockedTag | None:
+    if previous is not None:
+        head = client.head_manifest(path, tag)
+        if head is None:
+            return None
+        if head.digest == previous.digest:
+            return LockedTag(previous.digest, previous.media_type, previous.platforms, selected_by)
+        manifest = client.get_manifest(path, head.digest)
+    else:
+        try:
+            manifest = client.get_manifest(path, tag)
+        except NotFoundError:
+            return None
+    return LockedTag(
+        manifest.digest, manifest.media_type, platforms(client, path, manifest), selected_by
+    )
+
+
+def platforms(client: RegistryClient, path: str, manifest: Manifest) -> tuple[str, ...]:
+    doc = manifest.json()
+    if manifest.is_index:
+        found = []
+        for child in doc.get("manifests", []):
+            platform = child.get("platform") or {}
+            # Attestation manifests (buildx) show up as unknown/unknown; they are not platforms.
+            if platform.get("os") in (None, "unknown"):
+                continue
+            found.append(platform_string(platform))
+        return tuple(sorted(set(found)))
+    config = doc.get("config", {}).get("digest")
+    if not config:
+        return ()
+    blob = json.loads(client.read_blob(path, config))
+    return (platform_string(blob),) if blob.get("os") else ()
+
+
+def diff(old: Lock, new: Lock) -> list[LockChange]:
+    """What changed between two locks, sorted. Pure."""
+    changes: list[LockChange] = []
+    keys = {(s, t) for s, tags in old.images.items() for t in tags}
+    keys |= {(s, t) for s, tags in new.images.items() for t in tags}
+    for source, tag in sorted(keys):
+        a, b = old.get(source, tag), new.get(source, tag)
+        if a is None and b is not None:
+            changes.append(LockChange("add", source, tag, None, b.digest))
+        elif b is None and a is not None:
+            changes.append(LockChange("remove", source, tag, a.digest, None))
+        elif a is not None and b is not None and a.digest != b.digest:
+            changes.append(LockChange("move", source, tag, a.digest, b.digest))
+    return changes

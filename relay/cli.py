@@ -12,8 +12,28 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from relay import __version__, generate, ghactions, lock, mirrors, settings
-from relay.errors import CheckFailed, InputError, Problem, RelayError
+from relay import (
+    __version__,
+    copy,
+    generate,
+    ghactions,
+    lock,
+    mirrors,
+    pins,
+    publish,
+    reference,
+    resolve,
+    settings,
+)
+from relay.errors import (
+    CheckFailed,
+    InputError,
+    OperationFailed,
+    Problem,
+    ProblemsFound,
+    RelayError,
+)
+from relay.registries import ClientPool
 
 log = logging.getLogger("relay")
 
@@ -31,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except InputError as exc:
+    except (InputError, ProblemsFound) as exc:
         _report(exc.problems)
         return exc.exit_code
     except CheckFailed as exc:
@@ -92,6 +112,44 @@ def _parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 and list what differs if the Dockerfiles are out of date",
     )
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser(
+        "lock", parents=[common], help="resolve tags to digests into mirrors/images.lock"
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a tag moved upstream or the lock is out of date",
+    )
+    mode.add_argument(
+        "--update", action="store_true", help="re-resolve every tag and take new digests"
+    )
+    p.set_defaults(func=cmd_lock)
+
+    p = sub.add_parser(
+        "copy",
+        parents=[common],
+        help="copy an image between registries, keeping its digest and every platform",
+    )
+    p.add_argument("source", metavar="SRC", help="image reference with a tag or digest")
+    p.add_argument("destination", metavar="DST", help="target reference (tag optional)")
+    p.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="OS/ARCH[/VARIANT]",
+        help="copy only these platforms (repeatable); the digest will change",
+    )
+    p.add_argument("--jobs", type=int, default=4, help="blobs transferred at once (default 4)")
+    p.set_defaults(func=cmd_copy)
+
+    p = sub.add_parser(
+        "publish",
+        parents=[common],
+        help="copy transport: copy every pinned tag to copy.registry/copy.namespace",
+    )
+    p.set_defaults(func=cmd_publish)
     return parser
 
 
@@ -134,6 +192,80 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"{len(want)} Dockerfiles: {counts['create']} created, {counts['update']} updated, "
         f"{counts['delete']} deleted, {len(want) - counts['create'] - counts['update']} unchanged"
     )
+    return 0
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    cfg, mirror_list = _load(args.repo)
+    old = lock.read(args.repo)
+    recheck = args.check or args.update
+    with ClientPool(cfg.registries, repo=args.repo) as pool:
+        result = resolve.resolve(
+            mirror_list, old, pool, recheck=recheck, concurrency=cfg.lock.concurrency
+        )
+        requests = pool.stats.total_requests
+    if result.problems:
+        raise ProblemsFound(result.problems)
+    changes = resolve.diff(old, result.lock)
+    for change in changes:
+        print(change)
+    tags = sum(len(t) for t in result.lock.images.values())
+    summary = f"{tags} tags resolved with {requests} registry requests"
+    if args.check:
+        if changes:
+            raise CheckFailed(f"{summary}; the lock differs from upstream in {len(changes)} tag(s)")
+        print(f"{summary}; the lock matches upstream")
+        return 0
+    written = lock.write(args.repo, result.lock)
+    print(f"{summary}; {len(changes)} change(s); lock {'written' if written else 'unchanged'}")
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    try:
+        src = reference.parse(args.source)
+        dst = reference.parse(args.destination)
+    except ValueError as exc:
+        raise InputError(f"bad image reference: {exc}") from None
+    cfg = settings.load(args.repo) if (args.repo / settings.SETTINGS_FILE).exists() else None
+    registries = cfg.registries if cfg else None
+    with ClientPool(registries, repo=args.repo) as pool:
+        result = copy.copy_image(pool, src, dst, platforms=args.platform, workers=args.jobs)
+        requests = pool.stats.total_requests
+    if result.unchanged:
+        print(
+            f"{result.destination}: already {result.digest}; nothing copied ({requests} requests)"
+        )
+        return 0
+    print(
+        f"{result.destination}: {result.digest} "
+        f"({result.blobs_copied} blobs copied, {result.bytes_copied} bytes; "
+        f"{result.blobs_mounted} mounted; {result.blobs_present} already there; "
+        f"{requests} requests)"
+    )
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    cfg, mirror_list = _load(args.repo)
+    if cfg.transport != "copy":
+        raise InputError(
+            "relay publish is the copy transport; mirrors/relay.yaml says "
+            f"transport: {cfg.transport} (ACR builds the Dockerfiles instead)"
+        )
+    registry, namespace = publish.target(cfg.copy)
+    selected = pins.pins(mirror_list, lock.read(args.repo))
+    with ClientPool(cfg.registries, repo=args.repo) as pool:
+        report = publish.publish(
+            selected, pool, registry, namespace, concurrency=cfg.copy.concurrency
+        )
+        requests = pool.stats.total_requests
+    print(report.table())
+    ghactions.summary(report.markdown())
+    failed = sum(1 for o in report.outcomes if o.error)
+    print(f"{len(report.outcomes)} images, {failed} failed, {requests} registry requests")
+    if not report.ok:
+        raise OperationFailed(f"{failed} of {len(report.outcomes)} images failed to copy")
     return 0
 
 

@@ -1,0 +1,180 @@
+"""Copying an image between registries, keeping its digest and every platform.
+
+An operation in go-containerregistry's sense: it composes the registry client (transport, auth,
+retries) with copy policy (what to skip, what to mount, what to verify) and knows nothing of the
+mirrors list. Manifests are copied as the exact bytes upstream served, so digests survive;
+blobs stream from source to destination without touching the disk, several at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from relay.errors import OperationFailed
+from relay.reference import Reference
+from relay.registries import ClientPool
+from relay.registry.client import Manifest, RegistryClient
+from relay.resolve import platform_string
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CopyResult:
+    source: str
+    destination: str
+    digest: str = ""
+    unchanged: bool = False  # the destination already had this digest: nothing was sent
+    digest_changed: bool = False  # --platform narrowed an index, so the digest is new
+    platforms: list[str] = field(default_factory=list)
+    blobs_copied: int = 0
+    blobs_mounted: int = 0
+    blobs_present: int = 0
+    bytes_copied: int = 0
+
+
+def copy_image(
+    pool: ClientPool,
+    src: Reference,
+    dst: Reference,
+    *,
+    platforms: Sequence[str] | None = None,
+    workers: int = 4,
+) -> CopyResult:
+    """Copy `src` (tag or digest) to `dst` (tag, or none: the source's tag or digest)."""
+    source = pool.get(src.domain)
+    target = pool.get(dst.domain)
+    src_ref = src.digest or src.tag or "latest"
+    dst_ref = dst.tag or src.tag or src.digest or "latest"
+    result = CopyResult(
+        str(src), f"{dst.name}:{dst_ref}" if ":" not in dst_ref else f"{dst.name}@{dst_ref}"
+    )
+
+    if not platforms:
+        # One HEAD on each side decides whether anything needs doing.
+        head = source.head_manifest(src.path, src_ref)
+        if head is None:
+            raise OperationFailed(f"{src}: not found")
+        there = target.head_manifest(dst.path, dst_ref)
+        if there is not None and there.digest == head.digest:
+            result.digest, result.unchanged = head.digest, True
+            return result
+        top = source.get_manifest(src.path, head.digest)
+    else:
+        top = source.get_manifest(src.path, src_ref)
+
+    children: list[Manifest] = []
+    if top.is_index:
+        index = top.json()
+        wanted = index.get("manifests", [])
+        if platforms:
+            wanted = [m for m in wanted if platform_string(m.get("platform") or {}) in platforms]
+            found = {platform_string(m.get("platform") or {}) for m in wanted}
+            missing = [p for p in platforms if p not in found]
+            if missing:
+                raise OperationFailed(f"{src}: no {', '.join(missing)} in the source index")
+        children = [source.get_manifest(src.path, m["digest"]) for m in wanted]
+        result.platforms = [platform_string(m.get("platform") or {}) for m in wanted]
+        if platforms and len(children) == 1:
+            top = children[0]
+            children = []
+            result.digest_changed = True
+        elif platforms and len(wanted) != len(index.get("manifests", [])):
+            top = _narrowed_index(top, index, wanted)
+            result.digest_changed = True
+    elif platforms:
+        log.info("%s is a single-platform image; --platform has nothing to narrow", src)
+
+    blobs: dict[str, int | None] = {}
+    for manifest in children if top.is_index else [top]:
+        for descriptor in _blob_descriptors(manifest):
+            blobs[descriptor["digest"]] = descriptor.get("size")
+    _copy_blobs(source, src.path, target, dst.path, blobs, result, workers)
+
+    for child in children:
+        target.put_manifest(dst.path, child.digest, child.content, child.media_type)
+    target.put_manifest(dst.path, dst_ref, top.content, top.media_type)
+    result.digest = top.digest
+
+    landed = target.head_manifest(dst.path, dst_ref)
+    if landed is None or landed.digest != top.digest:
+        got = landed.digest if landed else "nothing"
+        raise OperationFailed(
+            f"{result.destination}: expected {top.digest} after the copy, found {got}"
+        )
+    if result.digest_changed:
+        log.warning(
+            "%s: --platform narrowed the image, so its digest is now %s",
+            result.destination,
+            top.digest,
+        )
+    return result
+
+
+def _narrowed_index(top: Manifest, index: dict, wanted: list[dict]) -> Manifest:
+    doc = dict(index)
+    doc["manifests"] = wanted
+    content = json.dumps(doc, indent=2).encode()
+    return Manifest(content, top.media_type, "sha256:" + hashlib.sha256(content).hexdigest())
+
+
+def _blob_descriptors(manifest: Manifest) -> list[dict]:
+    doc = manifest.json()
+    out = []
+    if isinstance(doc.get("config"), dict):
+        out.append(doc["config"])
+    for layer in doc.get("layers", []):
+        # Non-distributable layers (Windows base images) live elsewhere; registries refuse them.
+        if layer.get("urls"):
+            continue
+        out.append(layer)
+    return out
+
+
+def _copy_blobs(
+    source: RegistryClient,
+    src_path: str,
+    target: RegistryClient,
+    dst_path: str,
+    blobs: dict[str, int | None],
+    result: CopyResult,
+    workers: int,
+) -> None:
+    same_registry = source is target
+
+    def one(item: tuple[str, int | None]) -> tuple[str, int]:
+        digest, size = item
+
+        def stream() -> Iterator[bytes]:
+            # A factory, not an iterator: the client can restart an upload that failed midway.
+            with source.get_blob(src_path, digest) as blob:
+                yield from blob
+
+        pushed = target.push_blob(
+            dst_path,
+            digest,
+            stream,
+            size=size,
+            mount_from=src_path if same_registry else None,
+            check_exists=True,
+        )
+        if pushed.existed:
+            return "present", 0
+        if pushed.mounted:
+            return "mounted", 0
+        return "copied", pushed.size or size or 0
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as executor:
+        for outcome, size in executor.map(one, sorted(blobs.items())):
+            if outcome == "present":
+                result.blobs_present += 1
+            elif outcome == "mounted":
+                result.blobs_mounted += 1
+            else:
+                result.blobs_copied += 1
+                result.bytes_copied += size

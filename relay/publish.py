@@ -1,0 +1,108 @@
+"""The copy transport: copy every pinned tag straight from upstream to the target registry.
+
+With `transport: copy` in mirrors/relay.yaml, relay skips the ACR build and copies each locked
+image itself (from the GitHub runner, which is outside the mainland), keeping its digest and
+every platform. The target is `<copy.registry>/<copy.namespace>/<name>:<tag>`: ACR's registry
+domain, or any other registry. An image already there with the same digest costs one HEAD on
+each side; a failed copy does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from relay import reference
+from relay.copy import CopyResult, copy_image
+from relay.errors import InputError, RelayError
+from relay.pins import Pin
+from relay.registries import ClientPool
+from relay.settings import CopySettings
+
+log = logging.getLogger(__name__)
+
+# Environment overrides, for one-off runs and tests; the settings file is the normal place.
+ENV_REGISTRY = "RELAY_COPY_REGISTRY"
+ENV_NAMESPACE = "RELAY_COPY_NAMESPACE"
+
+
+@dataclass
+class Outcome:
+    pin: Pin
+    destination: str
+    result: CopyResult | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "failed"
+        assert self.result is not None
+        return "unchanged" if self.result.unchanged else "copied"
+
+
+@dataclass
+class PublishReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.error is None for o in self.outcomes)
+
+    def table(self) -> str:
+        rows = [("image", "result", "digest / error", "bytes")]
+        for o in self.outcomes:
+            detail = o.error or (o.result.digest if o.result else "")
+            size = str(o.result.bytes_copied) if o.result else ""
+            rows.append((o.destination, o.status, detail, size))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        return "\n".join(
+            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip()
+            for r in rows
+        )
+
+    def markdown(self) -> str:
+        lines = ["### relay publish (copy transport)", "", "| image | result | digest / error |"]
+        lines.append("|---|---|---|")
+        for o in self.outcomes:
+            detail = (o.error or (o.result.digest if o.result else "")).replace("|", "\\|")
+            lines.append(f"| `{o.destination}` | {o.status} | {detail} |")
+        return "\n".join(lines)
+
+
+def target(settings: CopySettings, environ: dict[str, str] | None = None) -> tuple[str, str]:
+    env = os.environ if environ is None else environ
+    registry = env.get(ENV_REGISTRY) or settings.registry
+    namespace = env.get(ENV_NAMESPACE) or settings.namespace
+    if not registry or not namespace:
+        raise InputError(
+            "the copy transport needs copy.registry and copy.namespace in mirrors/relay.yaml "
+            f"(or {ENV_REGISTRY} / {ENV_NAMESPACE})"
+        )
+    return registry, namespace
+
+
+def destination(pin: Pin, registry: str, namespace: str) -> str:
+    return f"{registry}/{namespace}/{pin.entry.target}:{pin.tag}"
+
+
+def publish(
+    pins: list[Pin], pool: ClientPool, registry: str, namespace: str, *, concurrency: int = 4
+) -> PublishReport:
+    def one(pin: Pin) -> Outcome:
+        dest = destination(pin, registry, namespace)
+        outcome = Outcome(pin, dest)
+        try:
+            src = reference.parse(pin.reference)
+            dst = reference.parse(dest)
+            # Blobs of one image go one at a time: images already run side by side.
+            outcome.result = copy_image(pool, src, dst, workers=2)
+        except (RelayError, ValueError) as exc:
+            outcome.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.error("%s: %s", dest, outcome.error)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=concurrency) as executor:
+        return PublishReport(list(executor.map(one, pins)))

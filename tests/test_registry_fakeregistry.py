@@ -33,6 +33,10 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+class _ShortBody(Exception):
+    """The request body ended before its Content-Length."""
+
+
 @dataclass
 class Fault:
     """Answer the next ``times`` requests matching method + path regex with this instead."""
@@ -112,7 +116,11 @@ class _Base(BaseHTTPRequestHandler):
                 out += self.rfile.read(size)
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        data = self.rfile.read(length) if length else b""
+        if len(data) < length:
+            # The client hung up mid-body: a real registry fails the upload (unexpected EOF).
+            raise _ShortBody(f"got {len(data)} of {length} bytes")
+        return data
 
     def reply(
         self,
@@ -173,7 +181,11 @@ class _RegistryHandler(_Base):
         reg: FakeRegistry = self.server.owner
         parts = urllib.parse.urlsplit(self.path)
         path, query = parts.path, urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-        body = b"" if self.command in ("GET", "HEAD", "DELETE") else self.read_body()
+        try:
+            body = b"" if self.command in ("GET", "HEAD", "DELETE") else self.read_body()
+        except _ShortBody:
+            self.close_connection = True
+            return
         reg.record(Recorded(self.command, path, parts.query, dict(self.headers.items()), len(body)))
         if path == "/token":
             self.token(query, body)

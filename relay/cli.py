@@ -125,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--update", action="store_true", help="re-resolve every tag and take new digests"
     )
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve what a plain `relay lock` would and print the changes; write nothing",
+    )
     p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser(
@@ -215,6 +220,9 @@ def cmd_lock(args: argparse.Namespace) -> int:
         if changes:
             raise CheckFailed(f"{summary}; the lock differs from upstream in {len(changes)} tag(s)")
         print(f"{summary}; the lock matches upstream")
+        return 0
+    if args.dry_run:
+        print(f"{summary}; {len(changes)} change(s); dry run: lock not written")
         return 0
     written = lock.write(args.repo, result.lock)
     print(f"{summary}; {len(changes)} change(s); lock {'written' if written else 'unchanged'}")

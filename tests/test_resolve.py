@@ -191,3 +191,16 @@ def test_platform_string() -> None:
         platform_string({"os": "linux", "architecture": "arm", "variant": "v7"}) == "linux/arm/v7"
     )
     assert platform_string({"os": "linux", "architecture": "amd64"}) == "linux/amd64"
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(upstream, tmp_path, capsys) -> None:
+    registry, images, ns = upstream
+    pushed = images.push(registry, f"{ns}/dry", "1", "oci", seed="dry")
+    repo = make_repo(
+        tmp_path, registry, f"images:\n  - source: {registry.host}/{ns}/dry\n    tags: ['1']\n"
+    )
+    assert relay("lock", "--dry-run", "--repo", str(repo)) == 0
+    out = capsys.readouterr().out
+    assert f"added   {registry.host}/{ns}/dry:1 {pushed.digest}" in out
+    assert "dry run: lock not written" in out
+    assert not (repo / "mirrors/images.lock").exists()

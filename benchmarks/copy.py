@@ -53,16 +53,25 @@ def log_requests(log_file: str, agent: str, start: int) -> tuple[int, int]:
     return requests, uploads
 
 
+PEAK_RSS_MB: list[float] = []
+
+
 def relay_copy(src: str, dst: str) -> float:
+    """One `relay copy` in a child process; records the child's peak RSS."""
     start = time.perf_counter()
-    subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "relay.cli", "copy", src, dst],
-        check=True,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    return time.perf_counter() - start
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"relay copy failed: {proc.stderr.read().decode()[-2000:]}")
+    PEAK_RSS_MB.append(usage.ru_maxrss / 1024)  # Linux reports KiB
+    return elapsed
 
 
 def main() -> int:
@@ -130,6 +139,7 @@ def main() -> int:
         + " ".join(f"{s:.2f}" for s in skopeo_s)
     )
     print(f"ratio relay/skopeo: {relay_mbs / skopeo_mbs:.2f}x (target >= 1.2x)")
+    print(f"relay copy peak RSS: {max(PEAK_RSS_MB):.0f} MB for a {size / 1e6:.0f} MB image")
     print()
     print("warm destination (image already there)")
     print(f"{'tool':<8} {'seconds':>8} {'requests':>9} {'blob uploads':>13}")

@@ -115,3 +115,22 @@ def test_failure_is_exit_1_with_a_clear_message(
     assert "not found" in err
     # Pushing with a pull-only account is refused, and said so.
     assert relay("copy", "nonsense::", "x", "--repo", str(repo_dir)) == 2
+
+
+def test_corrupt_source_blob_is_refused_by_the_destination(
+    creds, repo_dir, tls_registry, token_registry, image_factory, capsys
+):
+    """copy does not hash blobs itself; the destination's digest check must catch corruption."""
+    from pathlib import Path
+
+    name = f"corrupt-{uuid.uuid4().hex[:8]}"
+    pushed = image_factory.push(tls_registry, name, "1", "oci", seed=name, layer_size=65536)
+    layer = pushed.layer_digests[0].split(":", 1)[1]
+    data = Path(tls_registry.data_dir, "docker/registry/v2/blobs/sha256", layer[:2], layer, "data")
+    raw = bytearray(data.read_bytes())
+    raw[100] ^= 0xFF  # same size, different bytes: the source registry serves it as is
+    data.write_bytes(bytes(raw))
+    dst = f"{token_registry.host}/mirror/{name}:1"
+    assert relay("copy", f"{tls_registry.host}/{name}:1", dst, "--repo", str(repo_dir)) == 1
+    err = capsys.readouterr().err
+    assert "DIGEST_INVALID" in err, err

@@ -9,7 +9,7 @@ from types import TracebackType
 import requests
 import urllib3
 
-from relay.registry.digests import DigestVerifier
+from relay.registry.digests import ByteCounter, DigestVerifier
 from relay.registry.errors import DigestMismatchError, RegistryConnectionError
 from relay.registry.retry import RetryPolicy
 from relay.registry.stats import RequestStats
@@ -37,6 +37,7 @@ class BlobStream:
         retry: RetryPolicy,
         sleep: Callable[[float], None],
         stats: RequestStats,
+        verify: bool = True,
     ) -> None:
         self.digest = digest
         self.repository = ctx.repository
@@ -47,7 +48,7 @@ class BlobStream:
         self._ctx = ctx
         self._response = response
         self._chunk_size = chunk_size
-        self._verifier = DigestVerifier(digest)
+        self._verifier = DigestVerifier(digest) if verify else ByteCounter(digest)
         self._iterated = False
         length = response.headers.get("Content-Length")
         self.size: int | None = int(length) if length and length.isdigit() else None

@@ -33,6 +33,7 @@ from relay.registry.credentials import (
     normalise_registry,
 )
 from relay.registry.digests import (
+    ByteCounter,
     DigestVerifier,
     Hasher,
     check_digest,
@@ -617,9 +618,18 @@ class RegistryClient:
         return self.head_blob(repository, digest) is not None
 
     def get_blob(
-        self, repository: str, digest: str, *, chunk_size: int | None = None
+        self,
+        repository: str,
+        digest: str,
+        *,
+        chunk_size: int | None = None,
+        verify: bool = True,
     ) -> BlobStream:
-        """Open a blob for streaming; errors such as 404 are raised here, not on iteration."""
+        """Open a blob for streaming; errors such as 404 are raised here, not on iteration.
+
+        ``verify=False`` skips hashing: only for bytes that go straight into a registry upload,
+        where the receiving registry checks the digest.
+        """
         check_repository(repository)
         check_digest(digest)
         ctx = self._ctx(repository, f"get blob {digest}")
@@ -633,6 +643,7 @@ class RegistryClient:
             retry=self.transport.retry,
             sleep=self.transport.sleep,
             stats=self.stats,
+            verify=verify,
         )
 
     def read_blob(self, repository: str, digest: str) -> bytes:
@@ -698,6 +709,7 @@ class RegistryClient:
         mount_from: str | None = None,
         chunk_size: int | None = None,
         check_exists: bool = False,
+        verify: bool = True,
     ) -> PushResult:
         """Upload a blob, streaming.
 
@@ -737,10 +749,12 @@ class RegistryClient:
                 assert location is not None
                 if chunk_size:
                     sent = self._upload_chunked(
-                        repository, digest, source, location, chunk_size, ctx
+                        repository, digest, source, location, chunk_size, ctx, verify
                     )
                 else:
-                    sent = self._upload_monolithic(repository, digest, source, location, ctx)
+                    sent = self._upload_monolithic(
+                        repository, digest, source, location, ctx, verify
+                    )
                 return PushResult(digest, sent)
             except _UploadInterrupted as failure:
                 location = None
@@ -841,8 +855,9 @@ class RegistryClient:
         source: BlobSource,
         location: UploadLocation,
         ctx: RequestContext,
+        verify: bool = True,
     ) -> int:
-        verifier = DigestVerifier(digest)
+        verifier = DigestVerifier(digest) if verify else ByteCounter(digest)
         chunks = source.chunks(self.chunk_size)
         body: Any
         if source.size == 0:
@@ -878,8 +893,9 @@ class RegistryClient:
         location: UploadLocation,
         chunk_size: int,
         ctx: RequestContext,
+        verify: bool = True,
     ) -> int:
-        verifier = DigestVerifier(digest)
+        verifier = DigestVerifier(digest) if verify else ByteCounter(digest)
         url = location.url
         offset = 0
         for piece in rechunk(source.chunks(self.chunk_size), chunk_size):

@@ -7,9 +7,11 @@ so a re-run leaves every mtime alone, and nothing outside mirrors/dockerfiles/ i
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,14 +85,37 @@ def scan(repo: Path) -> dict[str, bytes]:
             if not tag_entry.is_dir():
                 log.warning("%s: not a generated file; left alone", rel)
                 continue
-            for file_entry in os.scandir(tag_entry.path):
-                _refuse_symlink(file_entry, f"{rel}/{file_entry.name}")
-                if file_entry.name == "Dockerfile" and file_entry.is_file():
-                    with open(file_entry.path, "rb") as fh:
-                        found[f"{rel}/Dockerfile"] = fh.read()
-                else:
-                    log.warning("%s/%s: not a generated file; left alone", rel, file_entry.name)
+            content = _read_dockerfile(tag_entry.path, rel)
+            if content is not None:
+                found[f"{rel}/Dockerfile"] = content
     return found
+
+
+def _read_dockerfile(directory: str, rel: str) -> bytes | None:
+    """The bytes of `directory/Dockerfile`, None if there is none; a symlink is refused.
+
+    Opened directly rather than listed: on a 30,000-file tree that is most of a no-op run.
+    Other files in a tag directory are left alone (and keep the directory when it is pruned).
+    """
+    try:
+        fd = os.open(f"{directory}/Dockerfile", os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(
+                Problem(f"{rel}/Dockerfile", None, "is a symlink; relay does not follow links here")
+            ) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(Problem(f"{rel}/Dockerfile", None, "is not a regular file"))
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _refuse_symlink(entry: os.DirEntry, rel: str) -> None:

@@ -105,6 +105,10 @@ an algorithm nobody can verify is useless to a mirror, and go-digest rejects it.
 """
 
 
+# Anything but printable, non-space ASCII.
+_OUTSIDE_VISIBLE_ASCII = re.compile(r"[^\x21-\x7e]")
+
+
 class InvalidReference(ValueError):
     """The text is not a valid image reference (or tag, or digest); the message says why."""
 
@@ -342,13 +346,15 @@ def parse(text: str) -> Reference:
         raise InvalidReference("reference must not be empty")
     # Checked up front for a clearer message than "invalid path"; the grammar
     # would reject these too. Values end up in Dockerfiles and shell commands.
-    for index, char in enumerate(text):
+    # One regex pass instead of a per-character loop: parse runs once per list entry.
+    bad = _OUTSIDE_VISIBLE_ASCII.search(text)
+    if bad is not None:
+        char = bad.group()
         if not char.isprintable() or char.isspace():
             raise InvalidReference(
                 f"reference must not contain whitespace or control characters "
-                f"(found {char!r} at position {index})"
+                f"(found {char!r} at position {bad.start()})"
             )
-    if not text.isascii():
         raise InvalidReference("reference must contain only ASCII characters")
     if _IDENTIFIER_RE.fullmatch(text):
         # Upstream checks the whole input only: "<hex>:tag", "library/<hex>" and

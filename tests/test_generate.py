@@ -187,3 +187,19 @@ def test_shipped_dockerfiles_are_current() -> None:
     ml, lk = load(repo)
     assert generate.plan(generate.desired(ml, lk), generate.scan(repo)) == []
     assert len(ml.entries) >= 13
+
+
+def test_dockerfile_symlink_or_directory_is_refused(tmp_path: Path) -> None:
+    repo = write_repo(tmp_path, LIST)
+    tag_dir = repo / "mirrors/dockerfiles/k8s_pause/3.9"
+    tag_dir.mkdir(parents=True)
+    secret = tmp_path / "secret"
+    secret.write_text("do not read or overwrite")
+    (tag_dir / "Dockerfile").symlink_to(secret)
+    with pytest.raises(InputError, match="Dockerfile: is a symlink"):
+        generate.scan(repo)
+    (tag_dir / "Dockerfile").unlink()
+    (tag_dir / "Dockerfile").mkdir()
+    with pytest.raises(InputError, match="is not a regular file"):
+        generate.scan(repo)
+    assert secret.read_text() == "do not read or overwrite"

@@ -134,3 +134,23 @@ def test_corrupt_source_blob_is_refused_by_the_destination(
     assert relay("copy", f"{tls_registry.host}/{name}:1", dst, "--repo", str(repo_dir)) == 1
     err = capsys.readouterr().err
     assert "DIGEST_INVALID" in err, err
+
+
+def test_missing_ca_bundle_in_the_environment_is_a_clear_error(
+    repo_dir, tls_registry, capsys, monkeypatch
+):
+    # A per-registry CA from relay.yaml wins; without one, a broken REQUESTS_CA_BUNDLE is reported.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
+    (repo_dir / "mirrors/relay.yaml").write_text("")
+    assert (
+        relay(
+            "copy",
+            f"{tls_registry.host}/a/b:1",
+            f"{tls_registry.host}/c/d:1",
+            "--repo",
+            str(repo_dir),
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "/nonexistent/bundle.pem" in err, err

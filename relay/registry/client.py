@@ -245,6 +245,7 @@ class RegistryClient:
             schemes = ["https", "http"]
         else:
             schemes = ["https"]
+        https_failure: RegistryConnectionError | None = None
         for index, scheme in enumerate(schemes):
             base = f"{scheme}://{self.netloc}"
             try:
@@ -264,9 +265,15 @@ class RegistryClient:
                         self.registry,
                         exc.reason,
                     )
+                    https_failure = exc
                     continue
                 raise
             with response:
+                if https_failure is not None and response.status_code == 400:
+                    # Go's "Client sent an HTTP request to an HTTPS server": the server speaks
+                    # TLS, so the HTTPS error is the one that explains what went wrong.
+                    response.close()
+                    raise https_failure
                 if response.status_code not in (200, 401):
                     reason = (
                         "no registry API at /v2/ (is this an OCI distribution registry?)"

@@ -283,6 +283,10 @@ class Transport:
                 )
                 self.sleep(delay)
                 continue
+            except OSError as exc:
+                # requests raises a bare OSError when a CA bundle path (REQUESTS_CA_BUNDLE, say)
+                # does not exist; say so as a TLS error instead of a traceback.
+                raise self._connection_error(RegistryTLSError, exc, ctx, netloc) from exc
             self._note_rate_limit(response, ctx)
             status = response.status_code
             if status not in policy.retry_statuses or not replayable or attempt >= policy.attempts:

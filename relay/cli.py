@@ -24,6 +24,7 @@ from relay import (
     reference,
     resolve,
     settings,
+    sync,
 )
 from relay.errors import (
     CheckFailed,
@@ -155,6 +156,22 @@ def _parser() -> argparse.ArgumentParser:
         help="copy transport: copy every pinned tag to copy.registry/copy.namespace",
     )
     p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser(
+        "sync",
+        parents=[common],
+        help="copy sets of images between registries from image-syncer's auth and images files",
+    )
+    p.add_argument("--images", required=True, metavar="FILE", help="image-syncer images file")
+    p.add_argument("--auth", metavar="FILE", help="image-syncer auth file")
+    p.add_argument("--proc", type=int, default=sync.DEFAULT_PROC, help="images copied at once")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=sync.DEFAULT_RETRIES,
+        help="further passes over the images that failed",
+    )
+    p.set_defaults(func=cmd_sync)
     return parser
 
 
@@ -274,6 +291,21 @@ def cmd_publish(args: argparse.Namespace) -> int:
     print(f"{len(report.outcomes)} images, {failed} failed, {requests} registry requests")
     if not report.ok:
         raise OperationFailed(f"{failed} of {len(report.outcomes)} images failed to copy")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    cfg = settings.load(args.repo) if (args.repo / settings.SETTINGS_FILE).exists() else None
+    report = sync.run(
+        args.images,
+        args.auth,
+        proc=args.proc,
+        retries=args.retries,
+        settings=cfg.registries if cfg else None,
+        repo=args.repo,
+    )
+    if not report.ok:
+        raise OperationFailed(f"{len(report.failed)} image(s) failed after the retries")
     return 0
 
 

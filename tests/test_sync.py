@@ -1,0 +1,774 @@
+"""`relay sync` from image-syncer's auth and images files, against real registries on 127.0.0.1.
+
+skopeo is the oracle for digests. The first half needs no registry (file formats and rules);
+the second half runs whole syncs. Nothing here reaches beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from relay import sync
+from relay.errors import InputError
+from relay.registry import transport
+from relay.registry.retry import RetryPolicy
+from relay.settings import RegistrySettings
+from tests.fixtures.registries import free_port
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+# --------------------------------------------------------------------------------------------
+# Files and rules (no registry)
+# --------------------------------------------------------------------------------------------
+
+
+def write(path: Path, content: Any) -> Path:
+    path.write_text(content if isinstance(content, str) else json.dumps(content, indent=2))
+    return path
+
+
+def rules(tmp_path: Path, content: Any, name: str = "images.json", **env: str) -> list[sync.Rule]:
+    return sync.load_rules(write(tmp_path / name, content), environ=env)
+
+
+def problems(exc: pytest.ExceptionInfo[InputError]) -> list[tuple[int | None, str]]:
+    return [(p.line, p.message) for p in exc.value.problems]
+
+
+def test_every_image_syncer_source_form(tmp_path):
+    # image-syncer's README example, verbatim, as YAML.
+    found = rules(
+        tmp_path,
+        f"""\
+quay.io/coreos/kube-rbac-proxy: quay.io/ruohe/kube-rbac-proxy
+quay.io/coreos/kube-rbac-proxy:v1.0: quay.io/ruohe/kube-rbac-proxy
+quay.io/coreos/kube-rbac-proxy:v1.0,v2.0: quay.io/ruohe/kube-rbac-proxy
+quay.io/coreos/kube-rbac-proxy@{DIGEST}: quay.io/ruohe/kube-rbac-proxy
+quay.io/coreos/kube-rbac-proxy:v1.1:
+  - quay.io/ruohe/kube-rbac-proxy1
+  - quay.io/ruohe/kube-rbac-proxy2
+quay.io/coreos/kube-rbac-proxy:/a+/: quay.io/ruohe/kube-rbac-proxy
+nginx:1.25: 127.0.0.1:5000/mirror/nginx
+127.0.0.1:5000/x/y:/^v[0-9]+(\\.[0-9]+)*$/: 127.0.0.1:5001/z
+""",
+        name="images.yaml",
+    )
+    shape = [(r.line, str(r.repository), r.tags, r.digest, r.pattern, str(r.target)) for r in found]
+    assert shape == [
+        (1, "quay.io/coreos/kube-rbac-proxy", (), None, None, "quay.io/ruohe/kube-rbac-proxy"),
+        (
+            2,
+            "quay.io/coreos/kube-rbac-proxy",
+            ("v1.0",),
+            None,
+            None,
+            "quay.io/ruohe/kube-rbac-proxy",
+        ),
+        (
+            3,
+            "quay.io/coreos/kube-rbac-proxy",
+            ("v1.0", "v2.0"),
+            None,
+            None,
+            "quay.io/ruohe/kube-rbac-proxy",
+        ),
+        (4, "quay.io/coreos/kube-rbac-proxy", (), DIGEST, None, "quay.io/ruohe/kube-rbac-proxy"),
+        (
+            5,
+            "quay.io/coreos/kube-rbac-proxy",
+            ("v1.1",),
+            None,
+            None,
+            "quay.io/ruohe/kube-rbac-proxy1",
+        ),
+        (
+            5,
+            "quay.io/coreos/kube-rbac-proxy",
+            ("v1.1",),
+            None,
+            None,
+            "quay.io/ruohe/kube-rbac-proxy2",
+        ),
+        (8, "quay.io/coreos/kube-rbac-proxy", (), None, "a+", "quay.io/ruohe/kube-rbac-proxy"),
+        # Names are normalised like `docker pull`, as image-syncer's ParseNormalizedNamed does.
+        (9, "docker.io/library/nginx", ("1.25",), None, None, "127.0.0.1:5000/mirror/nginx"),
+        (10, "127.0.0.1:5000/x/y", (), None, "^v[0-9]+(\\.[0-9]+)*$", "127.0.0.1:5001/z"),
+    ]
+    assert [r.needs_listing for r in found] == [
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
+        False,
+        True,
+    ]
+
+
+def test_static_pairs_keep_or_map_tags(tmp_path):
+    found = rules(
+        tmp_path,
+        {
+            "127.0.0.1:5000/a/b:1,2": "127.0.0.1:5001/c/d",
+            "127.0.0.1:5000/a/e:1,2": "127.0.0.1:5001/c/f:one,two",
+            f"127.0.0.1:5000/a/g@{DIGEST}": ["127.0.0.1:5001/c/h", "127.0.0.1:5001/c/i:pinned"],
+            f"127.0.0.1:5000/a/j:ignored@{DIGEST}": f"127.0.0.1:5001/c/k@{DIGEST}",
+        },
+    )
+    pairs = [(p.source_text, p.destination_text) for r in found for p in sync.static_pairs(r)]
+    assert pairs == [
+        ("127.0.0.1:5000/a/b:1", "127.0.0.1:5001/c/d:1"),
+        ("127.0.0.1:5000/a/b:2", "127.0.0.1:5001/c/d:2"),
+        ("127.0.0.1:5000/a/e:1", "127.0.0.1:5001/c/f:one"),
+        ("127.0.0.1:5000/a/e:2", "127.0.0.1:5001/c/f:two"),
+        (f"127.0.0.1:5000/a/g@{DIGEST}", f"127.0.0.1:5001/c/h@{DIGEST}"),
+        (f"127.0.0.1:5000/a/g@{DIGEST}", "127.0.0.1:5001/c/i:pinned"),
+        (f"127.0.0.1:5000/a/j@{DIGEST}", f"127.0.0.1:5001/c/k@{DIGEST}"),
+    ]
+
+
+def test_listed_tags_must_match_destination_tag_count(tmp_path):
+    (rule,) = rules(tmp_path, {"127.0.0.1:5000/a/b:/^v1$/": "127.0.0.1:5001/c/d:stable"})
+    # One selected tag may be renamed (image-syncer compares counts after listing) ...
+    (pair,) = sync.pair_tags(rule, ["v1"])
+    assert pair.destination_text == "127.0.0.1:5001/c/d:stable"
+    # ... two may not.
+    with pytest.raises(Exception, match="destination has 1 tag"):
+        sync.pair_tags(rule, ["v1", "v10"])
+
+
+def test_destinations_expand_the_environment_like_image_syncer(tmp_path):
+    (rule,) = rules(tmp_path, {"a.io/x/y:1": "${REG}/$NS/y"}, REG="127.0.0.1:5001", NS="mirror")
+    assert rule.destination == "127.0.0.1:5001/mirror/y"
+    with pytest.raises(InputError) as exc:
+        rules(tmp_path, {"a.io/x/y:1": "${REG}/mirror/y"})
+    assert problems(exc) == [
+        (
+            2,
+            "source 'a.io/x/y:1': destination '${REG}/mirror/y' uses unset environment variable(s) REG",
+        )
+    ]
+
+
+def test_bad_images_files_name_file_and_line(tmp_path):
+    with pytest.raises(InputError) as exc:
+        rules(
+            tmp_path,
+            """\
+{
+  "a.io/x/y": "b.io/x/y",
+  "a.io/x/y:1,2": "b.io/x/y:3",
+  "a.io/x/y": "c.io/x/y",
+  "a.io/x/y@sha256:%s": "b.io/x/y@sha256:%s",
+  "a.io/x/y:/(/": "b.io/x/y",
+  "a.io/x/y:1,,2": "b.io/x/y",
+  "": "b.io/x/y",
+  "a.io/x/z": "",
+  "a.io/x/w": [],
+  "a.io/x/v": 3,
+  "a.io/x/u": "b.io/UPPER/u"
+}
+"""
+            % ("a" * 64, "b" * 64),
+        )
+    assert str(exc.value).startswith(str(tmp_path / "images.json") + ":3: ")
+    got = problems(exc)
+    assert [line for line, _ in got] == [3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    text = "\n".join(message for _, message in got)
+    for expected in (
+        "destination has 1 tag(s) but the source has 2",
+        "duplicate key 'a.io/x/y' (first at line 2)",
+        "destination digest sha256:bbbb",
+        "invalid tag regex /(/",
+        "invalid tag '' in 'a.io/x/y:1,,2'",
+        "source must not be empty",
+        "destination must not be empty",
+        "source 'a.io/x/w': empty destination",
+        "destination must be a string or a list of strings",
+        "must be lowercase",
+    ):
+        assert expected in text
+
+
+def test_syntax_errors_carry_the_line(tmp_path):
+    with pytest.raises(InputError) as exc:
+        rules(tmp_path, '{\n  "a.io/x/y": "b.io/x/y",\n  "a.io/x/z" "b.io/x/z"\n}\n')
+    assert problems(exc)[0][0] == 3 and "invalid JSON" in problems(exc)[0][1]
+    with pytest.raises(InputError) as exc:
+        rules(tmp_path, "a.io/x/y: b.io/x/y\n  bad: [\n", name="images.yaml")
+    assert "invalid YAML" in str(exc.value) and problems(exc)[0][0] == 2
+    with pytest.raises(InputError) as exc:
+        rules(tmp_path, "a.io/x/y: b.io/x/y\na.io/x/y: c.io/x/y\n", name="images.yml")
+    assert problems(exc) == [(2, "duplicate key 'a.io/x/y' (first at line 1)")]
+    with pytest.raises(InputError, match="cannot read"):
+        sync.load_rules(tmp_path / "missing.json")
+
+
+def test_format_is_sniffed_without_a_known_extension(tmp_path):
+    assert len(rules(tmp_path, {"a.io/x/y:1": "b.io/x/y"}, name="images")) == 1
+    assert len(rules(tmp_path, "a.io/x/y:1: b.io/x/y\n", name="images.txt")) == 1
+
+
+def test_a_combined_config_file_gets_a_hint(tmp_path):
+    with pytest.raises(InputError, match="image-syncer --config file"):
+        rules(tmp_path, {"auth": {}, "images": {"a.io/x/y": "b.io/x/y"}})
+
+
+def test_go_expand_matches_os_expandenv():
+    env = {"A": "1", "B_2": "2", "$": "pid", "1": "arg"}
+
+    def expand(text: str) -> str:
+        return sync._go_expand(text, lambda name: env.get(name, ""))
+
+    # Expected values worked out from Go's os.Expand (src/os/env.go).
+    assert expand("x$A-${B_2}y") == "x1-2y"
+    assert expand("$$ $1 ${1}") == "pid arg arg"
+    assert expand("a${}b") == "ab"  # "${}" is bad syntax and is eaten
+    assert expand("a${Bb") == "aBb"  # unterminated: "${" eaten
+    assert expand("end$") == "end$"  # a trailing "$" stays
+    assert expand("$-x $%") == "x $%"  # "$-" is a special (unset); "$%" is not a name
+    assert expand("${UNSET}pw") == "pw"
+
+
+def test_auth_file_values(tmp_path, caplog):
+    path = write(
+        tmp_path / "auth.yaml",
+        """\
+127.0.0.1:5000:
+  username: user
+  password: pre-${SECRET}-post
+  insecure: true
+127.0.0.1:5000/team:
+  username: "$TEAM_USER"
+  password: ${DOLLAR}
+quay.io:
+  username: q
+  password: 0123
+  identityToken: tok
+  colour: blue
+""",
+    )
+    auth = sync.load_auth(path, {"SECRET": "s3", "TEAM_USER": "t", "DOLLAR": "$HOME"})
+    provider = auth.provider
+    assert provider.get("127.0.0.1:5000", "other/x").password == "pre-s3-post"
+    # Longest prefix wins; a value that reads "$HOME" after expansion is not expanded again.
+    team = provider.get("127.0.0.1:5000", "team/x")
+    assert (team.username, team.password) == ("t", "$HOME")
+    assert provider.get("quay.io", "a/b").password == "0123"  # YAML scalars keep their text
+    assert provider.insecure("127.0.0.1:5000") and not provider.insecure("quay.io")
+    assert sorted(auth.secrets) == ["$HOME", "0123", "pre-s3-post"]
+    assert "identityToken is not supported" in caplog.text and "'colour' ignored" in caplog.text
+
+    with pytest.raises(InputError) as exc:
+        sync.load_auth(
+            write(
+                tmp_path / "auth.json",
+                {"a.io": {"insecure": "yes"}, "b.io": ["x"], "c.io": {"password": 1}},
+            )
+        )
+    assert problems(exc) == [
+        (2, "entry 'a.io': insecure must be true or false"),
+        (5, "entry 'b.io' must be a mapping"),
+        (8, "entry 'c.io': password must be a string"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Whole syncs against real registries
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch) -> dict[str, str]:
+    # TLS registries are trusted through the settings' CA bundle alone, never the environment.
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    # No docker config or RELAY_REGISTRY_AUTH_*: credentials come from the auth file only.
+    return {"DOCKER_CONFIG": str(tmp_path / "no-docker-config")}
+
+
+@pytest.fixture
+def settings(tls_registry) -> RegistrySettings:
+    return RegistrySettings(ca_bundles={"127.0.0.1": tls_registry.ca_file})
+
+
+def auth_entry(registry) -> dict[str, Any]:
+    return {"username": registry.username, "password": registry.password}
+
+
+@dataclass
+class Run:
+    report: sync.SyncReport
+    out: str
+
+    def rows(self) -> dict[str, sync.ImageResult]:
+        return {r.destination: r for r in self.report.results}
+
+
+def run_sync(
+    tmp_path: Path,
+    images: Any,
+    auth: Any = None,
+    *,
+    name: str = "images.json",
+    env: dict[str, str],
+    settings: RegistrySettings | None = None,
+    **kwargs: Any,
+) -> Run:
+    images_path = write(tmp_path / name, images)
+    auth_path = write(tmp_path / "auth.json", auth) if auth is not None else None
+    out = io.StringIO()
+    report = sync.run(images_path, auth_path, settings=settings, environ=env, out=out, **kwargs)
+    return Run(report, out.getvalue())
+
+
+def test_all_tags_tag_list_digest_and_regex(
+    tmp_path, env, settings, tls_registry, token_registry, image_factory, skopeo
+):
+    src, dst = tls_registry, token_registry
+    name = f"sync-{uid()}"
+    pushed = {
+        tag: image_factory.push(src, f"{name}/app", tag, kind, seed=f"{name}-{tag}")
+        for tag, kind in [
+            ("1.0", "oci-index"),
+            ("1.1", "docker-list"),
+            ("2.0", "docker"),
+            ("latest", "oci"),
+        ]
+    }
+    by_digest = pushed["1.1"].digest
+    images = {
+        f"{src.host}/{name}/app": f"{dst.host}/{name}/all",
+        f"{src.host}/{name}/app:1.0,2.0": f"{dst.host}/{name}/list",
+        f"{src.host}/{name}/app@{by_digest}": f"{dst.host}/{name}/bydigest",
+        f"{src.host}/{name}/app:/^1\\./": f"{dst.host}/{name}/regex",
+    }
+    auth = {src.host: auth_entry(src), dst.host: auth_entry(dst)}
+    first = run_sync(tmp_path, images, auth, env=env, settings=settings, proc=3)
+    assert first.report.ok, first.out
+
+    expected = {
+        **{f"{dst.host}/{name}/all:{t}": pushed[t].digest for t in pushed},
+        **{f"{dst.host}/{name}/list:{t}": pushed[t].digest for t in ("1.0", "2.0")},
+        f"{dst.host}/{name}/bydigest@{by_digest}": by_digest,
+        **{f"{dst.host}/{name}/regex:{t}": pushed[t].digest for t in ("1.0", "1.1")},
+    }
+    rows = first.rows()
+    assert sorted(rows) == sorted(expected)
+    for destination, digest in expected.items():
+        row = rows[destination]
+        assert (row.result, row.digest, row.attempts) == (sync.COPIED, digest, 1), row
+        assert skopeo.digest(destination, dst) == digest
+        assert destination in first.out and digest in first.out
+    assert sorted(skopeo.list_tags(f"{name}/regex", dst)) == ["1.0", "1.1"]
+    assert "9 images: 9 copied, 0 unchanged, 0 failed" in first.out
+
+    # A second run finds every image in place after one HEAD each side and moves nothing.
+    second = run_sync(tmp_path, images, auth, env=env, settings=settings, proc=3)
+    assert second.report.ok
+    assert {r.result for r in second.report.results} == {sync.UNCHANGED}
+    assert sum(r.bytes for r in second.report.results) == 0
+    # 9 images x 2 HEADs, 2 tag listings, plus pings and token fetches: far below a copy.
+    assert second.report.requests < 9 * 2 + 2 + 12, second.report.requests
+    assert "9 images: 0 copied, 9 unchanged, 0 failed" in second.out
+
+
+def test_yaml_destination_list_and_renamed_tags(
+    tmp_path, env, plain_registry, image_factory, skopeo
+):
+    reg = plain_registry
+    name = f"yaml-{uid()}"
+    one = image_factory.push(reg, f"{name}/src", "1", "oci-index", seed=f"{name}-1")
+    two = image_factory.push(reg, f"{name}/src", "2", "docker", seed=f"{name}-2")
+    images = f"""\
+# image-syncer accepts YAML as well; comments and all.
+{reg.host}/{name}/src:1:
+  - {reg.host}/{name}/copy-a
+  - {reg.host}/{name}/copy-b:renamed
+{reg.host}/{name}/src:1,2: {reg.host}/{name}/mapped:one,two
+"""
+    done = run_sync(tmp_path, images, name="images.yaml", env=env)
+    assert done.report.ok, done.out
+    expected = {
+        f"{reg.host}/{name}/copy-a:1": one.digest,
+        f"{reg.host}/{name}/copy-b:renamed": one.digest,
+        f"{reg.host}/{name}/mapped:one": one.digest,
+        f"{reg.host}/{name}/mapped:two": two.digest,
+    }
+    assert {d: r.digest for d, r in done.rows().items()} == expected
+    for destination, digest in expected.items():
+        assert skopeo.digest(destination, reg) == digest
+    # Same registry: blobs were mounted, not sent again.
+    assert all(r.bytes == 0 for r in done.report.results)
+
+
+@pytest.fixture
+def fast_failures(monkeypatch):
+    """One attempt per request: a dead registry fails at once instead of after ~10 s of backoff.
+
+    The client's own retries are tested elsewhere; here only sync's passes are under test.
+    """
+    monkeypatch.setattr(transport, "RetryPolicy", lambda: RetryPolicy(attempts=1))
+
+
+def test_bad_entries_are_reported_while_the_rest_succeed(
+    tmp_path, env, fast_failures, plain_registry, image_factory, skopeo
+):
+    reg = plain_registry
+    name = f"bad-{uid()}"
+    good = image_factory.push(reg, f"{name}/src", "1", "oci", seed=name)
+    dead = f"127.0.0.1:{free_port()}"
+    images = {
+        f"{reg.host}/{name}/src:1": f"{reg.host}/{name}/dst",
+        f"{reg.host}/{name}/src:missing": f"{reg.host}/{name}/dst",
+        f"{dead}/{name}/gone": f"{reg.host}/{name}/gone",
+        f"{reg.host}/{name}/src:/^nomatch$/": f"{reg.host}/{name}/none",
+    }
+    done = run_sync(tmp_path, images, env=env, retries=1)
+    assert not done.report.ok
+    rows = done.rows()
+    assert rows[f"{reg.host}/{name}/dst:1"].result == sync.COPIED
+    assert skopeo.digest(f"{reg.host}/{name}/dst:1", reg) == good.digest
+    missing = rows[f"{reg.host}/{name}/dst:missing"]
+    assert (missing.result, missing.attempts) == (sync.FAILED, 2)
+    assert "not found" in missing.error
+    # A rule whose tag listing failed is a row of its own, with the rule as written.
+    gone = rows[f"{reg.host}/{name}/gone"]
+    assert (gone.source, gone.result, gone.attempts) == (f"{dead}/{name}/gone", sync.FAILED, 2)
+    assert "cannot reach" in gone.error
+    # A regex that selects nothing is reported but is not a failure (image-syncer is silent).
+    none = rows[f"{reg.host}/{name}/none"]
+    assert (none.result, none.error) == (sync.SKIPPED, "no tag matches /^nomatch$/ (1 listed)")
+    assert len(done.report.failed) == 2
+    lines = done.out.splitlines()
+    assert lines[0].split() == [
+        "SOURCE",
+        "DESTINATION",
+        "RESULT",
+        "DIGEST",
+        "BYTES",
+        "ATTEMPTS",
+        "ERROR",
+    ]
+    assert "4 images: 1 copied, 0 unchanged, 2 failed, 1 skipped" in done.out
+
+
+def test_overlapping_rules_copy_each_image_once(tmp_path, env, plain_registry, image_factory):
+    reg = plain_registry
+    name = f"twin-{uid()}"
+    pushed = image_factory.push(reg, f"{name}/src", "1", "oci", seed=name)
+    images = {
+        f"{reg.host}/{name}/src": f"{reg.host}/{name}/dst",
+        f"{reg.host}/{name}/src:1": f"{reg.host}/{name}/dst",
+    }
+    done = run_sync(tmp_path, images, env=env)
+    (row,) = done.report.results
+    assert (row.destination, row.result, row.digest) == (
+        f"{reg.host}/{name}/dst:1",
+        sync.COPIED,
+        pushed.digest,
+    )
+
+
+def test_the_job_summary_keeps_every_failure(monkeypatch):
+    monkeypatch.setattr(sync, "MAX_SUMMARY_ROWS", 3)
+    ok = [sync.ImageResult(f"a.io/x/y:{i}", f"b.io/x/y:{i}", sync.UNCHANGED) for i in range(5)]
+    bad = [sync.ImageResult("a.io/x/y:9", "b.io/x/y:9", sync.FAILED, error="a|b")]
+    markdown = sync.SyncReport(results=ok + bad).markdown()
+    assert "| b.io/x/y:0 |" in markdown and "| b.io/x/y:1 |" in markdown
+    assert "| b.io/x/y:2 |" not in markdown
+    assert "| **failed** |" in markdown and "a\\|b" in markdown
+    assert "_3 successful rows left out; the job log has the whole table._" in markdown
+
+
+def test_two_sources_for_one_destination_fail_without_a_request(tmp_path, env):
+    images = {
+        "127.0.0.1:9/a/b:1": "127.0.0.1:9/c/d:x",
+        "127.0.0.1:9/a/e:2": "127.0.0.1:9/c/d:x",
+    }
+    done = run_sync(tmp_path, images, env=env)
+    assert not done.report.ok and done.report.requests == 0
+    errors = sorted(r.error for r in done.report.results)
+    assert errors == [
+        "127.0.0.1:9/c/d:x is also the destination of 127.0.0.1:9/a/b:1 (line 2)",
+        "127.0.0.1:9/c/d:x is also the destination of 127.0.0.1:9/a/e:2 (line 3)",
+    ]
+
+
+def test_bad_input_raises_before_any_request(tmp_path, env):
+    with pytest.raises(InputError, match="images.json:2"):
+        run_sync(tmp_path, {"127.0.0.1:9/a/b": "127.0.0.1:9/c/D"}, env=env)
+    with pytest.raises(InputError, match="proc"):
+        run_sync(tmp_path, {}, env=env, proc=0)
+
+
+# -- retries: a proxy that fails chosen requests a given number of times -----------------------
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    times: int
+    status: int = 400
+
+
+class FaultProxy:
+    """Plain-HTTP reverse proxy in front of a registry that answers chosen requests with an
+    error a given number of times. 400 is deliberately not a status the client retries by
+    itself, so every injected fault fails a whole attempt of sync."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.faults: list[Fault] = []
+        self.hits: list[str] = []
+        self.lock = threading.Lock()
+        self.session = requests.Session()
+        self.session.trust_env = False  # never route 127.0.0.1 through a proxy from the env
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy.forward(self)
+
+            do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_GET
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def fail(self, method: str, path: str, times: int = 1) -> None:
+        with self.lock:
+            self.faults.append(Fault(method, re.compile(path), times))
+
+    def _take(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.method == method and fault.path.search(path):
+                    fault.times -= 1
+                    self.hits.append(f"{method} {path}")
+                    return fault
+        return None
+
+    def forward(self, handler: BaseHTTPRequestHandler) -> None:
+        body = _read_body(handler)
+        fault = self._take(handler.command, handler.path.split("?", 1)[0])
+        if fault is not None:
+            payload = json.dumps({"errors": [{"code": "UNSUPPORTED", "message": "injected"}]})
+            _reply(handler, fault.status, {"Content-Type": "application/json"}, payload.encode())
+            return
+        # The Host header goes through unchanged, so the registry's Location URLs point here.
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
+        upstream = self.session.request(
+            handler.command,
+            self.upstream + handler.path,
+            headers=headers,
+            data=body if body or handler.command in ("PUT", "POST", "PATCH") else None,
+            allow_redirects=False,
+            stream=True,
+            timeout=30,
+        )
+        with upstream:
+            content = b"" if handler.command == "HEAD" else upstream.raw.read(decode_content=False)
+            out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+            if handler.command != "HEAD":
+                out["Content-Length"] = str(len(content))
+            _reply(handler, upstream.status_code, out, content)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.session.close()
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"} | {
+    "content-length"
+}
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        out = bytearray()
+        while True:
+            size = int(handler.rfile.readline().strip().split(b";", 1)[0], 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += handler.rfile.read(size)
+            handler.rfile.readline()
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def _reply(
+    handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes
+) -> None:
+    handler.send_response(status)
+    headers.setdefault("Content-Length", str(len(body)))
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    handler.end_headers()
+    if body and handler.command != "HEAD":
+        handler.wfile.write(body)
+
+
+@pytest.fixture
+def proxy(plain_registry) -> Iterator[FaultProxy]:
+    fault_proxy = FaultProxy(plain_registry.url)
+    yield fault_proxy
+    fault_proxy.close()
+
+
+def test_retries_really_retry(tmp_path, env, proxy, plain_registry, image_factory, skopeo):
+    reg = plain_registry
+    name = f"retry-{uid()}"
+    pushed = image_factory.push(reg, f"{name}/src", "1", "docker-list", seed=name)
+    # The destination refuses the first tag PUT, and the tag listing of the all-tags rule
+    # fails once: both are retried by the second pass.
+    proxy.fail("PUT", rf"/v2/{name}/dst/manifests/1$")
+    proxy.fail("GET", rf"/v2/{name}/src/tags/list$")
+    images = {
+        f"{reg.host}/{name}/src:1": f"{proxy.host}/{name}/dst",
+        f"{proxy.host}/{name}/src": f"{reg.host}/{name}/all",
+    }
+    done = run_sync(tmp_path, images, env=env, retries=2)
+    assert done.report.ok, done.out
+    assert len(proxy.hits) == 2
+    rows = done.rows()
+    retried = rows[f"{proxy.host}/{name}/dst:1"]
+    assert (retried.result, retried.attempts) == (sync.COPIED, 2)
+    listed = rows[f"{reg.host}/{name}/all:1"]
+    assert (listed.result, listed.attempts) == (sync.COPIED, 1)  # its rule took 2 listings
+    assert done.report.passes == 2
+    assert skopeo.digest(f"{name}/dst:1", reg) == pushed.digest
+    assert skopeo.digest(f"{name}/all:1", reg) == pushed.digest
+
+
+def test_retries_give_up_after_the_last_pass(tmp_path, env, proxy, plain_registry, image_factory):
+    reg = plain_registry
+    name = f"giveup-{uid()}"
+    image_factory.push(reg, f"{name}/src", "1", "oci", seed=name)
+    proxy.fail("PUT", rf"/v2/{name}/dst/manifests/1$", times=10)
+    images = {f"{reg.host}/{name}/src:1": f"{proxy.host}/{name}/dst"}
+    done = run_sync(tmp_path, images, env=env, retries=1)
+    (row,) = done.report.results
+    assert (row.result, row.attempts) == (sync.FAILED, 2)
+    assert "HTTP 400" in row.error and "injected" in row.error
+    assert not done.report.ok and done.report.passes == 2
+    # --retries 0: one pass only.
+    done = run_sync(tmp_path, images, env=env, retries=0)
+    assert done.report.results[0].attempts == 1 and done.report.passes == 1
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+PASSWORD = "Relay-Sync-Pw-9f3b27e1"
+
+
+@pytest.fixture(scope="module")
+def secret_registry(registry_factory):
+    return registry_factory("tls", name=f"sync-secret-{uid()}", password=PASSWORD)
+
+
+def test_passwords_never_appear(
+    tmp_path,
+    env,
+    settings,
+    secret_registry,
+    token_registry,
+    image_factory,
+    monkeypatch,
+    caplog,
+    capsys,
+):
+    caplog.set_level(logging.DEBUG)
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    src, dst = secret_registry, token_registry
+    name = f"secret-{uid()}"
+    image_factory.push(src, f"{name}/src", "1", "oci", seed=name)
+    env = {**env, "SYNC_PW": PASSWORD}
+    auth = {
+        src.host: {"username": src.username, "password": "${SYNC_PW}"},
+        # A user the token server does not know, with the same distinctive password: a failure path.
+        f"{dst.host}/{name}/denied": {"username": "intruder", "password": PASSWORD},
+        dst.host: auth_entry(dst),
+    }
+    images = {
+        f"{src.host}/{name}/src:1": [f"{dst.host}/{name}/ok", f"{dst.host}/{name}/denied"],
+    }
+    done = run_sync(tmp_path, images, auth, env=env, settings=settings, retries=0)
+    rows = done.rows()
+    assert rows[f"{dst.host}/{name}/ok:1"].result == sync.COPIED, done.out
+    denied = rows[f"{dst.host}/{name}/denied:1"]
+    assert denied.result == sync.FAILED and "UNAUTHORIZED" in denied.error  # the auth path
+    captured = capsys.readouterr()
+    for text in (
+        done.out,
+        captured.out,
+        captured.err,
+        caplog.text,
+        summary.read_text(),
+        repr(done.report),
+    ):
+        assert PASSWORD not in text
+    assert "| Source | Destination | Result |" in summary.read_text()
+
+
+def test_the_cli_runs_sync_and_exits_by_the_result(
+    tmp_path, env, tls_registry, plain_registry, image_factory, skopeo, capsys, monkeypatch
+):
+    from relay import cli
+
+    monkeypatch.setenv("DOCKER_CONFIG", env["DOCKER_CONFIG"])
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    pushed = image_factory.push(tls_registry, name, "1", "oci-index", seed=name)
+    (tmp_path / "mirrors").mkdir()
+    (tmp_path / "mirrors/relay.yaml").write_text(
+        f'registries:\n  ca_bundles:\n    "127.0.0.1": "{tls_registry.ca_file}"\n'
+    )
+    images = write(
+        tmp_path / "images.json",
+        {f"{tls_registry.host}/{name}:1": f"{plain_registry.host}/synced/{name}"},
+    )
+    auth = write(tmp_path / "auth.json", {tls_registry.host: auth_entry(tls_registry)})
+    argv = ["sync", "--images", str(images), "--auth", str(auth), "--repo", str(tmp_path)]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    assert skopeo.digest(f"{plain_registry.host}/synced/{name}:1", plain_registry) == pushed.digest
+    write(
+        tmp_path / "images.json", {f"{tls_registry.host}/{name}:nope": f"{plain_registry.host}/x"}
+    )
+    assert cli.main([*argv, "--retries", "0"]) == 1
+    assert "1 image(s) failed after the retries" in capsys.readouterr().err

@@ -392,18 +392,8 @@ class RegistryClient:
 
         Falls back to a GET when the registry's HEAD lacks a digest or a specific media type.
         """
-        check_repository(repository)
-        check_reference(reference)
         ctx = self._ctx(repository, f"head manifest {reference}")
-        response = self._send(
-            "HEAD",
-            self._url(repository, f"manifests/{reference}"),
-            ctx=ctx,
-            kind="manifest",
-            scopes=self._pull(repository),
-            headers={"Accept": ", ".join(accept)},
-            follow_redirects=True,
-        )
+        response = self._manifest_request("HEAD", repository, reference, accept, ctx)
         if response.status_code == 404:
             response.close()
             return None
@@ -428,15 +418,18 @@ class RegistryClient:
             )
         return ManifestDescriptor(digest, media_type, int(length) if length.isdigit() else None)
 
-    def get_manifest(
-        self, repository: str, reference: str, *, accept: Iterable[str] = ACCEPT_MANIFESTS
-    ) -> Manifest:
-        """The manifest bytes exactly as served, verified against the digest(s) we know."""
+    def _manifest_request(
+        self,
+        method: str,
+        repository: str,
+        reference: str,
+        accept: Iterable[str],
+        ctx: RequestContext,
+    ) -> requests.Response:
         check_repository(repository)
         check_reference(reference)
-        ctx = self._ctx(repository, f"get manifest {reference}")
-        response = self._send(
-            "GET",
+        return self._send(
+            method,
             self._url(repository, f"manifests/{reference}"),
             ctx=ctx,
             kind="manifest",
@@ -444,6 +437,13 @@ class RegistryClient:
             headers={"Accept": ", ".join(accept)},
             follow_redirects=True,
         )
+
+    def get_manifest(
+        self, repository: str, reference: str, *, accept: Iterable[str] = ACCEPT_MANIFESTS
+    ) -> Manifest:
+        """The manifest bytes exactly as served, verified against the digest(s) we know."""
+        ctx = self._ctx(repository, f"get manifest {reference}")
+        response = self._manifest_request("GET", repository, reference, accept, ctx)
         if response.status_code != 200:
             raise self._error(response, ctx)
         content = response.content

@@ -8,24 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from relay import (
-    __version__,
-    copy,
-    generate,
-    ghactions,
-    lock,
-    mirrors,
-    pins,
-    publish,
-    reference,
-    resolve,
-    settings,
-    sync,
-)
+# Only what validate and generate need is imported up front: the commands that talk to
+# registries import their modules (and requests) when they run, keeping `relay generate` fast.
+from relay import __version__, generate, ghactions, lock, mirrors, pins, reference, settings
 from relay.errors import (
     CheckFailed,
     InputError,
@@ -34,7 +24,6 @@ from relay.errors import (
     ProblemsFound,
     RelayError,
 )
-from relay.registries import ClientPool
 
 log = logging.getLogger("relay")
 
@@ -164,14 +153,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--images", required=True, metavar="FILE", help="image-syncer images file")
     p.add_argument("--auth", metavar="FILE", help="image-syncer auth file")
-    p.add_argument("--proc", type=int, default=sync.DEFAULT_PROC, help="images copied at once")
+    p.add_argument("--proc", type=int, default=5, help="images copied at once (default 5)")
     p.add_argument(
         "--retries",
         type=int,
-        default=sync.DEFAULT_RETRIES,
-        help="further passes over the images that failed",
+        default=2,
+        help="further passes over the images that failed (default 2)",
     )
     p.set_defaults(func=cmd_sync)
+
+    acr = sub.add_parser(
+        "acr", help="reconcile the ACR namespace, repositories and build rules; run builds"
+    )
+    acr_sub = acr.add_subparsers(dest="acr_command", required=True, metavar="COMMAND")
+    p = acr_sub.add_parser(
+        "plan", parents=[common], help="print what `relay acr apply` would do; change nothing"
+    )
+    p.add_argument(
+        "--prune", action="store_true", help="also remove relay-managed rules no longer listed"
+    )
+    p.set_defaults(func=cmd_acr_plan)
+    p = acr_sub.add_parser(
+        "apply", parents=[common], help="create what is missing in ACR and build changed tags"
+    )
+    p.add_argument("--wait", action="store_true", help="watch the builds until they end")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="overall deadline with --wait (default: acr.poll.timeout)",
+    )
+    p.add_argument(
+        "--prune", action="store_true", help="also remove relay-managed rules no longer listed"
+    )
+    p.set_defaults(func=cmd_acr_apply)
     return parser
 
 
@@ -218,6 +234,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
+    from relay import resolve
+    from relay.registries import ClientPool
+
     cfg, mirror_list = _load(args.repo)
     old = lock.read(args.repo)
     recheck = args.check or args.update
@@ -247,6 +266,9 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def cmd_copy(args: argparse.Namespace) -> int:
+    from relay import copy
+    from relay.registries import ClientPool
+
     try:
         src = reference.parse(args.source)
         dst = reference.parse(args.destination)
@@ -272,6 +294,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    from relay import publish
+    from relay.registries import ClientPool
+
     cfg, mirror_list = _load(args.repo)
     if cfg.transport != "copy":
         raise InputError(
@@ -295,6 +320,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from relay import sync
+
     cfg = settings.load(args.repo) if (args.repo / settings.SETTINGS_FILE).exists() else None
     report = sync.run(
         args.images,
@@ -306,6 +333,53 @@ def cmd_sync(args: argparse.Namespace) -> int:
     )
     if not report.ok:
         raise OperationFailed(f"{len(report.failed)} image(s) failed after the retries")
+    return 0
+
+
+def cmd_acr_plan(args: argparse.Namespace) -> int:
+    # Imported here: the Alibaba SDK is slow to import and only these commands need it.
+    from relay.acr import commands as acr_commands
+    from relay.acr import upstream as acr_upstream
+    from relay.registries import ClientPool
+
+    cfg, mirror_list = _load(args.repo)
+    with ClientPool(cfg.registries, repo=args.repo) as pool:
+        actions = acr_commands.plan(
+            args.repo,
+            cfg,
+            mirror_list,
+            lock.read(args.repo),
+            env=os.environ,
+            upstream_config=acr_upstream.from_registry(pool.get),
+            prune=args.prune,
+        )
+    for action in actions:
+        print(action)
+    print(f"{len(actions)} action(s)" if actions else "ACR is up to date: nothing to do")
+    return 0
+
+
+def cmd_acr_apply(args: argparse.Namespace) -> int:
+    from relay.acr import commands as acr_commands
+    from relay.acr import upstream as acr_upstream
+    from relay.registries import ClientPool
+
+    cfg, mirror_list = _load(args.repo)
+    with ClientPool(cfg.registries, repo=args.repo) as pool:
+        report = acr_commands.apply(
+            args.repo,
+            cfg,
+            mirror_list,
+            lock.read(args.repo),
+            wait=args.wait,
+            timeout=args.timeout,
+            env=os.environ,
+            out=sys.stdout,
+            upstream_config=acr_upstream.from_registry(pool.get),
+            prune=args.prune,
+        )
+    if not report.ok:
+        raise OperationFailed("some ACR builds failed or did not finish; see the table above")
     return 0
 
 

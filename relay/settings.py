@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from relay import naming, yamlnodes
+from relay.acr import settings as acr_settings
 from relay.errors import InputError, Problem
 
 SETTINGS_FILE = "mirrors/relay.yaml"
@@ -51,6 +52,7 @@ class Settings:
     lock: LockSettings = field(default_factory=LockSettings)
     transport: str = "build"
     copy: CopySettings = field(default_factory=CopySettings)
+    acr: acr_settings.AcrSettings = field(default_factory=acr_settings.AcrSettings)
 
 
 def load(repo: Path) -> Settings:
@@ -69,7 +71,11 @@ def parse(text: str, path: str) -> Settings:
         return Settings()
     problems: list[Problem] = []
     top = yamlnodes.mapping_items(
-        doc, root, "settings", {"naming", "registries", "lock", "transport", "copy"}, problems
+        doc,
+        root,
+        "settings",
+        {"naming", "registries", "lock", "transport", "copy", "acr"},
+        problems,
     )
     values: dict[str, object] = {}
     if "naming" in top:
@@ -95,6 +101,8 @@ def parse(text: str, path: str) -> Settings:
             values["transport"] = value
     if "copy" in top:
         values["copy"] = _copy(doc, top["copy"][1], problems)
+    if "acr" in top:
+        values["acr"] = acr_settings.parse(doc, top["acr"][1], problems)
     if problems:
         raise InputError(problems)
     return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,535 @@
+"""The ACR stage's I/O: observe ACR, then carry out a plan and watch the builds.
+
+Observation is shaped for the no-op case, which is most runs: one page-through of the
+namespace's repositories (the marker in each summary says "relay's" and "bound as wanted"), then
+one tag read per relay repository. Rules and recent builds are read only for repositories with
+something to build (or everything, with prune).
+
+Builds run under a concurrency cap, polled with a growing interval and an overall deadline. A
+failed build is reported against its tag and the others carry on; a build found already running
+for a tag (a crashed run, a manual start) is waited for, never started twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from relay.acr.client import AcrClient, CallStats
+from relay.acr.errors import AcrError
+from relay.acr.plan import (
+    Action,
+    Job,
+    Plan,
+    WantedRepo,
+    WantedTag,
+    binding_for,
+    is_managed,
+    needs_rules,
+)
+from relay.acr.settings import AcrSettings
+from relay.acr.state import FAILURES, Observed, RepoInfo, RepoState, outcome
+from relay.errors import OperationFailed
+from relay.reference import Reference
+
+log = logging.getLogger(__name__)
+
+# upstream_config(source, tag, digest, platform) -> upstream's config digest for that platform
+# of the image `source@digest`, or None when unknown (then: build if missing).
+UpstreamConfig = Callable[[Reference, str, str, str], "str | None"]
+
+# Row statuses relay sets itself, beside ACR's own build statuses.
+ERROR = "ERROR"  # relay could not start or follow the build
+TIMEOUT = "TIMEOUT"  # still running at the deadline
+SKIPPED = "SKIPPED"  # cannot be done (e.g. the repository is not relay's)
+STARTED = "STARTED"  # started and not waited for
+QUEUED = "QUEUED"  # not started: not waiting, and the cap or its rule was busy
+_BAD = FAILURES | {ERROR, TIMEOUT, SKIPPED}
+
+
+# --- observing ------------------------------------------------------------------------------
+
+
+def observe(
+    client: AcrClient,
+    settings: AcrSettings,
+    wanted: list[WantedRepo],
+    *,
+    upstream_config: UpstreamConfig | None = None,
+    prune: bool = False,
+) -> Observed:
+    assert settings.namespace is not None
+    namespace = settings.namespace
+    namespaces = client.list_namespaces()
+    exists = namespace in namespaces
+    repos = {info.name: RepoState(info) for info in client.list_repos(namespace)} if exists else {}
+    observed = Observed(namespace, exists, len(namespaces), repos)
+    if any(w.name not in repos for w in wanted):
+        # Only a run that creates repositories can cross the quota; only then count the rest.
+        observed.other_repo_count = sum(client.count_repos(n) for n in namespaces if n != namespace)
+    ours = [w for w in wanted if w.name in repos and is_managed(repos[w.name].info)]
+
+    def read_images(want: WantedRepo) -> None:
+        state = repos[want.name]
+        state.images = client.list_images(state.info)
+
+    def read_rules(state: RepoState) -> None:
+        state.rules = client.list_rules(state.info)
+        state.builds = client.list_builds(state.info)
+
+    with ThreadPoolExecutor(max_workers=settings.workers) as pool:
+        list(pool.map(read_images, ours))
+        if upstream_config is not None:
+            present = [
+                (w, wt) for w in ours for wt in w.tags if wt.tag in (repos[w.name].images or {})
+            ]
+            configs = pool.map(lambda item: _upstream(upstream_config, *item), present)
+            for (w, wt), config in zip(present, configs, strict=True):
+                observed.upstream[(w.source.name, wt.tag)] = config
+        if prune:
+            work = [repos[w.name] for w in ours]
+        else:
+            work = [repos[w.name] for w in ours if needs_rules(w, observed)]
+        list(pool.map(read_rules, work))
+    return observed
+
+
+def _upstream(upstream_config: UpstreamConfig, want: WantedRepo, wt: WantedTag) -> str | None:
+    try:
+        return upstream_config(want.source, wt.tag, wt.digest, want.platform)
+    except Exception as exc:  # any failure means "unknown": build if missing
+        log.warning(
+            "%s:%s: cannot read upstream's config (%s); building only if missing",
+            want.source.name,
+            wt.tag,
+            exc,
+        )
+        return None
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    repo: str
+    tag: str
+    action: str  # "build", "wait", "skip"
+    build_id: str = ""
+    status: str = ""
+    duration: float | None = None
+    note: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status.upper() in _BAD
+
+
+@dataclass
+class ApplyReport:
+    rows: list[Row] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)  # setup actions carried out
+    errors: list[str] = field(default_factory=list)  # setup actions that failed
+    up_to_date: int = 0
+    stats: CallStats = field(default_factory=CallStats)
+    elapsed: float = 0.0
+    registry: str = ""
+    namespace: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not any(r.failed for r in self.rows)
+
+    def counts(self) -> dict[str, int]:
+        built = sum(1 for r in self.rows if r.status.upper() == "SUCCESS")
+        failed = sum(1 for r in self.rows if r.failed)
+        return {
+            "built": built,
+            "failed": failed,
+            "pending": len(self.rows) - built - failed,
+            "up to date": self.up_to_date,
+        }
+
+    def summary_line(self) -> str:
+        counts = ", ".join(f"{n} {what}" for what, n in self.counts().items())
+        return f"{counts} in {self.elapsed:.1f}s; {self.stats.summary()}"
+
+    def text(self) -> str:
+        lines = list(self.done)
+        lines += [f"error: {e}" for e in self.errors]
+        if self.rows:
+            table = [("TAG", "ACTION", "BUILD", "STATUS", "DURATION", "NOTE")]
+            table += [
+                (
+                    f"{r.repo}:{r.tag}",
+                    r.action,
+                    r.build_id or "-",
+                    r.status or "-",
+                    _duration(r.duration),
+                    r.note,
+                )
+                for r in self.rows
+            ]
+            widths = [max(len(row[i]) for row in table) for i in range(5)]
+            for row in table:
+                cells = [row[i].ljust(widths[i]) for i in range(5)]
+                lines.append("  ".join(cells + [row[5]]).rstrip())
+        lines.append(self.summary_line())
+        return "\n".join(lines) + "\n"
+
+    def markdown(self) -> str:
+        where = f"{self.registry}/{self.namespace}"
+        out = [f"### relay acr apply: {'ok' if self.ok else 'failed'} ({where})", ""]
+        if self.errors:
+            out += [f"- error: {_md(e)}" for e in self.errors] + [""]
+        if self.rows:
+            out += [
+                "| tag | action | build | status | duration | note |",
+                "|---|---|---|---|---|---|",
+            ]
+            out += [
+                f"| `{r.repo}:{r.tag}` | {r.action} | {r.build_id or '-'} | {r.status or '-'} "
+                f"| {_duration(r.duration)} | {_md(r.note)} |"
+                for r in self.rows
+            ]
+            out.append("")
+        out.append(_md(self.summary_line()))
+        return "\n".join(out) + "\n"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+# --- carrying out a plan -------------------------------------------------------------------------
+
+
+@dataclass
+class _Running:
+    job: Job
+    row: Row
+    repo: RepoInfo
+    started: float
+    build_id: str | None
+
+
+class _Run:
+    """One apply: setup actions, then the build scheduler. Holds the run's mutable state."""
+
+    def __init__(
+        self,
+        client: AcrClient,
+        settings: AcrSettings,
+        wanted: list[WantedRepo],
+        observed: Observed,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.wanted = {w.name: w for w in wanted}
+        self.observed = observed
+        self.clock = clock
+        self.sleep = sleep
+        self.report = ApplyReport(
+            stats=client.stats, registry=settings.registry, namespace=observed.namespace
+        )
+        self.repos: dict[str, RepoInfo] = {n: s.info for n, s in observed.repos.items()}
+        self.failed_repos: dict[str, str] = {}
+        # Build ids of each repository known before a start, to tell the new build from old ones
+        # when the start does not answer with an id (UNCONFIRMED for personal, acr-api.md §1.1).
+        self.known_builds: dict[str, set[str]] = {
+            n: {b.build_id for b in s.builds or []} for n, s in observed.repos.items()
+        }
+        # Slots are per repository: (repo, slot) -> rule id, and the slots with a build running.
+        self.slot_rule: dict[tuple[str, str], str] = {}
+        self.busy: set[tuple[str, str]] = set()
+        self.running: list[_Running] = []
+        self.queue: list[tuple[Job, Row]] = []
+        self.cap = settings.max_concurrent_builds
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def setup(self, plan: Plan) -> None:
+        namespace = [a for a in plan.setup if a.kind == "create-namespace"]
+        for action in namespace:
+            try:
+                self.client.create_namespace(action.target)
+            except AcrError as exc:
+                if not exc.already_exists:
+                    raise OperationFailed(
+                        f"cannot create namespace {action.target}: {exc}"
+                    ) from None
+            self.report.done.append(str(action))
+        per_repo: dict[str, list[Action]] = {}
+        for action in plan.setup:
+            if action.kind != "create-namespace":
+                per_repo.setdefault(action.target, []).append(action)
+        # Repositories are set up in parallel (a first run creates hundreds); the report keeps
+        # the plan's order.
+        with ThreadPoolExecutor(max_workers=self.settings.workers) as pool:
+            results = pool.map(lambda item: self._setup_repo(*item), per_repo.items())
+            for name, done, error in results:
+                self.report.done.extend(done)
+                if error is not None:
+                    self.failed_repos[name] = error
+                    self.report.errors.append(f"{name}: {error}")
+
+    def _setup_repo(self, name: str, actions: list[Action]) -> tuple[str, list[str], str | None]:
+        binding = binding_for(self.settings)
+        want = self.wanted.get(name)
+        done: list[str] = []
+        for action in actions:
+            try:
+                if action.kind == "create-repo":
+                    assert want is not None
+                    try:
+                        self.repos[name] = self.client.create_repo(
+                            self.observed.namespace,
+                            name,
+                            summary=want.summary,
+                            detail=want.detail,
+                            binding=binding,
+                        )
+                    except AcrError as exc:
+                        # A create retried after a lost answer, or a run racing this one.
+                        if not exc.already_exists:
+                            raise
+                        self.repos[name] = RepoInfo(self.observed.namespace, name)
+                elif action.kind == "bind-source":
+                    assert want is not None
+                    info = self.repos[name]
+                    self.client.bind_source(info, binding)
+                    # The marker records the binding, so the next run need not read it back.
+                    self.client.update_repo(info, summary=want.summary, detail=want.detail)
+                elif action.kind == "delete-rule":
+                    self.client.delete_rule(self.repos[name], action.rule_id)
+                elif action.kind == "delete-repo":
+                    self.client.delete_repo(self.repos[name])
+                done.append(str(action))
+            except AcrError as exc:
+                return name, done, f"{action}: {exc}"
+        return name, done, None
+
+    # -- builds -----------------------------------------------------------------------------
+
+    def builds(self, plan: Plan, *, wait: bool, deadline: float) -> None:
+        for skipped in plan.skipped:
+            self.report.rows.append(
+                Row(skipped.repo, skipped.tag, "skip", status=SKIPPED, note=skipped.reason)
+            )
+        for job in plan.jobs:
+            row = Row(job.repo, job.tag, "wait" if job.running_build else "build", note=job.reason)
+            self.report.rows.append(row)
+            if job.repo in self.failed_repos:
+                row.status, row.note = ERROR, "repository setup failed (see above)"
+                continue
+            if not job.slot.startswith(("new:", "build:")):
+                self.slot_rule[(job.repo, job.slot)] = job.slot
+            if job.running_build is not None:
+                row.build_id, row.status = job.running_build, "BUILDING"
+                self.running.append(
+                    _Running(job, row, self.repos[job.repo], self.clock(), job.running_build)
+                )
+                self.busy.add((job.repo, job.slot))
+            else:
+                self.queue.append((job, row))
+
+        interval = self.settings.poll.interval
+        while True:
+            self._start_ready()
+            if not wait or not self.running:
+                break
+            left = deadline - self.clock()
+            if left <= 0:
+                break
+            self.sleep(min(interval, left))
+            if self._poll():
+                interval = self.settings.poll.interval
+            else:
+                interval = min(interval * 1.5, self.settings.poll.max_interval)
+        for run in self.running:
+            if wait:
+                run.row.status = TIMEOUT
+                run.row.note = "timed out waiting; the build may still finish"
+            elif run.row.status == "PENDING":
+                run.row.status = STARTED
+        for _, row in self.queue:
+            row.status = TIMEOUT if wait else QUEUED
+            if not wait:
+                row.note += "; run apply again (or with --wait)"
+
+    def _start_ready(self) -> None:
+        """Start what the cap and the slots allow. Passes repeat while they change something,
+        so a job moved to another rule (ACR refused a new one) starts in the same round."""
+        while self.queue and len(self.running) < self.cap and self._start_pass():
+            pass
+
+    def _start_pass(self) -> bool:
+        changed = False
+        for item in list(self.queue):
+            if len(self.running) >= self.cap:
+                break
+            job, row = item
+            if (job.repo, job.slot) in self.busy:
+                continue
+            self.queue.remove(item)
+            changed = True
+            repo = self.repos[job.repo]
+            try:
+                rule_id = self._rule_for(job, repo)
+                build_id = self.client.start_build(repo, rule_id, job.tag)
+            except AcrError as exc:
+                if exc.limit_reached and self._requeue(job, row, exc):
+                    if exc.action != "CreateRepoBuildRule":
+                        return False  # the cap is above ACR's: wait for a build to end
+                    continue
+                row.status, row.note = ERROR, str(exc)
+                log.error("%s:%s: %s", job.repo, job.tag, exc)
+                continue
+            self.busy.add((job.repo, job.slot))
+            row.status = "PENDING"
+            run = _Running(job, row, repo, self.clock(), build_id)
+            if build_id is None:
+                self._discover(run)
+            else:
+                self.known_builds.setdefault(job.repo, set()).add(build_id)
+            row.build_id = run.build_id or "?"
+            self.running.append(run)
+            log.info("%s:%s: build %s started", job.repo, job.tag, row.build_id)
+        return changed
+
+    def _rule_for(self, job: Job, repo: RepoInfo) -> str:
+        if job.rule_op == "add":
+            rule_id = self.client.create_rule(repo, job.spec)
+            if rule_id is None:  # no id in the answer: find the rule by what it builds
+                found = [
+                    r.rule_id
+                    for r in self.client.list_rules(repo)
+                    if r.matches(job.spec, check_platforms=False)
+                ]
+                if not found:
+                    raise AcrError("CreateRepoBuildRule", "NoRule", "the new rule is not listed")
+                rule_id = found[0]
+            self.slot_rule[(job.repo, job.slot)] = rule_id
+            return rule_id
+        rule_id = self.slot_rule.get((job.repo, job.slot))
+        if rule_id is None:
+            raise AcrError("build", "NoRule", "the build rule this tag shares was not created")
+        if job.rule_op == "update":
+            self.client.update_rule(repo, rule_id, job.spec)
+        return rule_id
+
+    def _requeue(self, job: Job, row: Row, exc: AcrError) -> bool:
+        """ACR said a limit is reached (its numbers are UNCONFIRMED, so a setting may be too
+        high). A build: wait for one of those running, then start again. A rule: move this job,
+        and the jobs queued behind it on the rule it could not create, onto an existing rule."""
+        if exc.action in ("StartRepoBuildByRule", "CreateBuildRecordByRule"):
+            if not self.running:
+                return False
+            self.cap = max(1, len(self.running))
+            log.warning(
+                "ACR refused another build (%s); waiting for one of the %d running "
+                "(lower acr.max_concurrent_builds)",
+                exc.code,
+                len(self.running),
+            )
+            # Its rule is in place; point it here again on the retry, as a job sharing the rule
+            # may have moved it meanwhile. First in line, so the rule's order is kept.
+            self.queue.insert(0, (replace(job, rule_op="update" if job.rule_op else ""), row))
+            return True
+        if exc.action == "CreateRepoBuildRule":
+            existing = [slot for repo, slot in self.slot_rule if repo == job.repo]
+            if not existing:
+                return False
+            log.warning(
+                "%s: ACR refused another build rule (%s); reusing one (lower acr.rules_per_repo)",
+                job.repo,
+                exc.code,
+            )
+            target = existing[0]
+            moved = [(replace(job, slot=target, rule_op="update", reused=True), row)]
+            for item in list(self.queue):
+                other, other_row = item
+                if other.repo == job.repo and other.slot == job.slot:
+                    self.queue.remove(item)
+                    moved.append((replace(other, slot=target, rule_op="update"), other_row))
+            self.queue.extend(moved)
+            return True
+        return False
+
+    def _discover(self, run: _Running) -> None:
+        """Find the build a start made when its answer carried no id."""
+        known = self.known_builds.setdefault(run.job.repo, set())
+        try:
+            builds = self.client.list_builds(run.repo)
+        except AcrError as exc:
+            log.warning("%s: cannot list builds: %s", run.job.repo, exc)
+            return
+        for build in builds:
+            if build.tag == run.job.tag and build.build_id not in known:
+                run.build_id = run.row.build_id = build.build_id
+                known.add(build.build_id)
+                return
+
+    def _poll(self) -> bool:
+        """Read each running build's status once; whether any finished."""
+        finished = False
+        for run in list(self.running):
+            if run.build_id is None:
+                self._discover(run)
+                if run.build_id is None:
+                    continue
+            try:
+                status = self.client.build_status(run.repo, run.build_id)
+            except AcrError as exc:
+                log.warning("%s:%s: cannot read build status: %s", run.job.repo, run.job.tag, exc)
+                continue
+            result = outcome(status)
+            run.row.status = status.upper() or "RUNNING"
+            if result == "running":
+                continue
+            run.row.duration = self.clock() - run.started
+            self.running.remove(run)
+            self.busy.discard((run.job.repo, run.job.slot))
+            finished = True
+            if result == "failed":
+                log.error("%s:%s: build %s %s", run.job.repo, run.job.tag, run.build_id, status)
+            else:
+                log.info("%s:%s: build %s succeeded", run.job.repo, run.job.tag, run.build_id)
+        return finished
+
+
+def run(
+    client: AcrClient,
+    plan: Plan,
+    wanted: list[WantedRepo],
+    observed: Observed,
+    settings: AcrSettings,
+    *,
+    wait: bool,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApplyReport:
+    """Carry out `plan`. Raises only when the namespace cannot be made; everything else is
+    reported per repository or per tag."""
+    start = clock()
+    state = _Run(client, settings, wanted, observed, clock=clock, sleep=sleep)
+    state.setup(plan)
+    state.builds(plan, wait=wait, deadline=start + timeout)
+    state.report.up_to_date = plan.up_to_date
+    state.report.elapsed = clock() - start
+    return state.report

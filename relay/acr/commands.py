@@ -1,0 +1,123 @@
+"""What `relay acr plan` and `relay acr apply` run. Exit codes stay with relay/cli.py: these
+return results or raise relay errors (InputError for missing settings or credentials,
+CheckFailed for Dockerfiles not generated, OperationFailed for ACR failing)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TextIO
+
+from relay import generate, ghactions
+from relay.acr import apply as apply_mod
+from relay.acr import plan as plan_mod
+from relay.acr.apply import ApplyReport, UpstreamConfig
+from relay.acr.client import AcrClient, CallStats, connect
+from relay.acr.plan import Action
+from relay.acr.settings import AcrSettings, credentials
+from relay.errors import CheckFailed
+from relay.lock import Lock
+from relay.mirrors import MirrorList
+
+log = logging.getLogger(__name__)
+
+
+def plan(
+    repo: Path,
+    settings: object,
+    mirrors: MirrorList,
+    lock: Lock,
+    *,
+    env: Mapping[str, str],
+    upstream_config: UpstreamConfig | None = None,
+    prune: bool = False,
+    stats: CallStats | None = None,
+) -> list[Action]:
+    """The actions an apply would take now. Reads ACR, writes nothing."""
+    acr = _acr_settings(settings)
+    client = _client(acr, env, stats)
+    return _plan(repo, acr, mirrors, lock, client, upstream_config, prune)[0].actions
+
+
+def apply(
+    repo: Path,
+    settings: object,
+    mirrors: MirrorList,
+    lock: Lock,
+    *,
+    wait: bool,
+    timeout: float | None = None,
+    env: Mapping[str, str],
+    out: TextIO,
+    upstream_config: UpstreamConfig | None = None,
+    prune: bool = False,
+    stats: CallStats | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApplyReport:
+    """Plan, carry out, and (with `wait`) watch the builds until they end or `timeout` seconds
+    pass (default acr.poll.timeout). Writes the report table to `out` and to the Actions job
+    summary; the caller decides the exit code from `.ok`."""
+    acr = _acr_settings(settings)
+    client = _client(acr, env, stats, sleep=sleep)
+    started = time.monotonic()
+    the_plan, wanted, observed = _plan(repo, acr, mirrors, lock, client, upstream_config, prune)
+    remaining = (acr.poll.timeout if timeout is None else timeout) - (time.monotonic() - started)
+    report = apply_mod.run(
+        client, the_plan, wanted, observed, acr, wait=wait, timeout=max(0.0, remaining), sleep=sleep
+    )
+    report.elapsed = time.monotonic() - started
+    out.write(report.text())
+    ghactions.summary(report.markdown())
+    return report
+
+
+def _acr_settings(settings: object) -> AcrSettings:
+    """Accept relay.settings.Settings (its `.acr`) or AcrSettings itself."""
+    acr = settings if isinstance(settings, AcrSettings) else getattr(settings, "acr", None)
+    if not isinstance(acr, AcrSettings):
+        acr = AcrSettings()
+    acr.require()
+    return acr
+
+
+def _client(
+    acr: AcrSettings,
+    env: Mapping[str, str],
+    stats: CallStats | None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> AcrClient:
+    return connect(acr, credentials(env), env=env, stats=stats, sleep=sleep, rand=random.random)
+
+
+def _plan(
+    repo: Path,
+    acr: AcrSettings,
+    mirrors: MirrorList,
+    lock: Lock,
+    client: AcrClient,
+    upstream_config: UpstreamConfig | None,
+    prune: bool,
+) -> tuple[plan_mod.Plan, list[plan_mod.WantedRepo], apply_mod.Observed]:
+    # ACR builds what is committed, so the Dockerfiles must be what the list and lock say.
+    changes = generate.plan(generate.desired(mirrors, lock), generate.scan(repo))
+    if changes:
+        raise CheckFailed(
+            f"{len(changes)} Dockerfile(s) out of date; run `relay generate`, commit and push "
+            "before the ACR stage",
+            [str(c) for c in changes],
+        )
+    wanted = plan_mod.desired(mirrors, lock, acr)
+    observed = apply_mod.observe(client, acr, wanted, upstream_config=upstream_config, prune=prune)
+    the_plan = plan_mod.plan(wanted, observed, acr, prune=prune)
+    log.info(
+        "ACR plan: %d action(s), %d build(s), %d tag(s) up to date; %s",
+        len(the_plan.actions),
+        len(the_plan.jobs),
+        the_plan.up_to_date,
+        client.stats.summary(),
+    )
+    return the_plan, wanted, observed

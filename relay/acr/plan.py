@@ -1,0 +1,395 @@
+"""The ACR plan: what the list and the lock want, against what ACR holds. Pure.
+
+Desired state:
+* the namespace exists;
+* one repository per entry (its target name), marked as relay's ("managed-by: relay" in the
+  summary, with a short hash of the source binding, so a no-op run learns both from the list
+  pages alone), bound to this GitHub repository with overseas build on, cache off, auto-build off;
+* every tag's image in ACR, with the same config as upstream.
+
+Build rules are a means, not an end: a rule is only looked at for a tag that needs building, and
+when a repository may hold fewer rules than it has tags (`rules_per_repo`), rules are reused:
+update one, build, wait, move on. Rules relay manages are recognised by their Dockerfile
+location, `/mirrors/dockerfiles/<name>/…`; anything else in a repository, and any repository
+without the marker, is left alone unless `prune` is asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from relay import generate
+from relay.acr.settings import AcrSettings
+from relay.acr.state import (
+    Binding,
+    Observed,
+    RepoInfo,
+    RepoState,
+    Rule,
+    RuleSpec,
+    normalise_location,
+    outcome,
+)
+from relay.errors import OperationFailed
+from relay.lock import Lock
+from relay.mirrors import MirrorList
+from relay.reference import Reference
+
+MARKER = "managed-by: relay"
+_MARKER_RE = re.compile(r"managed-by: relay(?: bind:([0-9a-f]{8}))?")
+SUMMARY_MAX = 100  # acr-api.md §3
+DETAIL_MAX = 2000
+DEFAULT_PLATFORM = "linux/amd64"  # what Personal Edition builds, and Enterprise's default
+
+
+@dataclass(frozen=True)
+class WantedTag:
+    tag: str
+    digest: str  # the pinned upstream digest the Dockerfile builds FROM
+    rule: RuleSpec
+
+
+@dataclass(frozen=True)
+class WantedRepo:
+    name: str
+    source: Reference
+    platform: str  # the platform whose config is compared with upstream
+    tags: tuple[WantedTag, ...]
+    summary: str
+    detail: str
+
+    @property
+    def prefix(self) -> str:
+        """The Dockerfile locations relay's rules in this repository point under."""
+        return f"/{generate.DOCKERFILES_DIR}/{self.name}/"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One change, printable for the plan: "create repo nginx", "build nginx:1.27 (missing)"."""
+
+    kind: str  # create-namespace create-repo bind-source add-rule update-rule delete-rule
+    # delete-repo build wait
+    target: str  # namespace or repository name
+    tag: str = ""
+    rule_id: str = ""
+    note: str = ""
+
+    def __str__(self) -> str:
+        verb = self.kind.replace("-", " ")
+        if self.kind in ("build", "wait", "add-rule"):
+            text = f"{verb} {self.target}:{self.tag}"
+        elif self.kind == "update-rule":
+            text = f"{verb} {self.target}#{self.rule_id or 'new'} -> {self.tag}"
+        elif self.kind == "delete-rule":
+            text = f"{verb} {self.target}#{self.rule_id}"
+        else:
+            text = f"{verb} {self.target}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+@dataclass(frozen=True)
+class Job:
+    """Build one tag. `slot` names the rule it builds with: an existing rule's id, "new:<tag>"
+    for a rule this job creates, or "build:<id>" when it only waits for a running build. Jobs
+    sharing a slot run one after another."""
+
+    repo: str
+    tag: str
+    spec: RuleSpec
+    slot: str
+    rule_op: str  # "", "add" or "update"
+    reason: str
+    running_build: str | None = None
+    reused: bool = False  # the rule was another tag's; it is pointed here first
+
+    def actions(self) -> list[Action]:
+        out: list[Action] = []
+        if self.running_build is not None:
+            return [Action("wait", self.repo, self.tag, note=f"build {self.running_build} running")]
+        if self.rule_op == "add":
+            out.append(Action("add-rule", self.repo, self.tag))
+        elif self.rule_op == "update":
+            rule_id = "" if self.slot.startswith("new:") else self.slot
+            note = "reused" if self.reused else ""
+            out.append(Action("update-rule", self.repo, self.tag, rule_id=rule_id, note=note))
+        out.append(Action("build", self.repo, self.tag, note=self.reason))
+        return out
+
+
+@dataclass(frozen=True)
+class Skipped:
+    repo: str
+    tag: str
+    reason: str
+
+
+@dataclass
+class Plan:
+    setup: list[Action] = field(default_factory=list)  # namespace, repositories, pruning
+    jobs: list[Job] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    up_to_date: int = 0
+
+    @property
+    def actions(self) -> list[Action]:
+        out = list(self.setup)
+        for job in self.jobs:
+            out.extend(job.actions())
+        return out
+
+
+# --- the desired state ----------------------------------------------------------------------
+
+
+def binding_for(settings: AcrSettings) -> Binding:
+    return Binding(settings.source.owner, settings.source.name, overseas=settings.overseas_build)
+
+
+def binding_hash(binding: Binding) -> str:
+    return hashlib.sha256(binding.fingerprint().encode()).hexdigest()[:8]
+
+
+def summary_for(source: Reference, binding: Binding) -> str:
+    return f"{MARKER} bind:{binding_hash(binding)} mirror of {source.name}"[:SUMMARY_MAX]
+
+
+def detail_for(source: Reference, settings: AcrSettings) -> str:
+    build = "overseas build" if settings.overseas_build else "mainland build"
+    text = (
+        f"Mirror of {source.name}, built by relay from github.com/{settings.source.github} "
+        f"(branch {settings.source.branch}, {build}, no cache). Edit the mirrors list, not "
+        f"this repository.\n{MARKER}"
+    )
+    return text[:DETAIL_MAX]
+
+
+def is_managed(info: RepoInfo) -> bool:
+    return MARKER in info.summary or MARKER in info.detail
+
+
+def is_bound(info: RepoInfo, binding: Binding) -> bool:
+    """Whether the marker records the binding relay wants (written when relay bound it)."""
+    found = _MARKER_RE.search(info.summary)
+    return found is not None and found.group(1) == binding_hash(binding)
+
+
+def desired(mirrors: MirrorList, lock: Lock, settings: AcrSettings) -> list[WantedRepo]:
+    """One WantedRepo per entry, tags in list order. The tags are exactly those `relay
+    generate` renders Dockerfiles for (raising the same InputError when a digest is missing)."""
+    by_target: dict[str, list[str]] = {}
+    for path in generate.desired(mirrors, lock):
+        _, _, target, tag, _ = path.split("/")
+        by_target.setdefault(target, []).append(tag)
+    binding = binding_for(settings)
+    out: list[WantedRepo] = []
+    for entry in mirrors.entries:
+        pins = {t.tag: t.digest for t in entry.tags}
+        if settings.edition == "enterprise":
+            platforms = entry.platforms
+            platform = entry.platforms[0] if entry.platforms else DEFAULT_PLATFORM
+        else:
+            platforms, platform = (), DEFAULT_PLATFORM
+        tags = []
+        for tag in by_target.get(entry.target, []):
+            digest = pins.get(tag)
+            if digest is None:
+                locked = lock.get(entry.source.name, tag)
+                assert locked is not None  # generate.desired raised otherwise
+                digest = locked.digest
+            location = f"/{generate.DOCKERFILES_DIR}/{entry.target}/{tag}/"
+            spec = RuleSpec(tag, location, settings.source.branch, tuple(platforms))
+            tags.append(WantedTag(tag, digest, spec))
+        out.append(
+            WantedRepo(
+                name=entry.target,
+                source=entry.source,
+                platform=platform,
+                tags=tuple(tags),
+                summary=summary_for(entry.source, binding),
+                detail=detail_for(entry.source, settings),
+            )
+        )
+    return out
+
+
+# --- what needs doing -------------------------------------------------------------------------
+
+
+def build_reason(want: WantedRepo, wt: WantedTag, observed: Observed) -> str | None:
+    """Why `wt` must be built, or None when ACR already holds it as upstream has it.
+
+    Compared: the image config digest (ACR's imageId) against upstream's config for the
+    platform. When upstream's is unknown the fallback is "build if missing".
+    """
+    state = observed.repos.get(want.name)
+    if state is None:
+        return "new repository"
+    if state.images is None:
+        return None  # not read: the repository is not relay's, nothing will be done
+    image = state.images.get(wt.tag)
+    if image is None:
+        return "missing"
+    upstream = observed.upstream.get((want.source.name, wt.tag))
+    if upstream is not None and image.image_id != upstream:
+        return f"config {_short(image.image_id)} differs from upstream {_short(upstream)}"
+    return None
+
+
+def needs_rules(want: WantedRepo, observed: Observed) -> bool:
+    """Whether planning this (existing, managed) repository needs its rules and builds read."""
+    return any(build_reason(want, wt, observed) for wt in want.tags)
+
+
+def plan(
+    wanted: list[WantedRepo], observed: Observed, settings: AcrSettings, *, prune: bool = False
+) -> Plan:
+    """The actions and build jobs that turn `observed` into `wanted`.
+
+    Raises OperationFailed when the list would cross a configured quota, before anything is
+    written. A repository with a target name that relay does not manage is skipped (reported
+    per tag), never taken over.
+    """
+    result = Plan()
+    binding = binding_for(settings)
+    names = {w.name for w in wanted}
+    stale = [
+        s.info.name
+        for s in observed.repos.values()
+        if prune and is_managed(s.info) and s.info.name not in names
+    ]
+    _check_quotas(wanted, observed, settings, len(stale))
+    if not observed.namespace_exists:
+        result.setup.append(Action("create-namespace", observed.namespace))
+    for name in sorted(stale):
+        result.setup.append(Action("delete-repo", name, note="prune: not in the list"))
+
+    for want in wanted:
+        state = observed.repos.get(want.name)
+        if state is None:
+            result.setup.append(Action("create-repo", want.name, note=str(want.source.name)))
+            state = RepoState(RepoInfo(observed.namespace, want.name), {}, [], [])
+        elif not is_managed(state.info):
+            result.skipped.extend(
+                Skipped(
+                    want.name,
+                    wt.tag,
+                    f"repository {want.name} exists but is not managed by relay: add "
+                    f"'{MARKER}' to its summary to hand it over, or give the entry a 'name:'",
+                )
+                for wt in want.tags
+            )
+            continue
+        elif not is_bound(state.info, binding):
+            result.setup.append(
+                Action("bind-source", want.name, note=f"github {binding.owner}/{binding.name}")
+            )
+        need = [(wt, r) for wt in want.tags if (r := build_reason(want, wt, observed))]
+        result.up_to_date += len(want.tags) - len(need)
+        rules = list(state.rules or [])
+        if prune and state.rules is not None:
+            keep = {wt.rule.location for wt in want.tags}
+            for rule in rules:
+                if normalise_location(rule.location) not in keep:
+                    result.setup.append(
+                        Action("delete-rule", want.name, rule_id=rule.rule_id, note="prune")
+                    )
+            rules = [r for r in rules if normalise_location(r.location) in keep]
+        if need:
+            jobs, skipped = _assign(want, need, rules, state, settings.rules_per_repo)
+            result.jobs.extend(jobs)
+            result.skipped.extend(skipped)
+    return result
+
+
+def _assign(
+    want: WantedRepo,
+    need: list[tuple[WantedTag, str]],
+    rules: list[Rule],
+    state: RepoState,
+    limit: int,
+) -> tuple[list[Job], list[Skipped]]:
+    """Give each tag to build a rule slot: its own rule, a new one while the limit allows,
+    else a rule reused after the builds before it (round-robin, so a repository still builds
+    as many tags at a time as it has rules)."""
+    ours = [r for r in rules if normalise_location(r.location).startswith(want.prefix)]
+    by_location: dict[str, Rule] = {}
+    for rule in ours:
+        by_location.setdefault(normalise_location(rule.location), rule)
+    running = {}
+    for build in state.builds or []:  # newest first, as ACR lists them
+        if build.tag and outcome(build.status) == "running":
+            running.setdefault(build.tag, build)
+    capacity = limit - len(rules)
+    jobs: list[Job] = []
+    deferred: list[tuple[WantedTag, str]] = []
+    for wt, reason in need:
+        rule = by_location.get(wt.rule.location)
+        build = running.get(wt.tag)
+        if build is not None:
+            # A run that crashed, or a build someone started: wait for it, never start twice.
+            slot = rule.rule_id if rule else f"build:{build.build_id}"
+            jobs.append(Job(want.name, wt.tag, wt.rule, slot, "", reason, build.build_id))
+        elif rule is not None:
+            op = "" if rule.matches(wt.rule, check_platforms=True) else "update"
+            jobs.append(Job(want.name, wt.tag, wt.rule, rule.rule_id, op, reason))
+        elif capacity > 0:
+            capacity -= 1
+            jobs.append(Job(want.name, wt.tag, wt.rule, f"new:{wt.tag}", "add", reason))
+        else:
+            deferred.append((wt, reason))
+    if not deferred:
+        return jobs, []
+    needed = {wt.rule.location for wt, _ in need}
+    wanted_locations = {wt.rule.location for wt in want.tags}
+    spare = [
+        r
+        for r in ours
+        if normalise_location(r.location) not in needed and r.image_tag not in running
+    ]
+    # Rules of tags no longer listed first: reusing them costs nothing later.
+    spare.sort(key=lambda r: normalise_location(r.location) in wanted_locations)
+    slots = list(dict.fromkeys([r.rule_id for r in spare] + [j.slot for j in jobs]))
+    slots = [s for s in slots if not s.startswith("build:")]
+    if not slots:
+        others = len(rules) - len(ours)
+        why = (
+            f"no build rule to use: {others} rule(s) not managed by relay fill the limit of "
+            f"{limit} (acr.rules_per_repo); prune removes them"
+        )
+        return jobs, [Skipped(want.name, wt.tag, why) for wt, _ in deferred]
+    for i, (wt, reason) in enumerate(deferred):
+        slot = slots[i % len(slots)]
+        jobs.append(Job(want.name, wt.tag, wt.rule, slot, "update", reason, reused=True))
+    return jobs, []
+
+
+def _check_quotas(
+    wanted: list[WantedRepo], observed: Observed, settings: AcrSettings, deleted: int
+) -> None:
+    problems = []
+    quotas = settings.quotas
+    if not observed.namespace_exists and observed.namespace_count + 1 > quotas.namespaces:
+        problems.append(
+            f"creating namespace {observed.namespace} would make {observed.namespace_count + 1} "
+            f"namespaces, over the quota of {quotas.namespaces} (acr.quotas.namespaces)"
+        )
+    new = sum(1 for w in wanted if w.name not in observed.repos)
+    if new and observed.other_repo_count is not None:
+        total = observed.other_repo_count + len(observed.repos) + new - deleted
+        if total > quotas.repos:
+            problems.append(
+                f"the list needs {new} new repositories, which would make {total}, over the "
+                f"quota of {quotas.repos} (acr.quotas.repos); remove entries, prune, or raise "
+                "the quota setting if your account allows more"
+            )
+    if problems:
+        raise OperationFailed("ACR quota: " + "; ".join(problems))
+
+
+def _short(digest: str | None) -> str:
+    if not digest:
+        return "none"
+    return digest.split(":", 1)[-1][:12]

@@ -1,0 +1,62 @@
+"""Upstream's image config digest, read with relay's registry client.
+
+The ACR stage compares the config digest ACR reports for a tag with upstream's config for the
+same platform (a FROM-only build keeps the config). This adapts a registry client to the
+`upstream_config(source, tag, digest, platform)` callable that relay.acr.apply takes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from relay.acr.apply import UpstreamConfig
+from relay.reference import Reference
+from relay.registry.client import RegistryClient
+
+
+def platform_matches(wanted: str, platform: dict[str, Any]) -> bool:
+    """`linux/arm64` matches an arm64 child with or without variant v8; a wanted variant must
+    match exactly."""
+    parts = wanted.split("/")
+    if platform.get("os") != parts[0] or platform.get("architecture") != parts[1]:
+        return False
+    if len(parts) == 3:
+        variant = platform.get("variant") or ("v8" if parts[1] == "arm64" else "")
+        return variant == parts[2]
+    return True
+
+
+def from_registry(get_client: Callable[[str], RegistryClient]) -> UpstreamConfig:
+    """An UpstreamConfig over `get_client(registry_host)`, e.g. `ClientPool(...).get`.
+
+    Answers are cached per (source, digest, platform): a digest's content never changes.
+    """
+    cache: dict[tuple[str, str, str], str | None] = {}
+    lock = threading.Lock()
+
+    def config(source: Reference, tag: str, digest: str, platform: str) -> str | None:
+        key = (source.name, digest, platform)
+        with lock:
+            if key in cache:
+                return cache[key]
+        client = get_client(source.domain)
+        manifest = client.get_manifest(source.path, digest)
+        found: str | None = None
+        if manifest.is_index:
+            children = manifest.json().get("manifests") or []
+            child = next(
+                (c for c in children if platform_matches(platform, c.get("platform") or {})),
+                None,
+            )
+            if child is not None:
+                manifest = client.get_manifest(source.path, child["digest"])
+                found = (manifest.json().get("config") or {}).get("digest")
+        else:
+            found = (manifest.json().get("config") or {}).get("digest")
+        with lock:
+            cache[key] = found
+        return found
+
+    return config

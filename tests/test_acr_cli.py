@@ -1,0 +1,91 @@
+"""`relay acr plan` and `relay acr apply` through the command line, against the ACR emulator."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from relay import cli
+
+if TYPE_CHECKING:
+    from tests.fixtures.acr import AcrEmulator
+
+GITHUB = "octo/relay-cli"
+
+
+def relay(*args: str) -> int:
+    return cli.main(list(args))
+
+
+def test_plan_apply_plan(
+    acr_emulator, registry_factory, image_factory, tmp_path, capsys, monkeypatch
+):
+    emu: AcrEmulator = acr_emulator
+    upstream = registry_factory("plain")
+    emu.map_upstream(upstream.host, upstream)
+    image_factory.push(upstream, "org/app", "1.0", "docker", seed="cli-app")
+    repo = tmp_path / "relay"
+    (repo / "mirrors").mkdir(parents=True)
+    (repo / "mirrors/images.yaml").write_text(
+        f"images:\n  - source: {upstream.host}/org/app\n    name: app\n    tags: ['1.0']\n"
+    )
+    (repo / "mirrors/relay.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            acr:
+              namespace: relay-cli
+              source:
+                github: {GITHUB}
+              poll:
+                interval: 0.05
+                max_interval: 0.2
+                timeout: 120
+              retry:
+                backoff: 0.01
+                max_backoff: 0.05
+            """
+        )
+    )
+    monkeypatch.setenv("RELAY_ACR_ENDPOINT", emu.endpoint)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", emu.access_key_id)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", emu.access_key_secret)
+    assert relay("lock", "--repo", str(repo)) == 0
+    assert relay("generate", "--repo", str(repo)) == 0
+    files = {
+        str(p.relative_to(repo)): p.read_text()
+        for p in (repo / "mirrors").rglob("*")
+        if p.is_file()
+    }
+    emu.create_git_remote(GITHUB, files)
+    capsys.readouterr()
+
+    assert relay("acr", "plan", "--repo", str(repo)) == 0
+    out = capsys.readouterr().out
+    assert "create namespace relay-cli" in out and "build app:1.0" in out, out
+    assert emu.writes() == []
+
+    assert relay("acr", "apply", "--wait", "--repo", str(repo)) == 0
+    out, err = capsys.readouterr()
+    assert "SUCCESS" in out, out + err
+    assert emu.access_key_secret not in out + err
+
+    assert relay("acr", "plan", "--repo", str(repo)) == 0
+    assert "ACR is up to date: nothing to do" in capsys.readouterr().out
+
+
+def test_missing_settings_and_credentials_are_input_errors(tmp_path: Path, capsys, monkeypatch):
+    (tmp_path / "mirrors").mkdir()
+    (tmp_path / "mirrors/images.yaml").write_text("images: []\n")
+    assert relay("acr", "plan", "--repo", str(tmp_path)) == 2
+    assert "the ACR stage needs acr.namespace, acr.source.github" in capsys.readouterr().err
+    (tmp_path / "mirrors/relay.yaml").write_text("acr:\n  namespace: x1\n  source: {github: a/b}\n")
+    for name in (
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIYUN_ACCESS_KEY_ID",
+        "ALIYUN_ACCESS_KEY_SECRET",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert relay("acr", "plan", "--repo", str(tmp_path)) == 2
+    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in capsys.readouterr().err

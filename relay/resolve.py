@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from relay.errors import Problem
 from relay.lock import Lock, LockedTag
 from relay.mirrors import Entry, MirrorList
+from relay.platforms import platform_string
 from relay.registries import ClientPool
 from relay.registry.client import Manifest, RegistryClient
 from relay.registry.errors import NotFoundError, RegistryError
@@ -56,13 +57,6 @@ class LockChange:
         if self.kind == "add":
             return f"added   {self.source}:{self.tag} {self.new}"
         return f"removed {self.source}:{self.tag} {self.old}"
-
-
-def platform_string(platform: dict) -> str:
-    parts = [str(platform.get("os", "")), str(platform.get("architecture", ""))]
-    if platform.get("variant"):
-        parts.append(str(platform["variant"]))
-    return "/".join(parts)
 
 
 def wanted(

@@ -373,7 +373,7 @@ def test_secret_is_not_in_errors_or_repr(fake) -> None:  # noqa: ANN001
 
 
 def test_platform_matching_for_upstream_configs() -> None:
-    from relay.acr.upstream import platform_matches
+    from relay.platforms import matches as platform_matches
 
     assert platform_matches("linux/amd64", {"os": "linux", "architecture": "amd64"})
     assert platform_matches(

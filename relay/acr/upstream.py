@@ -9,23 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
 
+from relay import platforms
 from relay.acr.apply import UpstreamConfig
 from relay.reference import Reference
 from relay.registry.client import RegistryClient
-
-
-def platform_matches(wanted: str, platform: dict[str, Any]) -> bool:
-    """`linux/arm64` matches an arm64 child with or without variant v8; a wanted variant must
-    match exactly."""
-    parts = wanted.split("/")
-    if platform.get("os") != parts[0] or platform.get("architecture") != parts[1]:
-        return False
-    if len(parts) == 3:
-        variant = platform.get("variant") or ("v8" if parts[1] == "arm64" else "")
-        return variant == parts[2]
-    return True
 
 
 def from_registry(get_client: Callable[[str], RegistryClient]) -> UpstreamConfig:
@@ -47,7 +35,7 @@ def from_registry(get_client: Callable[[str], RegistryClient]) -> UpstreamConfig
         if manifest.is_index:
             children = manifest.json().get("manifests") or []
             child = next(
-                (c for c in children if platform_matches(platform, c.get("platform") or {})),
+                (c for c in children if platforms.matches(platform, c.get("platform") or {})),
                 None,
             )
             if child is not None:

@@ -240,9 +240,23 @@ def cmd_lock(args: argparse.Namespace) -> int:
     cfg, mirror_list = _load(args.repo)
     old = lock.read(args.repo)
     recheck = args.check or args.update
+    config_platforms = None
+    if cfg.acr.namespace:
+        # The ACR stage compares the config of one platform per tag; recording it here saves
+        # an upstream request per tag on every apply.
+        from relay.acr.plan import compared_platform
+
+        def config_platforms(entry: mirrors.Entry) -> tuple[str, ...]:
+            return (compared_platform(entry, cfg.acr),)
+
     with ClientPool(cfg.registries, repo=args.repo) as pool:
         result = resolve.resolve(
-            mirror_list, old, pool, recheck=recheck, concurrency=cfg.lock.concurrency
+            mirror_list,
+            old,
+            pool,
+            recheck=recheck,
+            concurrency=cfg.lock.concurrency,
+            config_platforms=config_platforms,
         )
         requests = pool.stats.total_requests
     if result.problems:
@@ -343,14 +357,15 @@ def cmd_acr_plan(args: argparse.Namespace) -> int:
     from relay.registries import ClientPool
 
     cfg, mirror_list = _load(args.repo)
+    locked = lock.read(args.repo)
     with ClientPool(cfg.registries, repo=args.repo) as pool:
         actions = acr_commands.plan(
             args.repo,
             cfg,
             mirror_list,
-            lock.read(args.repo),
+            locked,
             env=os.environ,
-            upstream_config=acr_upstream.from_registry(pool.get),
+            upstream_config=acr_upstream.from_lock(locked, acr_upstream.from_registry(pool.get)),
             prune=args.prune,
         )
     for action in actions:
@@ -365,17 +380,18 @@ def cmd_acr_apply(args: argparse.Namespace) -> int:
     from relay.registries import ClientPool
 
     cfg, mirror_list = _load(args.repo)
+    locked = lock.read(args.repo)
     with ClientPool(cfg.registries, repo=args.repo) as pool:
         report = acr_commands.apply(
             args.repo,
             cfg,
             mirror_list,
-            lock.read(args.repo),
+            locked,
             wait=args.wait,
             timeout=args.timeout,
             env=os.environ,
             out=sys.stdout,
-            upstream_config=acr_upstream.from_registry(pool.get),
+            upstream_config=acr_upstream.from_lock(locked, acr_upstream.from_registry(pool.get)),
             prune=args.prune,
         )
     if not report.ok:

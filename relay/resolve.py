@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from relay import platforms
 from relay.errors import Problem
 from relay.lock import Lock, LockedTag
 from relay.mirrors import Entry, MirrorList
@@ -104,21 +106,25 @@ def resolve(
     *,
     recheck: bool,
     concurrency: int = 8,
+    config_platforms: Callable[[Entry], tuple[str, ...]] | None = None,
 ) -> Resolution:
-    """The new lock. With `recheck` false, tags already locked are kept without a request."""
+    """The new lock. With `recheck` false, tags already locked are kept without a request.
+
+    `config_platforms(entry)` names the platforms whose image config digest the lock should
+    record (what a build stage compares); they are fetched once per digest and kept after.
+    """
     items, problems = wanted(mirrors, pool, concurrency)
 
     def one(w: Wanted) -> LockedTag | Problem:
         source = w.entry.source
         previous = old.get(source.name, w.tag)
-        if previous is not None and not recheck:
-            locked = LockedTag(
-                previous.digest, previous.media_type, previous.platforms, w.selected_by
-            )
+        need = config_platforms(w.entry) if config_platforms else ()
+        if previous is not None and not recheck and _has_configs(previous, need):
+            locked = replace(previous, selected_by=w.selected_by, line=None)
         else:
             try:
                 locked = _fetch(
-                    pool.get(source.domain), source.path, w.tag, previous, w.selected_by
+                    pool.get(source.domain), source.path, w.tag, previous, w.selected_by, need
                 )
             except NotFoundError:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
@@ -147,42 +153,69 @@ def resolve(
     return Resolution(new, problems)
 
 
+def _has_configs(locked: LockedTag, platforms: tuple[str, ...]) -> bool:
+    have = dict(locked.configs)
+    # A platform the image lacks cannot have a config; the platform check reports it.
+    return all(p in have or (locked.platforms and p not in locked.platforms) for p in platforms)
+
+
 def _fetch(
-    client: RegistryClient, path: str, tag: str, previous: LockedTag | None, selected_by: str
+    client: RegistryClient,
+    path: str,
+    tag: str,
+    previous: LockedTag | None,
+    selected_by: str,
+    config_platforms: tuple[str, ...],
 ) -> LockedTag | None:
     if previous is not None:
         head = client.head_manifest(path, tag)
         if head is None:
             return None
-        if head.digest == previous.digest:
-            return LockedTag(previous.digest, previous.media_type, previous.platforms, selected_by)
+        if head.digest == previous.digest and _has_configs(previous, config_platforms):
+            return replace(previous, selected_by=selected_by, line=None)
         manifest = client.get_manifest(path, head.digest)
     else:
         try:
             manifest = client.get_manifest(path, tag)
         except NotFoundError:
             return None
-    return LockedTag(
-        manifest.digest, manifest.media_type, platforms(client, path, manifest), selected_by
-    )
+    found, configs = describe(client, path, manifest, config_platforms)
+    return LockedTag(manifest.digest, manifest.media_type, found, selected_by, configs)
 
 
-def platforms(client: RegistryClient, path: str, manifest: Manifest) -> tuple[str, ...]:
+def describe(
+    client: RegistryClient, path: str, manifest: Manifest, config_platforms: tuple[str, ...] = ()
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The image's platforms, and the config digests of `config_platforms` it has."""
     doc = manifest.json()
     if manifest.is_index:
-        found = []
-        for child in doc.get("manifests", []):
+        children = doc.get("manifests", [])
+        found = set()
+        for child in children:
             platform = child.get("platform") or {}
             # Attestation manifests (buildx) show up as unknown/unknown; they are not platforms.
             if platform.get("os") in (None, "unknown"):
                 continue
-            found.append(platform_string(platform))
-        return tuple(sorted(set(found)))
-    config = doc.get("config", {}).get("digest")
+            found.add(platform_string(platform))
+        configs = []
+        for wanted_platform in config_platforms:
+            child = platforms.find(wanted_platform, children)
+            if child is not None:
+                image = client.get_manifest(path, child["digest"]).json()
+                config = (image.get("config") or {}).get("digest")
+                if config:
+                    configs.append((wanted_platform, config))
+        return tuple(sorted(found)), tuple(sorted(configs))
+    config = (doc.get("config") or {}).get("digest")
     if not config:
-        return ()
+        return (), ()
     blob = json.loads(client.read_blob(path, config))
-    return (platform_string(blob),) if blob.get("os") else ()
+    if not blob.get("os"):
+        return (), ()
+    own = platform_string(blob)
+    # A single-platform image answers for any wanted platform it matches (linux/arm64 ~ v8).
+    configs = [(p, config) for p in config_platforms if platforms.matches(p, blob)]
+    return (own,), tuple(sorted(configs))
 
 
 def diff(old: Lock, new: Lock) -> list[LockChange]:

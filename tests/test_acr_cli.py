@@ -70,8 +70,15 @@ def test_plan_apply_plan(
     assert "SUCCESS" in out, out + err
     assert emu.access_key_secret not in out + err
 
+    # The lock carries upstream's amd64 config, so checking ACR asks upstream nothing.
+    from relay import lock
+
+    pushed_config = lock.read(repo).get(f"{upstream.host}/org/app", "1.0").config("linux/amd64")
+    assert pushed_config is not None and pushed_config.startswith("sha256:")
+    before = Path(upstream.log_file).read_text().count("relay-registry")
     assert relay("acr", "plan", "--repo", str(repo)) == 0
     assert "ACR is up to date: nothing to do" in capsys.readouterr().out
+    assert Path(upstream.log_file).read_text().count("relay-registry") == before
 
 
 def test_missing_settings_and_credentials_are_input_errors(tmp_path: Path, capsys, monkeypatch):

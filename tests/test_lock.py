@@ -102,3 +102,19 @@ def test_write_only_when_changed(tmp_path) -> None:
     assert lock.write(tmp_path, sample()) is True
     assert lock.write(tmp_path, sample()) is False
     assert lock.read(tmp_path).images == lock.parse(lock.dumps(sample()), "x").images
+
+
+def test_configs_round_trip_and_are_checked() -> None:
+    lk = Lock()
+    lk.put(
+        "docker.io/library/nginx",
+        "1",
+        LockedTag(DIGEST_A, INDEX, ("linux/amd64",), configs=(("linux/amd64", DIGEST_B),)),
+    )
+    text = lock.dumps(lk)
+    assert f'"configs": {{"linux/amd64": "{DIGEST_B}"}}' in text
+    back = lock.parse(text, "mirrors/images.lock")
+    assert back.get("docker.io/library/nginx", "1").config("linux/amd64") == DIGEST_B
+    bad = text.replace(DIGEST_B, "sha256:nothex")
+    with pytest.raises(InputError, match=":2: configs must map platforms to digests"):
+        lock.parse(bad, "mirrors/images.lock")

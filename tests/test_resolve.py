@@ -204,3 +204,36 @@ def test_dry_run_prints_the_plan_and_writes_nothing(upstream, tmp_path, capsys) 
     assert f"added   {registry.host}/{ns}/dry:1 {pushed.digest}" in out
     assert "dry run: lock not written" in out
     assert not (repo / "mirrors/images.lock").exists()
+
+
+def test_config_digests_are_recorded_once_per_digest(upstream, tmp_path, capsys) -> None:
+    from relay import lock as lock_mod
+    from relay.mirrors import load as load_list
+    from relay.registries import ClientPool
+    from relay.resolve import resolve
+    from relay.settings import load as load_settings
+
+    registry, images, ns = upstream
+    index = images.push(registry, f"{ns}/cfg", "1", "oci-index", seed="cfg")
+    repo = make_repo(
+        tmp_path, registry, f"images:\n  - source: {registry.host}/{ns}/cfg\n    tags: ['1']\n"
+    )
+    cfg = load_settings(repo)
+    ml = load_list(repo, cfg)
+
+    def amd64(entry):
+        return ("linux/amd64",)
+
+    with ClientPool(cfg.registries, repo=repo) as pool:
+        first = resolve(ml, lock_mod.Lock(), pool, recheck=False, config_platforms=amd64)
+        assert not first.problems
+        got = first.lock.get(f"{registry.host}/{ns}/cfg", "1")
+        amd = next(c for c in index.image.children if c.platforms == ["linux/amd64"])
+        assert got.config("linux/amd64") == amd.config_digest
+        assert pool.stats.count(kind="manifest") == 2  # the index, then the amd64 image
+        lock_mod.write(repo, first.lock)
+        assert '"configs": {"linux/amd64": "sha256:' in (repo / "mirrors/images.lock").read_text()
+        before = pool.stats.count(kind="manifest")
+        again = resolve(ml, lock_mod.read(repo), pool, recheck=True, config_platforms=amd64)
+        assert again.lock.images == first.lock.images
+        assert pool.stats.count(kind="manifest") - before == 1  # one HEAD, nothing more

@@ -34,7 +34,7 @@ from relay.acr.state import (
 )
 from relay.errors import OperationFailed
 from relay.lock import Lock
-from relay.mirrors import MirrorList
+from relay.mirrors import Entry, MirrorList
 from relay.reference import Reference
 
 MARKER = "managed-by: relay"
@@ -176,6 +176,14 @@ def is_bound(info: RepoInfo, binding: Binding) -> bool:
     return found is not None and found.group(1) == binding_hash(binding)
 
 
+def compared_platform(entry: Entry, settings: AcrSettings) -> str:
+    """The platform whose config decides whether a tag needs building: what Personal Edition
+    builds (linux/amd64), or an Enterprise entry's first listed platform."""
+    if settings.edition == "enterprise" and entry.platforms:
+        return entry.platforms[0]
+    return DEFAULT_PLATFORM
+
+
 def desired(mirrors: MirrorList, lock: Lock, settings: AcrSettings) -> list[WantedRepo]:
     """One WantedRepo per entry, tags in list order. The tags are exactly those `relay
     generate` renders Dockerfiles for (raising the same InputError when a digest is missing)."""
@@ -187,11 +195,8 @@ def desired(mirrors: MirrorList, lock: Lock, settings: AcrSettings) -> list[Want
     out: list[WantedRepo] = []
     for entry in mirrors.entries:
         pins = {t.tag: t.digest for t in entry.tags}
-        if settings.edition == "enterprise":
-            platforms = entry.platforms
-            platform = entry.platforms[0] if entry.platforms else DEFAULT_PLATFORM
-        else:
-            platforms, platform = (), DEFAULT_PLATFORM
+        platforms = entry.platforms if settings.edition == "enterprise" else ()
+        platform = compared_platform(entry, settings)
         tags = []
         for tag in by_target.get(entry.target, []):
             digest = pins.get(tag)

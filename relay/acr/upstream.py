@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from relay import platforms
 from relay.acr.apply import UpstreamConfig
+from relay.lock import Lock
 from relay.reference import Reference
 from relay.registry.client import RegistryClient
 
@@ -46,5 +47,20 @@ def from_registry(get_client: Callable[[str], RegistryClient]) -> UpstreamConfig
         with lock:
             cache[key] = found
         return found
+
+    return config
+
+
+def from_lock(lock: Lock, fallback: UpstreamConfig | None = None) -> UpstreamConfig:
+    """Upstream's config digest as `relay lock` recorded it; `fallback` asks a registry for
+    digests the lock has no config for (a lock written before configs were recorded)."""
+
+    def config(source: Reference, tag: str, digest: str, platform: str) -> str | None:
+        locked = lock.get(source.name, tag)
+        if locked is not None and locked.digest == digest:
+            found = locked.config(platform)
+            if found is not None:
+                return found
+        return fallback(source, tag, digest, platform) if fallback is not None else None
 
     return config

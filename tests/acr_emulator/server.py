@@ -257,6 +257,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the SDK's requests session reuses connections
+    # Headers and body go out in two writes; with Nagle on, a keep-alive client waits ~40 ms
+    # for the delayed ACK on every call.
+    disable_nagle_algorithm = True
     server: _Server
 
     def _read_body(self) -> bytes:

@@ -29,8 +29,9 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
+from relay.registry.credentials import EnvCredentials  # noqa: E402
 from tests.fixtures.images import ImageFactory  # noqa: E402
-from tests.fixtures.registries import RegistryFactory, generate_pki  # noqa: E402
+from tests.fixtures.registries import Registry, RegistryFactory, generate_pki  # noqa: E402
 from tests.fixtures.skopeo import Skopeo  # noqa: E402
 
 LOG_LINE = re.compile(
@@ -56,6 +57,19 @@ def log_requests(log_file: str, agent: str, start: int) -> tuple[int, int]:
 PEAK_RSS_MB: list[float] = []
 
 
+RELAY_ENV: dict[str, str] = {}
+
+
+def trust(*registries: Registry) -> None:
+    """Credentials and the test CA for relay's child processes, as a user would set them."""
+    for registry in registries:
+        if registry.username:
+            name = EnvCredentials.variable_name(registry.host)
+            RELAY_ENV[name] = f"{registry.username}:{registry.password}"
+        if registry.ca_file:
+            RELAY_ENV["REQUESTS_CA_BUNDLE"] = registry.ca_file
+
+
 def relay_copy(src: str, dst: str) -> float:
     """One `relay copy` in a child process; records the child's peak RSS."""
     start = time.perf_counter()
@@ -64,7 +78,7 @@ def relay_copy(src: str, dst: str) -> float:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, **RELAY_ENV, "PYTHONPATH": str(ROOT)},
     )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
@@ -78,6 +92,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument(
+        "--flavour",
+        choices=("plain", "tls"),
+        default="plain",
+        help="plain HTTP registries, or TLS with htpasswd (as real registries are)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -85,19 +105,21 @@ def main() -> int:
         images = ImageFactory(base / "blobs")
         skopeo = Skopeo(base / "skopeo")
         try:
-            source = factory("plain", name="source")
+            source = factory(args.flavour, name="source")
             pushed = images.push_benchmark_image(
                 source, "bench/big", "1", total_size=args.size_mb * 1024 * 1024, layer_count=4
             )
             size = pushed.image.total_size
+            trust(source)
             src_ref = f"{source.host}/bench/big:1"
             relay_s: list[float] = []
             skopeo_s: list[float] = []
             for round_ in range(args.rounds):
-                dst = factory("plain", name=f"relay-{round_}")
+                dst = factory(args.flavour, name=f"relay-{round_}")
+                trust(dst)
                 relay_s.append(relay_copy(src_ref, f"{dst.host}/bench/big:1"))
                 dst.stop()
-                dst = factory("plain", name=f"skopeo-{round_}")
+                dst = factory(args.flavour, name=f"skopeo-{round_}")
                 skopeo.clear_blob_info_cache()
                 start = time.perf_counter()
                 skopeo.copy(src_ref, source, f"{dst.host}/bench/big:1", dst)
@@ -106,7 +128,8 @@ def main() -> int:
             relay_mbs = size / 1e6 / statistics.median(relay_s)
             skopeo_mbs = size / 1e6 / statistics.median(skopeo_s)
 
-            warm = factory("plain", name="warm")
+            warm = factory(args.flavour, name="warm")
+            trust(warm)
             relay_copy(src_ref, f"{warm.host}/bench/big:1")
             skopeo.copy(src_ref, source, f"{warm.host}/bench/big:2", warm)
             rows = []
@@ -127,7 +150,7 @@ def main() -> int:
 
     print(
         f"relay copy vs skopeo copy --all: {size / 1e6:.0f} MB image, 4 layers, "
-        f"{args.rounds} rounds"
+        f"{args.rounds} rounds, {args.flavour} registries in {tempfile.gettempdir()}"
     )
     print(f"{'tool':<8} {'median s':>9} {'MB/s':>8}  runs (s)")
     print(

@@ -173,7 +173,9 @@ def _copy_blobs(
         return "copied", pushed.size or size or 0
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as executor:
-        for outcome, size in executor.map(one, sorted(blobs.items())):
+        # Small blobs (configs) first, so they never hold a worker while a big layer waits.
+        by_size = sorted(blobs.items(), key=lambda item: (item[1] is None, item[1] or 0, item[0]))
+        for outcome, size in executor.map(one, by_size):
             if outcome == "present":
                 result.blobs_present += 1
             elif outcome == "mounted":

@@ -234,17 +234,11 @@ def _select(doc: yamlnodes.Doc, items: dict, problems: list[Problem]) -> selecti
         except selection.RuleError as exc:
             problems.append(doc.problem(rule_node, f"select.{key}: {exc}"))
     if "latest" in rules:
-        latest_node = rules["latest"][1]
-        n = yamlnodes.integer(doc, latest_node, "select.latest", problems)
+        n = yamlnodes.integer_in(
+            doc, rules["latest"][1], "select.latest", 1, selection.MAX_LATEST, problems
+        )
         if n is not None:
-            if not 1 <= n <= selection.MAX_LATEST:
-                problems.append(
-                    doc.problem(
-                        latest_node, f"select.latest must be from 1 to {selection.MAX_LATEST}"
-                    )
-                )
-            else:
-                values["latest"] = n
+            values["latest"] = n
     return selection.Selection(**values)
 
 

@@ -81,7 +81,9 @@ def parse(text: str, path: str) -> Settings:
     if "naming" in top:
         items = yamlnodes.mapping_items(doc, top["naming"][1], "naming", {"max_length"}, problems)
         if "max_length" in items:
-            n = _bounded(doc, items["max_length"][1], "naming.max_length", 2, 255, problems)
+            n = yamlnodes.integer_in(
+                doc, items["max_length"][1], "naming.max_length", 2, 255, problems
+            )
             if n is not None:
                 values["naming"] = NamingSettings(max_length=n)
     if "registries" in top:
@@ -89,7 +91,9 @@ def parse(text: str, path: str) -> Settings:
     if "lock" in top:
         items = yamlnodes.mapping_items(doc, top["lock"][1], "lock", {"concurrency"}, problems)
         if "concurrency" in items:
-            n = _bounded(doc, items["concurrency"][1], "lock.concurrency", 1, 64, problems)
+            n = yamlnodes.integer_in(
+                doc, items["concurrency"][1], "lock.concurrency", 1, 64, problems
+            )
             if n is not None:
                 values["lock"] = LockSettings(concurrency=n)
     if "transport" in top:
@@ -106,16 +110,6 @@ def parse(text: str, path: str) -> Settings:
     if problems:
         raise InputError(problems)
     return Settings(**values)  # type: ignore[arg-type]
-
-
-def _bounded(
-    doc: yamlnodes.Doc, node: yaml.Node, what: str, low: int, high: int, problems: list[Problem]
-) -> int | None:
-    value = yamlnodes.integer(doc, node, what, problems)
-    if value is not None and not low <= value <= high:
-        problems.append(doc.problem(node, f"{what} must be from {low} to {high}"))
-        return None
-    return value
 
 
 def _registries(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> RegistrySettings:
@@ -149,7 +143,7 @@ def _copy(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> CopyS
             if value is not None:
                 values[key] = value
     if "concurrency" in items:
-        n = _bounded(doc, items["concurrency"][1], "copy.concurrency", 1, 64, problems)
+        n = yamlnodes.integer_in(doc, items["concurrency"][1], "copy.concurrency", 1, 64, problems)
         if n is not None:
             values["concurrency"] = n
     return CopySettings(**values)  # type: ignore[arg-type]

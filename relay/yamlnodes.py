@@ -129,6 +129,35 @@ def integer(doc: Doc, node: yaml.Node, what: str, problems: list[Problem]) -> in
         return None
 
 
+def integer_in(
+    doc: Doc, node: yaml.Node, what: str, low: int, high: int, problems: list[Problem]
+) -> int | None:
+    """A whole number from `low` to `high`, or None with a problem appended."""
+    value = integer(doc, node, what, problems)
+    if value is not None and not low <= value <= high:
+        problems.append(doc.problem(node, f"{what} must be from {low} to {high}"))
+        return None
+    return value
+
+
+def number_in(
+    doc: Doc, node: yaml.Node, what: str, low: float, high: float, problems: list[Problem]
+) -> float | None:
+    """A whole or decimal number from `low` to `high` (seconds, say)."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag not in (_INT, _FLOAT):
+        problems.append(doc.problem(node, f"{what} must be a number, not {kind(node)}"))
+        return None
+    try:
+        value = float(node.value.replace("_", ""))
+    except ValueError:
+        problems.append(doc.problem(node, f"{what} must be a number"))
+        return None
+    if not low <= value <= high:
+        problems.append(doc.problem(node, f"{what} must be from {low:g} to {high:g}"))
+        return None
+    return value
+
+
 def boolean(doc: Doc, node: yaml.Node, what: str, problems: list[Problem]) -> bool | None:
     if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL:
         problems.append(doc.problem(node, f"{what} must be true or false, not {kind(node)}"))

@@ -40,9 +40,6 @@ HOST_RE = re.compile(
 )
 ENDPOINT_RE = re.compile(rf"(?:https?://)?{HOST_RE.pattern}/?")
 
-_INT_TAG = "tag:yaml.org,2002:int"
-_FLOAT_TAG = "tag:yaml.org,2002:float"
-
 
 @dataclass(frozen=True)
 class SourceSettings:
@@ -225,7 +222,7 @@ def parse(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> AcrSe
         ("workers", 1, 64),
     ):
         if key in items:
-            n = _integer(doc, items[key][1], f"acr.{key}", low, high, problems)
+            n = yamlnodes.integer_in(doc, items[key][1], f"acr.{key}", low, high, problems)
             if n is not None:
                 values[key] = n
     if "quotas" in items:
@@ -234,7 +231,7 @@ def parse(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> AcrSe
         )
         quota: dict[str, int] = {}
         for key in sub:
-            n = _integer(doc, sub[key][1], f"acr.quotas.{key}", 1, 1_000_000, problems)
+            n = yamlnodes.integer_in(doc, sub[key][1], f"acr.quotas.{key}", 1, 1_000_000, problems)
             if n is not None:
                 quota[key] = n
         values["quotas"] = QuotaSettings(**quota)
@@ -244,7 +241,7 @@ def parse(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> AcrSe
         )
         poll: dict[str, float] = {}
         for key in sub:
-            x = _number(doc, sub[key][1], f"acr.poll.{key}", 0.01, 86_400 * 7, problems)
+            x = yamlnodes.number_in(doc, sub[key][1], f"acr.poll.{key}", 0.01, 86_400 * 7, problems)
             if x is not None:
                 poll[key] = x
         values["poll"] = PollSettings(**poll)
@@ -254,12 +251,12 @@ def parse(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> AcrSe
         )
         retry: dict[str, float] = {}
         if "attempts" in sub:
-            n = _integer(doc, sub["attempts"][1], "acr.retry.attempts", 1, 20, problems)
+            n = yamlnodes.integer_in(doc, sub["attempts"][1], "acr.retry.attempts", 1, 20, problems)
             if n is not None:
                 retry["attempts"] = n
         for key in ("backoff", "max_backoff"):
             if key in sub:
-                x = _number(doc, sub[key][1], f"acr.retry.{key}", 0.0, 600, problems)
+                x = yamlnodes.number_in(doc, sub[key][1], f"acr.retry.{key}", 0.0, 600, problems)
                 if x is not None:
                     retry[key] = x
         values["retry"] = RetrySettings(**retry)  # type: ignore[arg-type]
@@ -292,36 +289,3 @@ def _source(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> Sou
             continue
         values[key] = value
     return SourceSettings(**values)
-
-
-def _integer(
-    doc: yamlnodes.Doc, node: yaml.Node, what: str, low: int, high: int, problems: list[Problem]
-) -> int | None:
-    value = yamlnodes.integer(doc, node, what, problems)
-    if value is not None and not low <= value <= high:
-        problems.append(doc.problem(node, f"{what} must be from {low} to {high}"))
-        return None
-    return value
-
-
-def _number(
-    doc: yamlnodes.Doc,
-    node: yaml.Node,
-    what: str,
-    low: float,
-    high: float,
-    problems: list[Problem],
-) -> float | None:
-    """A whole or decimal number of seconds."""
-    if not isinstance(node, yaml.ScalarNode) or node.tag not in (_INT_TAG, _FLOAT_TAG):
-        problems.append(doc.problem(node, f"{what} must be a number, not {yamlnodes.kind(node)}"))
-        return None
-    try:
-        value = float(node.value.replace("_", ""))
-    except ValueError:
-        problems.append(doc.problem(node, f"{what} must be a number"))
-        return None
-    if not low <= value <= high:
-        problems.append(doc.problem(node, f"{what} must be from {low:g} to {high:g}"))
-        return None
-    return value

@@ -10,8 +10,9 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 # Only what validate and generate need is imported up front: the commands that talk to
 # registries import their modules (and requests) when they run, keeping `relay generate` fast.
@@ -351,23 +352,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_acr_plan(args: argparse.Namespace) -> int:
-    # Imported here: the Alibaba SDK is slow to import and only these commands need it.
-    from relay.acr import commands as acr_commands
-    from relay.acr import upstream as acr_upstream
-    from relay.registries import ClientPool
-
-    cfg, mirror_list = _load(args.repo)
-    locked = lock.read(args.repo)
-    with ClientPool(cfg.registries, repo=args.repo) as pool:
-        actions = acr_commands.plan(
-            args.repo,
-            cfg,
-            mirror_list,
-            locked,
-            env=os.environ,
-            upstream_config=acr_upstream.from_lock(locked, acr_upstream.from_registry(pool.get)),
-            prune=args.prune,
-        )
+    actions = _acr(args, lambda commands, common: commands.plan(**common))
     for action in actions:
         print(action)
     print(f"{len(actions)} action(s)" if actions else "ACR is up to date: nothing to do")
@@ -375,28 +360,37 @@ def cmd_acr_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_acr_apply(args: argparse.Namespace) -> int:
-    from relay.acr import commands as acr_commands
-    from relay.acr import upstream as acr_upstream
+    report = _acr(
+        args,
+        lambda commands, common: commands.apply(
+            **common, wait=args.wait, timeout=args.timeout, out=sys.stdout
+        ),
+    )
+    if not report.ok:
+        raise OperationFailed("some ACR builds failed or did not finish; see the table above")
+    return 0
+
+
+def _acr(args: argparse.Namespace, run: Callable[[Any, dict[str, Any]], Any]) -> Any:
+    """Load what both ACR commands need and call `run(relay.acr.commands, arguments)`."""
+    # Imported here: the Alibaba SDK is slow to import and only these commands need it.
+    from relay.acr import commands, upstream
     from relay.registries import ClientPool
 
     cfg, mirror_list = _load(args.repo)
     locked = lock.read(args.repo)
     with ClientPool(cfg.registries, repo=args.repo) as pool:
-        report = acr_commands.apply(
-            args.repo,
-            cfg,
-            mirror_list,
-            locked,
-            wait=args.wait,
-            timeout=args.timeout,
-            env=os.environ,
-            out=sys.stdout,
-            upstream_config=acr_upstream.from_lock(locked, acr_upstream.from_registry(pool.get)),
-            prune=args.prune,
-        )
-    if not report.ok:
-        raise OperationFailed("some ACR builds failed or did not finish; see the table above")
-    return 0
+        common = {
+            "repo": args.repo,
+            "settings": cfg,
+            "mirrors": mirror_list,
+            "lock": locked,
+            "env": os.environ,
+            # The lock answers for upstream's config; the registry only for older locks.
+            "upstream_config": upstream.from_lock(locked, upstream.from_registry(pool.get)),
+            "prune": args.prune,
+        }
+        return run(commands, common)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -311,8 +311,16 @@ class AcrClient:
     def list_repos(self, namespace: str) -> list[RepoInfo]:
         raise NotImplementedError
 
-    def count_repos(self, namespace: str) -> int:
+    def _repo_page(self, namespace: str, page: int, size: int) -> tuple[list[Any], int | None]:
+        """One page of repositories and the total, in the edition's own casing."""
         raise NotImplementedError
+
+    def count_repos(self, namespace: str) -> int:
+        # One one-item page gives the total; without one, count the pages.
+        _, total = self._repo_page(namespace, 1, 1)
+        if total is not None:
+            return total
+        return sum(1 for _ in _pages(lambda page: self._repo_page(namespace, page, PAGE_SIZE)))
 
     def create_repo(
         self, namespace: str, name: str, *, summary: str, detail: str, binding: Binding
@@ -497,12 +505,6 @@ class PersonalClient(AcrClient):
             )
             for r in _pages(lambda page: self._repo_page(namespace, page, PAGE_SIZE))
         ]
-
-    def count_repos(self, namespace: str) -> int:
-        items, total = self._repo_page(namespace, 1, 1)
-        if total is not None:
-            return total
-        return sum(1 for _ in _pages(lambda page: self._repo_page(namespace, page, PAGE_SIZE)))
 
     @staticmethod
     def _repo_source(binding: Binding) -> dict[str, Any]:
@@ -763,12 +765,6 @@ class EnterpriseClient(AcrClient):
             )
             for r in _pages(lambda page: self._repo_page(namespace, page, PAGE_SIZE))
         ]
-
-    def count_repos(self, namespace: str) -> int:
-        items, total = self._repo_page(namespace, 1, 1)
-        if total is not None:
-            return total
-        return sum(1 for _ in _pages(lambda page: self._repo_page(namespace, page, PAGE_SIZE)))
 
     def create_repo(
         self, namespace: str, name: str, *, summary: str, detail: str, binding: Binding

@@ -124,6 +124,19 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser(
+        "plan",
+        parents=[common],
+        help="what merging would do: the list checked, tags to lock, Dockerfiles to write",
+    )
+    p.add_argument(
+        "--comment",
+        action="store_true",
+        help="also post the plan as a pull-request comment (updated in place on re-runs)",
+    )
+    p.add_argument("--pr", type=int, help="the pull request (default: from the Actions event)")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser(
         "copy",
         parents=[common],
         help="copy an image between registries, keeping its digest and every platform",
@@ -241,15 +254,6 @@ def cmd_lock(args: argparse.Namespace) -> int:
     cfg, mirror_list = _load(args.repo)
     old = lock.read(args.repo)
     recheck = args.check or args.update
-    config_platforms = None
-    if cfg.acr.namespace:
-        # The ACR stage compares the config of one platform per tag; recording it here saves
-        # an upstream request per tag on every apply.
-        from relay.acr.plan import compared_platform
-
-        def config_platforms(entry: mirrors.Entry) -> tuple[str, ...]:
-            return (compared_platform(entry, cfg.acr),)
-
     with ClientPool(cfg.registries, repo=args.repo) as pool:
         result = resolve.resolve(
             mirror_list,
@@ -257,7 +261,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
             pool,
             recheck=recheck,
             concurrency=cfg.lock.concurrency,
-            config_platforms=config_platforms,
+            config_platforms=_config_platforms(cfg),
         )
         requests = pool.stats.total_requests
     if result.problems:
@@ -277,6 +281,81 @@ def cmd_lock(args: argparse.Namespace) -> int:
         return 0
     written = lock.write(args.repo, result.lock)
     print(f"{summary}; {len(changes)} change(s); lock {'written' if written else 'unchanged'}")
+    return 0
+
+
+def _config_platforms(
+    cfg: settings.Settings,
+) -> Callable[[mirrors.Entry], tuple[str, ...]] | None:
+    """With an ACR stage, the platform whose config the lock records for each entry: the ACR
+    stage compares it, and recording it once saves an upstream request per tag per apply."""
+    if not cfg.acr.namespace:
+        return None
+    from relay.acr.plan import compared_platform
+
+    def config_platforms(entry: mirrors.Entry) -> tuple[str, ...]:
+        return (compared_platform(entry, cfg.acr),)
+
+    return config_platforms
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from relay import prcomment, resolve
+    from relay.prcomment import Section
+    from relay.registries import ClientPool
+
+    def publish(body: str) -> None:
+        print(body)
+        ghactions.summary(body)
+        if not args.comment:
+            return
+        number = args.pr or prcomment.pull_request_number(os.environ)
+        if number is None:
+            log.warning("not a pull request run and no --pr given; no comment posted")
+            return
+        try:
+            repository, token, api_url = prcomment.environment()
+            done = prcomment.post(
+                body, repository=repository, number=number, token=token, api_url=api_url
+            )
+            log.info("plan comment on %s#%d: %s", repository, number, done)
+        except RelayError as exc:
+            # A fork's read-only token, say: the plan still stands in the log and summary.
+            log.warning("%s", exc)
+
+    try:
+        cfg, mirror_list = _load(args.repo)
+        old = lock.read(args.repo)
+    except InputError as exc:
+        publish(prcomment.render([Section("Problems", [str(p) for p in exc.problems])], ok=False))
+        raise
+    tags = sum(len(e.tags) for e in mirror_list.entries)
+    sections = [Section(mirror_list.path, [f"{len(mirror_list.entries)} images, {tags} tags: ok"])]
+    with ClientPool(cfg.registries, repo=args.repo) as pool:
+        result = resolve.resolve(
+            mirror_list,
+            old,
+            pool,
+            recheck=False,
+            concurrency=cfg.lock.concurrency,
+            config_platforms=_config_platforms(cfg),
+        )
+    if result.problems:
+        sections.append(Section("Problems", [str(p) for p in result.problems]))
+    changes = resolve.diff(old, result.lock)
+    sections.append(
+        Section("Lock (relay lock)", [str(c) for c in changes], "the lock holds every tag")
+    )
+    if not result.problems:
+        dockerfiles = generate.plan(
+            generate.desired(mirror_list, result.lock), generate.scan(args.repo)
+        )
+        sections.append(
+            Section("Dockerfiles (relay generate)", [str(c) for c in dockerfiles], "up to date")
+        )
+    publish(prcomment.render(sections, ok=not result.problems))
+    if result.problems:
+        raise ProblemsFound(result.problems)
     return 0
 
 

@@ -238,7 +238,7 @@ def test_go_expand_matches_os_expandenv():
     env = {"A": "1", "B_2": "2", "$": "pid", "1": "arg"}
 
     def expand(text: str) -> str:
-        return sync._go_expand(text, lambda name: env.get(name, ""))
+        return sync.files._go_expand(text, lambda name: env.get(name, ""))
 
     # Expected values worked out from Go's os.Expand (src/os/env.go).
     assert expand("x$A-${B_2}y") == "x1-2y"
@@ -492,7 +492,7 @@ def test_overlapping_rules_copy_each_image_once(tmp_path, env, plain_registry, i
 
 
 def test_the_job_summary_keeps_every_failure(monkeypatch):
-    monkeypatch.setattr(sync, "MAX_SUMMARY_ROWS", 3)
+    monkeypatch.setattr(sync.report, "MAX_SUMMARY_ROWS", 3)
     ok = [sync.ImageResult(f"a.io/x/y:{i}", f"b.io/x/y:{i}", sync.UNCHANGED) for i in range(5)]
     bad = [sync.ImageResult("a.io/x/y:9", "b.io/x/y:9", sync.FAILED, error="a|b")]
     markdown = sync.SyncReport(results=ok + bad).markdown()
@@ -772,3 +772,10 @@ def test_the_cli_runs_sync_and_exits_by_the_result(
     )
     assert cli.main([*argv, "--retries", "0"]) == 1
     assert "1 image(s) failed after the retries" in capsys.readouterr().err
+
+
+def test_cli_defaults_are_image_syncers():
+    from relay.cli import _parser
+
+    args = _parser().parse_args(["sync", "--images", "images.json"])
+    assert (args.proc, args.retries) == (sync.DEFAULT_PROC, sync.DEFAULT_RETRIES) == (5, 2)

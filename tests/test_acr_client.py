@@ -14,13 +14,13 @@ from relay.acr.client import (
     PERSONAL_OPERATIONS,
     PERSONAL_VERSION,
     CallStats,
-    EnterpriseClient,
-    PersonalClient,
-    _sdk_class,
     kind_of,
     proxies_for,
+    sdk_class,
 )
+from relay.acr.enterprise import EnterpriseClient
 from relay.acr.errors import AcrError, dig, from_sdk
+from relay.acr.personal import PersonalClient
 from relay.acr.settings import AcrSettings, Credentials, RetrySettings, SourceSettings
 from relay.acr.state import Binding, RepoInfo, RuleSpec, normalise_digest, outcome
 
@@ -326,7 +326,7 @@ def test_enterprise_rpc_and_is_success(fake) -> None:  # noqa: ANN001
 
 def test_operation_table_matches_the_sdk() -> None:
     for action, (method, uri) in PERSONAL_OPERATIONS.items():
-        cls = _sdk_class(PERSONAL_VERSION, action)
+        cls = sdk_class(PERSONAL_VERSION, action)
         if cls is None:
             assert action in ("GetRepoSourceRepo", "UpdateRepoSourceRepo")
             continue

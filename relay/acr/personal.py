@@ -1,0 +1,302 @@
+"""The personal edition (API 2016-06-07, ROA): PascalCase JSON bodies under wrappers, camelCase
+answers under `data`, lower-case service error codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aliyunsdkcore.request import AcsRequest, CommonRequest
+
+from relay.acr.client import (
+    ONCE_ONLY,
+    PAGE_SIZE,
+    PERSONAL_OPERATIONS,
+    PERSONAL_VERSION,
+    AcrClient,
+    as_text,
+    int_or_none,
+    pages,
+    sdk_class,
+)
+from relay.acr.errors import AcrError
+from relay.acr.state import (
+    Binding,
+    Build,
+    Image,
+    RepoInfo,
+    Rule,
+    RuleSpec,
+    normalise_digest,
+)
+
+log = logging.getLogger(__name__)
+
+
+class PersonalClient(AcrClient):
+    edition = "personal"
+
+    def _call(
+        self,
+        action: str,
+        *,
+        path: Mapping[str, str] | None = None,
+        query: Mapping[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        method, uri = PERSONAL_OPERATIONS[action]
+
+        def build() -> AcsRequest:
+            cls = sdk_class(PERSONAL_VERSION, action)
+            if cls is not None:
+                request = cls()
+            else:
+                request = CommonRequest(
+                    version=PERSONAL_VERSION, action_name=action, uri_pattern=uri, product="cr"
+                )
+                request.set_method(method)
+            for key, value in (path or {}).items():
+                request.add_path_param(key, str(value))  # type: ignore[attr-defined]
+            for key, value in (query or {}).items():
+                request.add_query_param(key, str(value))
+            if body is not None:
+                request.set_content(json.dumps(body).encode("utf-8"))
+                request.set_content_type("application/json")
+            return request
+
+        answer = self._send(action, method, build, idempotent=action not in ONCE_ONLY)
+        data = answer.get("data")
+        if data is None and ("code" in answer or "Code" in answer):
+            # A 2xx that still carries an error (§5: "always check that data exists").
+            code = as_text(answer.get("code") or answer.get("Code"))
+            if code.lower() not in ("success", "ok", "200"):
+                raise AcrError(
+                    action, code, as_text(answer.get("message") or answer.get("Message"))
+                )
+        return data if isinstance(data, dict) else {}
+
+    @staticmethod
+    def _repo_path(repo: RepoInfo) -> dict[str, str]:
+        return {"RepoNamespace": repo.namespace, "RepoName": repo.name}
+
+    def list_namespaces(self) -> list[str]:
+        data = self._call("GetNamespaceList")
+        return [
+            as_text(ns.get("namespace"))
+            for ns in data.get("namespaces") or []
+            if isinstance(ns, dict) and ns.get("namespace")
+        ]
+
+    def create_namespace(self, name: str) -> None:
+        self._call("CreateNamespace", body={"Namespace": {"Namespace": name}})
+
+    def _repo_page(self, namespace: str, page: int, size: int) -> tuple[list[Any], int | None]:
+        data = self._call(
+            "GetRepoListByNamespace",
+            path={"RepoNamespace": namespace},
+            query={"Page": page, "PageSize": size, "Status": "ALL"},
+        )
+        return [r for r in data.get("repos") or [] if isinstance(r, dict)], int_or_none(
+            data.get("total")
+        )
+
+    def list_repos(self, namespace: str) -> list[RepoInfo]:
+        return [
+            RepoInfo(
+                namespace=namespace,
+                name=as_text(r.get("repoName")),
+                repo_id=as_text(r.get("repoId")) or None,
+                summary=as_text(r.get("summary")),
+                detail=as_text(r.get("detail")),
+            )
+            for r in pages(lambda page: self._repo_page(namespace, page, PAGE_SIZE))
+        ]
+
+    @staticmethod
+    def _repo_source(binding: Binding) -> dict[str, Any]:
+        # Undocumented but used by real code (acr-api.md §2); the same block serves
+        # UpdateRepoSourceRepo, whose body is UNCONFIRMED.
+        return {
+            "Source": {
+                "SourceRepoType": "GITHUB",
+                "SourceRepoNamespace": binding.owner,
+                "SourceRepoName": binding.name,
+            },
+            "BuildConfig": {
+                "IsAutoBuild": binding.auto_build,
+                "IsOversea": binding.overseas,
+                "IsDisableCache": binding.no_cache,
+            },
+        }
+
+    def create_repo(
+        self, namespace: str, name: str, *, summary: str, detail: str, binding: Binding
+    ) -> RepoInfo:
+        body = {
+            "Repo": {
+                "RepoNamespace": namespace,
+                "RepoName": name,
+                "Summary": summary,
+                "Detail": detail,
+                "RepoType": self.settings.repo_type,
+                "RepoBuildType": "AUTO_BUILD" if binding.auto_build else "MANUAL",
+            },
+            "RepoSource": self._repo_source(binding),
+        }
+        data = self._call("CreateRepo", body=body)
+        repo = RepoInfo(namespace, name, as_text(data.get("repoId")) or None, summary, detail)
+        self._ensure_bound(repo, binding)
+        return repo
+
+    def _ensure_bound(self, repo: RepoInfo, binding: Binding) -> None:
+        """RepoSource in CreateRepo is undocumented (acr-api.md §2): check that it took, and bind
+        with UpdateRepoSourceRepo when it did not. A server that cannot say is trusted."""
+        try:
+            current = self.get_binding(repo)
+        except AcrError as exc:
+            if exc.retryable:
+                raise
+            log.debug(
+                "cannot read the source binding of %s (%s); trusting CreateRepo",
+                repo.name,
+                exc.code,
+            )
+            return
+        if current != binding:
+            self.bind_source(repo, binding)
+
+    def update_repo(self, repo: RepoInfo, *, summary: str, detail: str) -> None:
+        body = {"Repo": {"Summary": summary, "Detail": detail, "RepoType": self.settings.repo_type}}
+        self._call("UpdateRepo", path=self._repo_path(repo), body=body)
+
+    def delete_repo(self, repo: RepoInfo) -> None:
+        self._call("DeleteRepo", path=self._repo_path(repo))
+
+    def get_binding(self, repo: RepoInfo) -> Binding | None:
+        data = self._call("GetRepoSourceRepo", path=self._repo_path(repo))
+        # Shape UNCONFIRMED: accept the request's PascalCase layout in camelCase, nested or flat.
+        src = data.get("sourceRepo") or data.get("repoSource") or data
+        source = src.get("source") if isinstance(src.get("source"), dict) else src
+        config = src.get("buildConfig") if isinstance(src.get("buildConfig"), dict) else src
+        owner = as_text(source.get("sourceRepoNamespace"))
+        name = as_text(source.get("sourceRepoName"))
+        if not owner or not name:
+            return None
+        return Binding(
+            owner,
+            name,
+            overseas=bool(config.get("isOversea")),
+            no_cache=bool(config.get("isDisableCache")),
+            auto_build=bool(config.get("isAutoBuild")),
+        )
+
+    def bind_source(self, repo: RepoInfo, binding: Binding) -> None:
+        self._call(
+            "UpdateRepoSourceRepo",
+            path=self._repo_path(repo),
+            body={"RepoSource": self._repo_source(binding)},
+        )
+
+    def list_images(self, repo: RepoInfo) -> dict[str, Image]:
+        def page(n: int) -> tuple[list[Any], int | None]:
+            data = self._call(
+                "GetRepoTags", path=self._repo_path(repo), query={"Page": n, "PageSize": PAGE_SIZE}
+            )
+            return [t for t in data.get("tags") or [] if isinstance(t, dict)], int_or_none(
+                data.get("total")
+            )
+
+        images: dict[str, Image] = {}
+        for t in pages(page):
+            tag = as_text(t.get("tag"))
+            if tag:
+                images[tag] = Image(
+                    tag, normalise_digest(t.get("imageId")), normalise_digest(t.get("digest"))
+                )
+        return images
+
+    def list_rules(self, repo: RepoInfo) -> list[Rule]:
+        data = self._call("GetRepoBuildRuleList", path=self._repo_path(repo))
+        return [
+            Rule(
+                rule_id=as_text(r.get("buildRuleId")),
+                push_type=as_text(r.get("pushType")),
+                push_name=as_text(r.get("pushName")),
+                location=as_text(r.get("dockerfileLocation")),
+                dockerfile_name=as_text(r.get("dockerfileName")),
+                image_tag=as_text(r.get("imageTag") or r.get("tag")),
+            )
+            for r in data.get("buildRules") or []
+            if isinstance(r, dict) and r.get("buildRuleId") is not None
+        ]
+
+    @staticmethod
+    def _rule_body(spec: RuleSpec) -> dict[str, Any]:
+        # Which of ImageTag / Tag the server reads is UNCONFIRMED (§3): send both.
+        return {
+            "BuildRule": {
+                "PushType": spec.push_type,
+                "PushName": spec.branch,
+                "DockerfileLocation": spec.location,
+                "DockerfileName": spec.dockerfile_name,
+                "ImageTag": spec.tag,
+                "Tag": spec.tag,
+            }
+        }
+
+    def create_rule(self, repo: RepoInfo, spec: RuleSpec) -> str | None:
+        def write() -> str | None:
+            data = self._call(
+                "CreateRepoBuildRule", path=self._repo_path(repo), body=self._rule_body(spec)
+            )
+            return as_text(data.get("buildRuleId")) or None
+
+        return self._write_once("CreateRepoBuildRule", write, lambda: self._rule_landed(repo, spec))
+
+    def update_rule(self, repo: RepoInfo, rule_id: str, spec: RuleSpec) -> None:
+        self._call(
+            "UpdateRepoBuildRule",
+            path={**self._repo_path(repo), "BuildRuleId": str(rule_id)},
+            body=self._rule_body(spec),
+        )
+
+    def delete_rule(self, repo: RepoInfo, rule_id: str) -> None:
+        self._call(
+            "DeleteRepoBuildRule", path={**self._repo_path(repo), "BuildRuleId": str(rule_id)}
+        )
+
+    def start_build(self, repo: RepoInfo, rule_id: str, tag: str) -> str | None:
+        # The answer is UNCONFIRMED (§1.1): take a build id if there is one; the caller finds
+        # the build in GetRepoBuildList otherwise.
+        def write() -> str | None:
+            data = self._call(
+                "StartRepoBuildByRule",
+                path={**self._repo_path(repo), "BuildRuleId": str(rule_id)},
+            )
+            return as_text(data.get("buildId")) or None
+
+        return self._write_once(
+            "StartRepoBuildByRule", write, lambda: self._build_landed(repo, tag)
+        )
+
+    def list_builds(self, repo: RepoInfo) -> list[Build]:
+        data = self._call(
+            "GetRepoBuildList", path=self._repo_path(repo), query={"Page": 1, "PageSize": 30}
+        )
+        builds = []
+        for b in data.get("builds") or []:
+            if not isinstance(b, dict) or b.get("buildId") is None:
+                continue
+            image = b.get("image") if isinstance(b.get("image"), dict) else {}
+            builds.append(
+                Build(as_text(b.get("buildId")), as_text(b.get("buildStatus")), image.get("tag"))
+            )
+        return builds
+
+    def build_status(self, repo: RepoInfo, build_id: str) -> str:
+        data = self._call(
+            "GetRepoBuildStatus", path={**self._repo_path(repo), "BuildId": str(build_id)}
+        )
+        return as_text(data.get("buildStatus"))

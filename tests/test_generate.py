@@ -33,6 +33,18 @@ def locked(*records: tuple[str, str, str]) -> str:
     return lock.dumps(lk)
 
 
+def locked_repo(tmp_path: Path) -> Path:
+    """LIST with every unpinned tag locked."""
+    return write_repo(
+        tmp_path,
+        LIST,
+        lock=locked(
+            ("registry.k8s.io/pause", "3.10", DIGEST_B),
+            ("docker.io/library/nginx", "1.27.0", DIGEST_C),
+        ),
+    )
+
+
 LIST = f"""\
 images:
   - source: registry.k8s.io/pause
@@ -43,14 +55,7 @@ images:
 
 
 def test_renders_one_from_per_tag(tmp_path: Path) -> None:
-    repo = write_repo(
-        tmp_path,
-        LIST,
-        lock=locked(
-            ("registry.k8s.io/pause", "3.10", DIGEST_B),
-            ("docker.io/library/nginx", "1.27.0", DIGEST_C),
-        ),
-    )
+    repo = locked_repo(tmp_path)
     changes = run(repo)
     assert [str(c) for c in changes] == [
         "create mirrors/dockerfiles/k8s_pause/3.10/Dockerfile",
@@ -66,14 +71,7 @@ def test_renders_one_from_per_tag(tmp_path: Path) -> None:
 
 
 def test_rerun_writes_nothing_and_keeps_mtimes(tmp_path: Path) -> None:
-    repo = write_repo(
-        tmp_path,
-        LIST,
-        lock=locked(
-            ("registry.k8s.io/pause", "3.10", DIGEST_B),
-            ("docker.io/library/nginx", "1.27.0", DIGEST_C),
-        ),
-    )
+    repo = locked_repo(tmp_path)
     run(repo)
     files = sorted((repo / "mirrors/dockerfiles").rglob("Dockerfile"))
     past = 1_000_000_000
@@ -84,14 +82,7 @@ def test_rerun_writes_nothing_and_keeps_mtimes(tmp_path: Path) -> None:
 
 
 def test_lock_change_updates_exactly_one(tmp_path: Path) -> None:
-    repo = write_repo(
-        tmp_path,
-        LIST,
-        lock=locked(
-            ("registry.k8s.io/pause", "3.10", DIGEST_B),
-            ("docker.io/library/nginx", "1.27.0", DIGEST_C),
-        ),
-    )
+    repo = locked_repo(tmp_path)
     run(repo)
     (repo / "mirrors/images.lock").write_text(
         locked(
@@ -103,14 +94,7 @@ def test_lock_change_updates_exactly_one(tmp_path: Path) -> None:
 
 
 def test_prunes_removed_entries_and_empty_dirs(tmp_path: Path) -> None:
-    repo = write_repo(
-        tmp_path,
-        LIST,
-        lock=locked(
-            ("registry.k8s.io/pause", "3.10", DIGEST_B),
-            ("docker.io/library/nginx", "1.27.0", DIGEST_C),
-        ),
-    )
+    repo = locked_repo(tmp_path)
     run(repo)
     outside = tmp_path / "mirrors" / "keep.txt"
     outside.write_text("not ours")

@@ -17,11 +17,11 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 
 from relay.registry.errors import ProtocolError, RegistryConnectionError, RegistryTLSError
 from relay.registry.ratelimit import RateLimit, parse_rate_limit
 from relay.registry.retry import RetryPolicy, parse_retry_after
+from relay.registry.sslcontexts import SharedContextAdapter
 from relay.registry.stats import RequestStats
 from relay.registry.tls import TLSConfig, normalise_netloc
 
@@ -122,7 +122,9 @@ class Transport:
         if session is None:
             session = requests.Session()
             # Retries are ours; the pool must hold a connection per worker thread and more.
-            adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+            adapter = SharedContextAdapter(
+                pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0
+            )
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self.session = session

@@ -25,6 +25,7 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -53,6 +54,13 @@ def log_requests(log_file: str, agent: str, start: int) -> tuple[int, int]:
         if m["method"] in ("PUT", "PATCH") and "/blobs/uploads/" in m["path"]:
             uploads += 1
     return requests, uploads
+
+
+def discard(registry: Registry) -> None:
+    """Stop a destination and delete what it stored. Left on tmpfs, each round's 210 MB made
+    the next round's registry slower (0.65 s to 0.98 s a copy, for both tools alike)."""
+    registry.stop()
+    shutil.rmtree(registry.data_dir, ignore_errors=True)
 
 
 PEAK_RSS_MB: list[float] = []
@@ -122,7 +130,7 @@ def main() -> int:
                 dst = factory(args.flavour, name=f"relay-{round_}")
                 trust(dst)
                 relay_s.append(relay_copy(src_ref, f"{dst.host}/bench/big:1"))
-                dst.stop()
+                discard(dst)
                 dst = factory(args.flavour, name=f"skopeo-{round_}")
                 skopeo.clear_blob_info_cache()
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -133,7 +141,7 @@ def main() -> int:
                 skopeo_cpu.append(
                     after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
                 )
-                dst.stop()
+                discard(dst)
             relay_mbs = size / 1e6 / statistics.median(relay_s)
             skopeo_mbs = size / 1e6 / statistics.median(skopeo_s)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -255,11 +258,86 @@ def test_session_verify_is_overridden_by_env_but_per_request_verify_wins(
     with pytest.raises(requests.exceptions.SSLError):
         session.get(tls_fake.url + "/v2/", timeout=5)
     session.close()
-    # Our transport passes verify= per request, which wins, with trust_env left on.
+    # Our transport passes verify= per request: a registry's own CA file wins over the variable.
     tls = TLSConfig(ca_bundles={tls_fake.host: test_pki.ca_file}, insecure_loopback=False)
     transport = _transport(sleeps, tls=tls)
-    assert transport.session.trust_env
     assert transport.request("GET", tls_fake.url + "/v2/", ctx=CTX, kind="ping").status_code == 200
+
+
+class ForwardProxy:
+    """A plain-HTTP forward proxy that records the absolute URLs it was asked for."""
+
+    def __init__(self) -> None:
+        seen: list[str] = []
+        self.seen = seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                seen.append(self.path)
+                direct = requests.Session()
+                direct.trust_env = False  # the proxy itself must not follow HTTP_PROXY
+                upstream = direct.get(self.path, timeout=5)
+                direct.close()
+                self.send_response(upstream.status_code)
+                self.send_header("Content-Length", str(len(upstream.content)))
+                self.end_headers()
+                self.wfile.write(upstream.content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[ForwardProxy]:
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    server = ForwardProxy()
+    yield server
+    server.stop()
+
+
+def test_http_proxy_from_the_environment_is_used(
+    fake: FakeRegistry, proxy: ForwardProxy, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    transport = _transport(sleeps)
+    for _ in range(2):
+        response = transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+        assert response.status_code == 200
+    assert proxy.seen == [fake.url + "/v2/"] * 2
+
+
+def test_no_proxy_is_honoured(
+    fake: FakeRegistry, proxy: ForwardProxy, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("http_proxy", proxy.url)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    transport = _transport(sleeps)
+    assert transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping").status_code == 200
+    assert proxy.seen == []
+    assert fake.count("GET", r"^/v2/$") == 1
+
+
+def test_netrc_passwords_are_not_sent(
+    fake: FakeRegistry, sleeps: Sleeps, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests would add ~/.netrc credentials to any request without an Authorization header;
+    # registry credentials come only from relay's providers.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    transport = _transport(sleeps)
+    assert transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping").status_code == 200
+    assert all("authorization" not in {k.lower() for k in r.headers} for r in fake.requests)
 
 
 def test_untrusted_certificate_fails_for_secure_registry(

@@ -61,11 +61,15 @@ class ContextCache:
 CONTEXTS = ContextCache()
 
 
+def shared_context(verify: bool | str | None) -> ssl.SSLContext | None:
+    return CONTEXTS.get(verify)
+
+
 class SharedContextAdapter(HTTPAdapter):
     """An HTTPAdapter that hands urllib3 a cached context instead of CA file paths."""
 
     def context_for(self, verify: bool | str | None) -> ssl.SSLContext | None:
-        return CONTEXTS.get(verify)
+        return shared_context(verify)
 
     def build_connection_pool_key_attributes(
         self, request: Any, verify: Any, cert: Any = None

@@ -28,8 +28,10 @@ from relay.registry import (
     RegistryError,
     RetryPolicy,
     UnsupportedManifestError,
+    sslcontexts,
 )
 from relay.registry import mediatypes as mt
+from tests.fixtures.registries import Registry
 from tests.test_registry_fakeregistry import OCI_INDEX, OCI_MANIFEST, FakeRegistry, sha256
 
 POLICY = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.01)
@@ -91,15 +93,40 @@ def test_invalid_names_fail_before_any_request(fake: FakeRegistry) -> None:
     assert fake.requests == []
 
 
-def test_loopback_plain_http_is_found_by_fallback(fake: FakeRegistry) -> None:
+def test_loopback_plain_http_is_found_by_fallback(
+    fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds: list[object] = []
+    monkeypatch.setattr(sslcontexts, "CONTEXTS", sslcontexts.ContextCache())
+    real_build = sslcontexts.build_context
+    monkeypatch.setattr(sslcontexts, "build_context", lambda v: builds.append(v) or real_build(v))
     client = client_for(fake)
     result = client.ping()
     assert result.base_url == fake.url and result.tls_verified is None
     assert result.auth_scheme is None and result.api_version == "registry/2.0"
     assert client.ping() is result  # cached
-    # The HTTPS attempt failed in the handshake, then one HTTP request.
-    assert client.stats.count("GET", "ping") == 2
+    # A bare handshake found no TLS, so no HTTPS request and no CA bundle loaded; one HTTP GET.
+    assert client.stats.count("GET", "ping") == 1
     assert fake.count("GET", r"^/v2/$") == 1
+    assert builds == [False]
+
+
+def test_tls_probe_steps_aside_for_a_proxy(
+    fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Through a proxy only the proxy can say whether the registry speaks TLS.
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert client_for(fake).transport.tls_refusal(fake.host) is None
+
+
+def test_tls_probe_leaves_tls_servers_and_dead_ports_to_the_request(
+    tls_registry: Registry,
+) -> None:
+    client = RegistryClient(tls_registry.host, retry=POLICY)
+    assert client.transport.tls_refusal(tls_registry.host) is None
+    assert client.transport.tls_refusal("127.0.0.1:1") is None
 
 
 def test_explicit_scheme_skips_negotiation(fake: FakeRegistry) -> None:

@@ -47,6 +47,7 @@ from relay.registry.errors import (
     Redactor,
     RegistryConnectionError,
     RegistryError,
+    RegistryTLSError,
     UnsupportedManifestError,
     error_from_response,
 )
@@ -248,6 +249,18 @@ class RegistryClient:
         https_failure: RegistryConnectionError | None = None
         for index, scheme in enumerate(schemes):
             base = f"{scheme}://{self.netloc}"
+            probe = scheme == "https" and len(schemes) > 1
+            refusal = self.transport.tls_refusal(self.netloc) if probe else None
+            if refusal is not None:
+                log.info(
+                    "%s: HTTPS failed (%s); trying plain HTTP as it is an insecure registry",
+                    self.registry,
+                    refusal,
+                )
+                https_failure = RegistryTLSError(
+                    refusal, registry=self.registry, repository=None, action=ctx.action
+                )
+                continue
             try:
                 response = self.transport.request(
                     "GET",

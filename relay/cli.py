@@ -12,11 +12,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# Only what validate and generate need is imported up front: the commands that talk to
-# registries import their modules (and requests) when they run, keeping `relay generate` fast.
-from relay import __version__, generate, ghactions, lock, mirrors, pins, reference, settings
+# Each command imports what it needs when it runs: `relay generate` does not pay for requests,
+# and `relay copy` (measured against skopeo, a Go binary) does not pay for the mirrors list.
+from relay import __version__, ghactions, reference, settings
 from relay.errors import (
     CheckFailed,
     InputError,
@@ -25,6 +25,9 @@ from relay.errors import (
     ProblemsFound,
     RelayError,
 )
+
+if TYPE_CHECKING:
+    from relay import mirrors
 
 log = logging.getLogger("relay")
 
@@ -206,6 +209,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(repo: Path) -> tuple[settings.Settings, mirrors.MirrorList]:
+    from relay import mirrors
+
     if not repo.is_dir():
         raise InputError(f"--repo {repo}: not a directory")
     cfg = settings.load(repo)
@@ -213,6 +218,8 @@ def _load(repo: Path) -> tuple[settings.Settings, mirrors.MirrorList]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from relay import lock
+
     _, mirror_list = _load(args.repo)
     lock.read(args.repo)
     tags = sum(len(e.tags) for e in mirror_list.entries)
@@ -225,6 +232,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from relay import generate, lock
+
     _, mirror_list = _load(args.repo)
     want = generate.desired(mirror_list, lock.read(args.repo))
     changes = generate.plan(want, generate.scan(args.repo))
@@ -248,7 +257,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from relay import resolve
+    from relay import lock, resolve
     from relay.registries import ClientPool
 
     cfg, mirror_list = _load(args.repo)
@@ -300,7 +309,7 @@ def _config_platforms(
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from relay import prcomment, resolve
+    from relay import generate, lock, prcomment, resolve
     from relay.prcomment import Section
     from relay.registries import ClientPool
 
@@ -388,7 +397,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from relay import publish
+    from relay import lock, pins, publish
     from relay.registries import ClientPool
 
     cfg, mirror_list = _load(args.repo)
@@ -453,6 +462,7 @@ def cmd_acr_apply(args: argparse.Namespace) -> int:
 def _acr(args: argparse.Namespace, run: Callable[[Any, dict[str, Any]], Any]) -> Any:
     """Load what both ACR commands need and call `run(relay.acr.commands, arguments)`."""
     # Imported here: the Alibaba SDK is slow to import and only these commands need it.
+    from relay import lock
     from relay.acr import commands, upstream
     from relay.registries import ClientPool
 

@@ -58,11 +58,14 @@ def copy_image(
     )
 
     if not platforms:
-        # One HEAD on each side decides whether anything needs doing.
-        head = source.head_manifest(src.path, src_ref)
-        if head is None:
-            raise OperationFailed(f"{src}: not found")
-        there = target.head_manifest(dst.path, dst_ref)
+        # One HEAD on each side decides whether anything needs doing; the two registries'
+        # pings and HEADs overlap.
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            there_later = ahead.submit(target.head_manifest, dst.path, dst_ref)
+            head = source.head_manifest(src.path, src_ref)
+            if head is None:
+                raise OperationFailed(f"{src}: not found")
+            there = there_later.result()
         if there is not None and there.digest == head.digest:
             result.digest, result.unchanged = head.digest, True
             return result

@@ -6,6 +6,10 @@ skopeo, alternating, each onto a fresh registry B; the median MB/s and the ratio
 Then both copy again onto a destination that already holds the image: the table gives the
 requests each tool made and the blob bytes it uploaded, read from the registries' access logs.
 
+With plain registries a floor row shows the destination's ceiling: the same blobs moved by a
+bare socket loop inside this process, no start-up, manifests or checks; a client can only add to
+it.
+
 Targets on a 2-core machine: relay >= 1.2x skopeo's MB/s; a warm re-copy uploads 0 blob bytes.
 
     python benchmarks/copy.py [--rounds 3] [--size-mb 200]
@@ -22,14 +26,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 import argparse  # noqa: E402
+import compileall  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
+import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+import requests  # noqa: E402
 
 from relay.registry.credentials import EnvCredentials  # noqa: E402
 from tests.fixtures.images import ImageFactory  # noqa: E402
@@ -80,6 +90,71 @@ def trust(*registries: Registry) -> None:
             RELAY_ENV["REQUESTS_CA_BUNDLE"] = registry.ca_file
 
 
+def _headers(sock: socket.socket) -> tuple[str, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise SystemExit("floor: connection closed before the headers ended")
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    return head.decode("latin-1"), rest
+
+
+def _floor_blob(source: Registry, dst: Registry, digest: str, size: int, location: str) -> None:
+    """GET from the source and PUT to the destination over bare sockets, 1 MiB at a time."""
+    src_host, src_port = source.host.rsplit(":", 1)
+    dst_host, dst_port = dst.host.rsplit(":", 1)
+    with (
+        socket.create_connection((src_host, int(src_port))) as down,
+        socket.create_connection((dst_host, int(dst_port))) as up,
+    ):
+        down.sendall(
+            f"GET /v2/bench/big/blobs/{digest} HTTP/1.1\r\nHost: {source.host}\r\n\r\n".encode()
+        )
+        head, first = _headers(down)
+        if " 200 " not in head.split("\r\n", 1)[0]:
+            raise SystemExit(f"floor: GET {digest}: {head.splitlines()[0]}")
+        parts = urlsplit(location)
+        up.sendall(
+            f"PUT {parts.path}?{parts.query}&digest={digest} HTTP/1.1\r\nHost: {dst.host}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {size}\r\n\r\n".encode()
+            + first
+        )
+        left = size - len(first)
+        buffer = memoryview(bytearray(1 << 20))
+        while left:
+            n = down.recv_into(buffer[: min(left, len(buffer))])
+            if not n:
+                raise SystemExit(f"floor: GET {digest} ended early")
+            up.sendall(buffer[:n])
+            left -= n
+        head, _ = _headers(up)
+        if " 201 " not in head.split("\r\n", 1)[0]:
+            raise SystemExit(f"floor: PUT {digest}: {head.splitlines()[0]}")
+
+
+def floor_copy(source: Registry, dst: Registry, blobs: dict[str, int]) -> float:
+    """The destination's ceiling: every blob at once over bare sockets, in this process, with
+    no start-up, no manifests and no checks. Upload sessions are opened before the clock."""
+    locations = {
+        digest: requests.post(f"{dst.url}/v2/bench/big/blobs/uploads/", timeout=10).headers[
+            "Location"
+        ]
+        for digest in blobs
+    }
+    threads = [
+        threading.Thread(target=_floor_blob, args=(source, dst, d, size, locations[d]))
+        for d, size in blobs.items()
+    ]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start
+
+
 def relay_copy(src: str, dst: str) -> float:
     """One `relay copy` in a child process; records the child's peak RSS."""
     start = time.perf_counter()
@@ -110,6 +185,9 @@ def main() -> int:
         help="plain HTTP registries, or TLS with htpasswd (as real registries are)",
     )
     args = parser.parse_args()
+    # relay starts as an installed package would, from bytecode: with PYTHONDONTWRITEBYTECODE
+    # set (as on these machines) an edited module is otherwise recompiled on every run.
+    compileall.compile_dir(ROOT / "relay", quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         factory = RegistryFactory(base / "registries", generate_pki(base / "pki"))
@@ -126,7 +204,13 @@ def main() -> int:
             relay_s: list[float] = []
             skopeo_s: list[float] = []
             skopeo_cpu: list[float] = []
+            floor_s: list[float] = []
+            sizes = {b.digest: b.size for b in [pushed.image.config, *pushed.image.layers] if b}
             for round_ in range(args.rounds):
+                if args.flavour == "plain":
+                    dst = factory(args.flavour, name=f"floor-{round_}")
+                    floor_s.append(floor_copy(source, dst, sizes))
+                    discard(dst)
                 dst = factory(args.flavour, name=f"relay-{round_}")
                 trust(dst)
                 relay_s.append(relay_copy(src_ref, f"{dst.host}/bench/big:1"))
@@ -180,13 +264,26 @@ def main() -> int:
         f"{'skopeo':<8} {statistics.median(skopeo_s):>9.2f} {skopeo_mbs:>8.1f} "
         f"{statistics.median(skopeo_cpu):>6.2f}  " + " ".join(f"{s:.2f}" for s in skopeo_s)
     )
+    if floor_s:
+        print(
+            f"{'floor':<8} {statistics.median(floor_s):>9.2f} "
+            f"{size / 1e6 / statistics.median(floor_s):>8.1f} {'':>6}  "
+            + " ".join(f"{s:.2f}" for s in floor_s)
+        )
     print(f"ratio relay/skopeo: {relay_mbs / skopeo_mbs:.2f}x (target >= 1.2x)")
+    if floor_s:
+        # What is left once the destination's ceiling is paid: start-up and protocol.
+        print(
+            "above the floor: "
+            f"relay +{statistics.median(relay_s) - statistics.median(floor_s):.2f} s, "
+            f"skopeo +{statistics.median(skopeo_s) - statistics.median(floor_s):.2f} s"
+        )
     print(f"relay copy peak RSS: {max(PEAK_RSS_MB):.0f} MB for a {size / 1e6:.0f} MB image")
     print()
     print("warm destination (image already there)")
     print(f"{'tool':<8} {'seconds':>8} {'requests':>9} {'blob uploads':>13}")
-    for tool, seconds, requests, uploads in rows:
-        print(f"{tool:<8} {seconds:>8.2f} {requests:>9} {uploads:>13}")
+    for tool, seconds, count, uploads in rows:
+        print(f"{tool:<8} {seconds:>8.2f} {count:>9} {uploads:>13}")
     return 0
 
 

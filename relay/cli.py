@@ -7,12 +7,14 @@ or usage. Data goes to stdout, logging to stderr.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 # Each command imports what it needs when it runs: `relay generate` does not pay for requests,
 # and `relay copy` (measured against skopeo, a Go binary) does not pay for the mirrors list.
@@ -482,5 +484,26 @@ def _acr(args: argparse.Namespace, run: Callable[[Any, dict[str, Any]], Any]) ->
         return run(commands, common)
 
 
+def run() -> NoReturn:
+    """The console entry point: main(), then a quick exit.
+
+    Tearing down the interpreter's modules takes Python about 20 ms on a 2-core runner
+    (requests' alone 16 ms): a tenth of a small `relay copy`, paid after the work is done.
+    When nothing else is running, relay runs the atexit handlers (logging's among them),
+    flushes its output and leaves without that teardown; otherwise it exits normally.
+    """
+    code = main()
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if threading.active_count() > 1 or run_exit_handlers is None:
+        sys.exit(code)
+    try:
+        run_exit_handlers()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # a closed pipe, say: the normal exit reports it as usual
+        sys.exit(code)
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -105,3 +105,47 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "ok" in proc.stdout
+
+
+# The console entry point (relay.cli:run) ------------------------------------------------------
+
+RUN = """
+import atexit, sys, threading, time
+from relay import cli
+marker = sys.argv.pop(1)
+atexit.register(lambda: open(marker, "w").write("atexit ran"))
+if sys.argv.pop(1) == "thread":
+    # A non-daemon thread still running: the quick exit must not cut it off.
+    threading.Thread(target=lambda: (time.sleep(0.3), open(marker + ".thread", "w"))).start()
+sys.argv[0] = "relay"
+cli.run()
+"""
+
+
+@pytest.mark.parametrize("thread", ["thread", "none"])
+def test_run_exits_with_main_code_output_and_atexit_handlers(tmp_path: Path, thread: str) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    write_repo(repo, GOOD)
+    marker = tmp_path / "marker"
+    ok = subprocess.run(
+        [sys.executable, "-c", RUN, str(marker), thread, "validate", "--repo", str(repo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+    # Output written to a pipe is block-buffered: it arrives only if run() flushed it.
+    assert "1 images, 1 explicit tags" in ok.stdout
+    assert marker.read_text() == "atexit ran"
+    assert (tmp_path / "marker.thread").exists() == (thread == "thread")
+
+    write_repo(repo, "images:\n  - source: nginx\n    tag: [1]\n")
+    bad = subprocess.run(
+        [sys.executable, "-c", RUN, str(marker), thread, "validate", "--repo", str(repo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2
+    assert "mirrors/images.yaml:3: image entry: unknown key 'tag'" in bad.stderr

@@ -23,8 +23,6 @@ from relay.registry.client import Manifest, RegistryClient
 
 log = logging.getLogger(__name__)
 
-SMALL_BLOB = 1 << 20  # configs and tiny layers: copied on their own thread, see _copy_blobs
-
 
 @dataclass
 class CopyResult:
@@ -177,22 +175,12 @@ def _copy_blobs(
             return "mounted", 0
         return "copied", pushed.size or size or 0
 
-    # Largest first, the classic way to finish a batch of jobs soonest. Small blobs (configs)
-    # get a thread of their own: they neither hold a layer's worker nor wait behind a layer.
-    small = sorted(
-        (item for item in blobs.items() if item[1] is not None and item[1] <= SMALL_BLOB),
-        key=lambda item: (item[1], item[0]),
-    )
-    large = sorted(
-        (item for item in blobs.items() if item[1] is None or item[1] > SMALL_BLOB),
-        key=lambda item: (-(item[1] or 0), item[0]),
-    )
-    with (
-        ThreadPoolExecutor(max_workers=max(1, workers)) as layers,
-        ThreadPoolExecutor(max_workers=1) as configs,
-    ):
-        futures = [layers.submit(one, item) for item in large]
-        futures += [configs.submit(one, item) for item in small]
+    # Largest first: the classic way to finish a batch of jobs soonest. Configs and other small
+    # blobs go last, once a layer's worker frees up, so they stay off the critical start-up path
+    # (each request there waits for the interpreter while the first layers stream).
+    order = sorted(blobs.items(), key=lambda item: (-(item[1] or 0), item[0]))
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(one, item) for item in order]
         for future in futures:
             outcome, size = future.result()
             if outcome == "present":

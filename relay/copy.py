@@ -180,9 +180,7 @@ def _copy_blobs(
     # (each request there waits for the interpreter while the first layers stream).
     order = sorted(blobs.items(), key=lambda item: (-(item[1] or 0), item[0]))
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(one, item) for item in order]
-        for future in futures:
-            outcome, size = future.result()
+        for outcome, size in pool.map(one, order):
             if outcome == "present":
                 result.blobs_present += 1
             elif outcome == "mounted":

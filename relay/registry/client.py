@@ -249,19 +249,15 @@ class RegistryClient:
         https_failure: RegistryConnectionError | None = None
         for index, scheme in enumerate(schemes):
             base = f"{scheme}://{self.netloc}"
-            probe = scheme == "https" and len(schemes) > 1
-            refusal = self.transport.tls_refusal(self.netloc) if probe else None
-            if refusal is not None:
-                log.info(
-                    "%s: HTTPS failed (%s); trying plain HTTP as it is an insecure registry",
-                    self.registry,
-                    refusal,
-                )
-                https_failure = RegistryTLSError(
-                    refusal, registry=self.registry, repository=None, action=ctx.action
-                )
-                continue
+            fallback = index + 1 < len(schemes)
             try:
+                # A bare handshake first: a plain-HTTP server is told apart without the
+                # verified context (and CA bundle) that the HTTPS request would load.
+                refusal = self.transport.tls_refusal(self.netloc) if fallback else None
+                if refusal is not None:
+                    raise RegistryTLSError(
+                        refusal, registry=self.registry, repository=None, action=ctx.action
+                    )
                 response = self.transport.request(
                     "GET",
                     f"{base}/v2/",
@@ -271,7 +267,7 @@ class RegistryClient:
                     auth_origin=origin(base),
                 )
             except RegistryConnectionError as exc:
-                if index + 1 < len(schemes):
+                if fallback:
                     # INFO, not WARNING: for loopback registries this is the normal path.
                     log.info(
                         "%s: HTTPS failed (%s); trying plain HTTP as it is an insecure registry",

@@ -30,14 +30,15 @@ ROOT = Path(__file__).resolve().parent.parent
 # Replace the benchmarks folder on the path: its copy.py would shadow the standard library.
 sys.path[0] = str(ROOT)
 
-from relay import generate, mirrors  # noqa: E402
-from relay import lock as lock_mod  # noqa: E402
-from relay.acr import commands  # noqa: E402
-from relay.acr.client import LIST_ACTIONS, CallStats  # noqa: E402
-from relay.acr.plan import binding_for, detail_for, summary_for  # noqa: E402
-from relay.acr.settings import AcrSettings, SourceSettings  # noqa: E402
+from relay.commands import acr as commands  # noqa: E402
+from relay.config import lockfile as lock_mod  # noqa: E402
+from relay.config import mirrors  # noqa: E402
+from relay.config.settings import Settings  # noqa: E402
 from relay.reference import parse_repository  # noqa: E402
-from relay.settings import Settings  # noqa: E402
+from relay.stages import generate  # noqa: E402
+from relay.stages.acr.client import LIST_ACTIONS, CallStats  # noqa: E402
+from relay.stages.acr.plan import binding_for, detail_for, summary_for  # noqa: E402
+from relay.stages.acr.settings import AcrSettings, SourceSettings  # noqa: E402
 from tests.acr_emulator import AcrServer  # noqa: E402
 from tests.acr_emulator.state import PERSONAL, Namespace, Repo, SourceBinding  # noqa: E402
 from tests.fixtures.images import Image, ImageFactory, OracleClient  # noqa: E402

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Replace the benchmarks folder on the path: its copy.py would shadow the standard library.
 sys.path[0] = str(ROOT)
 
-from relay import generate, lock, mirrors, settings  # noqa: E402
+from relay.config import lockfile as lock  # noqa: E402
+from relay.config import mirrors, settings  # noqa: E402
+from relay.stages import generate  # noqa: E402
 
 
 def digest(seed: str) -> str:

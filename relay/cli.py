@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 # Each command imports what it needs when it runs: `relay generate` does not pay for requests,
 # and `relay copy` (measured against skopeo, a Go binary) does not pay for the mirrors list.
-from relay import __version__, ghactions, reference, settings
+from relay import __version__, reference
+from relay.config import settings
 from relay.errors import (
     CheckFailed,
     InputError,
@@ -27,9 +28,10 @@ from relay.errors import (
     ProblemsFound,
     RelayError,
 )
+from relay.output import ghactions
 
 if TYPE_CHECKING:
-    from relay import mirrors
+    from relay.config import mirrors
 
 log = logging.getLogger("relay")
 
@@ -211,7 +213,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(repo: Path) -> tuple[settings.Settings, mirrors.MirrorList]:
-    from relay import mirrors
+    from relay.config import mirrors
 
     if not repo.is_dir():
         raise InputError(f"--repo {repo}: not a directory")
@@ -220,7 +222,7 @@ def _load(repo: Path) -> tuple[settings.Settings, mirrors.MirrorList]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from relay import lock
+    from relay.config import lockfile as lock
 
     _, mirror_list = _load(args.repo)
     lock.read(args.repo)
@@ -234,7 +236,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from relay import generate, lock
+    from relay.config import lockfile as lock
+    from relay.stages import generate
 
     _, mirror_list = _load(args.repo)
     want = generate.desired(mirror_list, lock.read(args.repo))
@@ -259,8 +262,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from relay import lock, resolve
-    from relay.registries import ClientPool
+    from relay.config import lockfile as lock
+    from relay.registry.pool import ClientPool
+    from relay.stages import lock as resolve
 
     cfg, mirror_list = _load(args.repo)
     old = lock.read(args.repo)
@@ -302,7 +306,7 @@ def _config_platforms(
     stage compares it, and recording it once saves an upstream request per tag per apply."""
     if not cfg.acr.namespace:
         return None
-    from relay.acr.plan import compared_platform
+    from relay.stages.acr.plan import compared_platform
 
     def config_platforms(entry: mirrors.Entry) -> tuple[str, ...]:
         return (compared_platform(entry, cfg.acr),)
@@ -311,9 +315,12 @@ def _config_platforms(
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from relay import generate, lock, prcomment, resolve
-    from relay.prcomment import Section
-    from relay.registries import ClientPool
+    from relay.config import lockfile as lock
+    from relay.output import prcomment
+    from relay.output.prcomment import Section
+    from relay.registry.pool import ClientPool
+    from relay.stages import generate
+    from relay.stages import lock as resolve
 
     def publish(body: str) -> None:
         print(body)
@@ -371,8 +378,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_copy(args: argparse.Namespace) -> int:
-    from relay import copy
-    from relay.registries import ClientPool
+    from relay.ops import copyimage as copy
+    from relay.registry.pool import ClientPool
 
     try:
         src = reference.parse(args.source)
@@ -399,8 +406,10 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from relay import lock, pins, publish
-    from relay.registries import ClientPool
+    from relay.config import lockfile as lock
+    from relay.config import pins
+    from relay.registry.pool import ClientPool
+    from relay.stages import publish
 
     cfg, mirror_list = _load(args.repo)
     if cfg.transport != "copy":
@@ -464,9 +473,10 @@ def cmd_acr_apply(args: argparse.Namespace) -> int:
 def _acr(args: argparse.Namespace, run: Callable[[Any, dict[str, Any]], Any]) -> Any:
     """Load what both ACR commands need and call `run(relay.acr.commands, arguments)`."""
     # Imported here: the Alibaba SDK is slow to import and only these commands need it.
-    from relay import lock
-    from relay.acr import commands, upstream
-    from relay.registries import ClientPool
+    from relay.commands import acr as commands
+    from relay.config import lockfile as lock
+    from relay.registry.pool import ClientPool
+    from relay.stages.acr import upstream
 
     cfg, mirror_list = _load(args.repo)
     locked = lock.read(args.repo)

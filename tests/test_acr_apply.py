@@ -5,15 +5,15 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass, field
 
-from relay import mirrors
-from relay.acr import apply as applier
-from relay.acr import plan as planner
-from relay.acr.client import AcrClient, CallStats
-from relay.acr.errors import AcrError
-from relay.acr.settings import AcrSettings, PollSettings, SourceSettings
-from relay.acr.state import Binding, Build, Image, RepoInfo, Rule, RuleSpec
-from relay.lock import Lock
-from relay.settings import Settings
+from relay.config import mirrors
+from relay.config.lockfile import Lock
+from relay.config.settings import Settings
+from relay.stages.acr import apply as applier
+from relay.stages.acr import plan as planner
+from relay.stages.acr.client import AcrClient, CallStats
+from relay.stages.acr.errors import AcrError
+from relay.stages.acr.settings import AcrSettings, PollSettings, SourceSettings
+from relay.stages.acr.state import Binding, Build, Image, RepoInfo, Rule, RuleSpec
 
 from .helpers import DIGEST_A
 

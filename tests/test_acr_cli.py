@@ -71,7 +71,7 @@ def test_plan_apply_plan(
     assert emu.access_key_secret not in out + err
 
     # The lock carries upstream's amd64 config, so checking ACR asks upstream nothing.
-    from relay import lock
+    from relay.config import lockfile as lock
 
     pushed_config = lock.read(repo).get(f"{upstream.host}/org/app", "1.0").config("linux/amd64")
     assert pushed_config is not None and pushed_config.startswith("sha256:")

@@ -8,9 +8,9 @@ import pytest
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.client import AcsClient
 
-from relay.acr import client as client_mod
-from relay.acr import retry
-from relay.acr.client import (
+from relay.stages.acr import client as client_mod
+from relay.stages.acr import retry
+from relay.stages.acr.client import (
     PERSONAL_OPERATIONS,
     PERSONAL_VERSION,
     CallStats,
@@ -18,11 +18,11 @@ from relay.acr.client import (
     proxies_for,
     sdk_class,
 )
-from relay.acr.enterprise import EnterpriseClient
-from relay.acr.errors import AcrError, dig, from_sdk
-from relay.acr.personal import PersonalClient
-from relay.acr.settings import AcrSettings, Credentials, RetrySettings, SourceSettings
-from relay.acr.state import Binding, RepoInfo, RuleSpec, normalise_digest, outcome
+from relay.stages.acr.enterprise import EnterpriseClient
+from relay.stages.acr.errors import AcrError, dig, from_sdk
+from relay.stages.acr.personal import PersonalClient
+from relay.stages.acr.settings import AcrSettings, Credentials, RetrySettings, SourceSettings
+from relay.stages.acr.state import Binding, RepoInfo, RuleSpec, normalise_digest, outcome
 
 SECRET = "s3cr3t-DISTINCTIVE-acr-secret"
 CREDS = Credentials("LTAItestkey", SECRET)
@@ -373,7 +373,7 @@ def test_secret_is_not_in_errors_or_repr(fake) -> None:  # noqa: ANN001
 
 
 def test_platform_matching_for_upstream_configs() -> None:
-    from relay.platforms import matches as platform_matches
+    from relay.registry.platforms import matches as platform_matches
 
     assert platform_matches("linux/amd64", {"os": "linux", "architecture": "amd64"})
     assert platform_matches(

@@ -6,14 +6,14 @@ import textwrap
 
 import pytest
 
-from relay import mirrors
-from relay.acr import plan as planner
-from relay.acr.plan import Action, WantedRepo, binding_for, desired
-from relay.acr.settings import AcrSettings, QuotaSettings, SourceSettings
-from relay.acr.state import Build, Image, Observed, RepoInfo, RepoState, Rule
+from relay.config import mirrors
+from relay.config.lockfile import Lock, LockedTag
+from relay.config.settings import Settings
 from relay.errors import InputError, OperationFailed
-from relay.lock import Lock, LockedTag
-from relay.settings import Settings
+from relay.stages.acr import plan as planner
+from relay.stages.acr.plan import Action, WantedRepo, binding_for, desired
+from relay.stages.acr.settings import AcrSettings, QuotaSettings, SourceSettings
+from relay.stages.acr.state import Build, Image, Observed, RepoInfo, RepoState, Rule
 
 from .helpers import DIGEST_A, DIGEST_B, DIGEST_C
 

@@ -6,10 +6,10 @@ import textwrap
 
 import pytest
 
-from relay import yamlnodes
-from relay.acr import settings as acr_settings
-from relay.acr.settings import AcrSettings, Credentials, credentials
+from relay.config import yamlnodes
 from relay.errors import InputError, Problem
+from relay.stages.acr import settings as acr_settings
+from relay.stages.acr.settings import AcrSettings, Credentials, credentials
 
 PATH = "mirrors/relay.yaml"
 

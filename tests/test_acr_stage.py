@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from relay import generate, mirrors
-from relay import lock as lock_mod
-from relay.acr import commands
-from relay.acr.apply import ApplyReport
-from relay.acr.client import CallStats
-from relay.acr.settings import AcrSettings, PollSettings, RetrySettings, SourceSettings
-from relay.acr.upstream import from_registry
-from relay.lock import Lock, LockedTag
+from relay.commands import acr as commands
+from relay.config import lockfile as lock_mod
+from relay.config import mirrors
+from relay.config.lockfile import Lock, LockedTag
+from relay.config.settings import Settings
 from relay.registry.client import RegistryClient
-from relay.settings import Settings
+from relay.stages import generate
+from relay.stages.acr.apply import ApplyReport
+from relay.stages.acr.client import CallStats
+from relay.stages.acr.settings import AcrSettings, PollSettings, RetrySettings, SourceSettings
+from relay.stages.acr.upstream import from_registry
 from tests.fixtures.acr import AcrEmulator, acr_emulator  # noqa: F401 - the fixture
 from tests.fixtures.images import MANIFEST_ACCEPT, ImageFactory, OracleClient, PushedImage
 from tests.fixtures.registries import Registry, RegistryFactory

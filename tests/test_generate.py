@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from relay import generate, lock, mirrors, settings
+from relay.config import lockfile as lock
+from relay.config import mirrors, settings
+from relay.config.lockfile import Lock, LockedTag
 from relay.errors import InputError
-from relay.lock import Lock, LockedTag
+from relay.stages import generate
 
 from .helpers import DIGEST_A, DIGEST_B, DIGEST_C, write_repo
 

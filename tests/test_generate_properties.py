@@ -11,9 +11,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay import generate, lock, mirrors
-from relay import settings as relay_settings
+from relay.config import lockfile as lock
+from relay.config import mirrors
+from relay.config import settings as relay_settings
 from relay.errors import InputError
+from relay.stages import generate
 
 HEX = "0123456789abcdef"
 NASTY = [

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from relay import lock
+from relay.config import lockfile as lock
+from relay.config.lockfile import Lock, LockedTag
 from relay.errors import InputError
-from relay.lock import Lock, LockedTag
 
 from .helpers import DIGEST_A, DIGEST_B
 

@@ -4,9 +4,9 @@ import textwrap
 
 import pytest
 
-from relay import mirrors
+from relay.config import mirrors
+from relay.config.settings import NamingSettings, Settings
 from relay.errors import InputError
-from relay.settings import NamingSettings, Settings
 
 from .helpers import DIGEST_A
 

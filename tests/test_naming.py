@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from relay import naming, reference
+from relay import reference
+from relay.config import naming
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from relay import cli, prcomment
+from relay import cli
+from relay.output import prcomment
 
 from .helpers import DIGEST_A, write_repo
 

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from relay.net.retry import RetryPolicy
+from relay.net.transport import RequestContext, Transport
 from relay.registry.auth import (
     Challenge,
     Token,
@@ -21,8 +23,6 @@ from relay.registry.auth import (
 )
 from relay.registry.credentials import Credential
 from relay.registry.errors import AuthenticationError, ProtocolError, Redactor
-from relay.registry.retry import RetryPolicy
-from relay.registry.transport import RequestContext, Transport
 from tests.test_registry_fakeregistry import FakeRegistry
 
 CTX = RequestContext("fake", "a/b", "test")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from relay.net import sslcontexts
 from relay.registry import (
     AuthenticationError,
     Credential,
@@ -28,7 +29,6 @@ from relay.registry import (
     RegistryError,
     RetryPolicy,
     UnsupportedManifestError,
-    sslcontexts,
 )
 from relay.registry import mediatypes as mt
 from tests.fixtures.registries import Registry

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from relay.net.retry import RetryPolicy, http_date, parse_retry_after
 from relay.registry.ratelimit import RateLimit, parse_rate_limit
-from relay.registry.retry import RetryPolicy, http_date, parse_retry_after
 
 
 @pytest.mark.parametrize(

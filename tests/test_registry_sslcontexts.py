@@ -10,11 +10,11 @@ import pytest
 import requests
 import urllib3.connection
 
-from relay.registry import sslcontexts
+from relay.net import sslcontexts
+from relay.net.retry import RetryPolicy
+from relay.net.tls import TLSConfig
+from relay.net.transport import RequestContext, Transport
 from relay.registry.errors import RegistryTLSError
-from relay.registry.retry import RetryPolicy
-from relay.registry.tls import TLSConfig
-from relay.registry.transport import RequestContext, Transport
 from tests.fixtures.registries import TestPKI
 from tests.test_registry_fakeregistry import FakeRegistry
 

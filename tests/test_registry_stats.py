@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from relay.registry.stats import RequestStats
+from relay.net.stats import RequestStats
 
 
 def test_counts_by_method_and_kind() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.registry.tls import TLSConfig, normalise_netloc, split_netloc
+from relay.net.tls import TLSConfig, normalise_netloc, split_netloc
 
 
 def test_split_and_normalise() -> None:

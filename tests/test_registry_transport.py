@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from relay.net.retry import RetryPolicy, http_date
+from relay.net.stats import RequestStats
+from relay.net.tls import TLSConfig
+from relay.net.transport import RequestContext, Transport, origin
 from relay.registry.errors import RegistryConnectionError, RegistryTLSError
-from relay.registry.retry import RetryPolicy, http_date
-from relay.registry.stats import RequestStats
-from relay.registry.tls import TLSConfig
-from relay.registry.transport import RequestContext, Transport, origin
 from tests.fixtures.registries import TestPKI
 from tests.test_registry_fakeregistry import FakeRegistry
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from relay import cli, lock
+from relay import cli
+from relay.config import lockfile as lock
 from relay.registry.credentials import EnvCredentials
 
 
@@ -166,8 +167,8 @@ def test_warm_check_costs_one_request_per_tag(upstream, tmp_path, capsys) -> Non
 
 
 def test_diff_is_sorted_and_complete() -> None:
-    from relay.lock import Lock, LockedTag
-    from relay.resolve import diff
+    from relay.config.lockfile import Lock, LockedTag
+    from relay.stages.lock import diff
 
     a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
     media = "application/vnd.oci.image.index.v1+json"
@@ -185,7 +186,7 @@ def test_diff_is_sorted_and_complete() -> None:
 
 
 def test_platform_string() -> None:
-    from relay.platforms import platform_string
+    from relay.registry.platforms import platform_string
 
     assert (
         platform_string({"os": "linux", "architecture": "arm", "variant": "v7"}) == "linux/arm/v7"
@@ -207,11 +208,11 @@ def test_dry_run_prints_the_plan_and_writes_nothing(upstream, tmp_path, capsys) 
 
 
 def test_config_digests_are_recorded_once_per_digest(upstream, tmp_path, capsys) -> None:
-    from relay import lock as lock_mod
-    from relay.mirrors import load as load_list
-    from relay.registries import ClientPool
-    from relay.resolve import resolve
-    from relay.settings import load as load_settings
+    from relay.config import lockfile as lock_mod
+    from relay.config.mirrors import load as load_list
+    from relay.config.settings import load as load_settings
+    from relay.registry.pool import ClientPool
+    from relay.stages.lock import resolve
 
     registry, images, ns = upstream
     index = images.push(registry, f"{ns}/cfg", "1", "oci-index", seed="cfg")

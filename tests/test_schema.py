@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 import yaml
 
-from relay import mirrors
+from relay.config import mirrors
+from relay.config.settings import Settings
 from relay.errors import InputError
-from relay.settings import Settings
 
 from .helpers import DIGEST_A
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from relay import selection
-from relay.selection import Selection, parse_range, parse_version
+from relay.config import selection
+from relay.config.selection import Selection, parse_range, parse_version
 
 TAGS = ["v1.29.9", "v1.30.0", "v1.30.1", "v1.30.2", "v1.30.3-rc.0", "v1.31.0", "latest", "1.30.5"]
 

@@ -22,10 +22,10 @@ import pytest
 import requests
 
 from relay import sync
+from relay.config.settings import RegistrySettings
 from relay.errors import InputError
-from relay.registry import transport
-from relay.registry.retry import RetryPolicy
-from relay.settings import RegistrySettings
+from relay.net import transport
+from relay.net.retry import RetryPolicy
 from tests.fixtures.registries import free_port
 
 DIGEST = "sha256:" + "ab" * 32

@@ -9,6 +9,9 @@ exception classes). Typical use::
     manifest = src.get_manifest("org/app", "v1")
 """
 
+from relay.net.retry import RetryPolicy
+from relay.net.stats import RequestStats, StatsSnapshot
+from relay.net.tls import TLSConfig
 from relay.registry.auth import Challenge, Token, TokenCache, parse_www_authenticate
 from relay.registry.blobstream import BlobStream
 from relay.registry.client import RegistryClient
@@ -38,9 +41,6 @@ from relay.registry.errors import (
 )
 from relay.registry.models import BlobInfo, Manifest, ManifestDescriptor, PingResult, PushResult
 from relay.registry.ratelimit import RateLimit
-from relay.registry.retry import RetryPolicy
-from relay.registry.stats import RequestStats, StatsSnapshot
-from relay.registry.tls import TLSConfig
 
 __all__ = [
     "AccessDeniedError",

@@ -21,6 +21,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from relay.net.transport import RequestContext, Transport, origin, safe_url
 from relay.registry.credentials import Credential, CredentialProvider
 from relay.registry.errors import (
     AuthenticationError,
@@ -28,7 +29,6 @@ from relay.registry.errors import (
     Redactor,
     error_from_response,
 )
-from relay.registry.transport import RequestContext, Transport, origin, safe_url
 
 log = logging.getLogger("relay.registry")
 

@@ -9,11 +9,11 @@ from types import TracebackType
 import requests
 import urllib3
 
+from relay.net.retry import RetryPolicy
+from relay.net.stats import RequestStats
+from relay.net.transport import RequestContext, describe_exception
 from relay.registry.digests import ByteCounter, DigestVerifier
 from relay.registry.errors import DigestMismatchError, RegistryConnectionError
-from relay.registry.retry import RetryPolicy
-from relay.registry.stats import RequestStats
-from relay.registry.transport import RequestContext, describe_exception
 
 log = logging.getLogger("relay.registry")
 

@@ -17,6 +17,18 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from relay.net.retry import RetryPolicy, parse_retry_after
+from relay.net.stats import RequestStats
+from relay.net.tls import TLSConfig, split_netloc
+from relay.net.transport import (
+    DEFAULT_TIMEOUT,
+    Body,
+    Params,
+    RequestContext,
+    Timeout,
+    Transport,
+    origin,
+)
 from relay.registry.auth import (
     Authenticator,
     TokenCache,
@@ -61,18 +73,6 @@ from relay.registry.mediatypes import (
 )
 from relay.registry.models import BlobInfo, Manifest, ManifestDescriptor, PingResult, PushResult
 from relay.registry.ratelimit import RateLimit
-from relay.registry.retry import RetryPolicy, parse_retry_after
-from relay.registry.stats import RequestStats
-from relay.registry.tls import TLSConfig, split_netloc
-from relay.registry.transport import (
-    DEFAULT_TIMEOUT,
-    Body,
-    Params,
-    RequestContext,
-    Timeout,
-    Transport,
-    origin,
-)
 from relay.registry.uploads import (
     BlobData,
     BlobSource,

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from relay.errors import InputError, OperationFailed
-from relay.registry.retry import parse_retry_after
+from relay.net.retry import parse_retry_after
 
 _MAX_BODY_IN_MESSAGE = 300
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from relay import yamlnodes
+from relay.config import yamlnodes
 from relay.errors import InputError, Problem
 from relay.reference import InvalidReference
 from relay.registry.credentials import ImageSyncerAuth

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from relay import ghactions
-from relay.copy import CopyResult, copy_image
+from relay.config.settings import RegistrySettings
 from relay.errors import InputError, RelayError
+from relay.ops.copyimage import CopyResult, copy_image
+from relay.output import ghactions
 from relay.reference import is_valid_tag
-from relay.registries import ClientPool
 from relay.registry.credentials import CredentialChain, default_credentials
 from relay.registry.errors import redact
-from relay.settings import RegistrySettings
+from relay.registry.pool import ClientPool
 from relay.sync.files import load_auth, load_rules
 from relay.sync.report import (
     COPIED,

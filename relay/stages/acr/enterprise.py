@@ -9,7 +9,7 @@ from typing import Any
 
 from aliyunsdkcore.request import AcsRequest, CommonRequest
 
-from relay.acr.client import (
+from relay.stages.acr.client import (
     ENTERPRISE_VERSION,
     ONCE_ONLY,
     PAGE_SIZE,
@@ -21,8 +21,8 @@ from relay.acr.client import (
     sdk_class,
     truthy,
 )
-from relay.acr.errors import AcrError
-from relay.acr.state import (
+from relay.stages.acr.errors import AcrError
+from relay.stages.acr.state import (
     Binding,
     Build,
     Image,

@@ -18,9 +18,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from relay.acr.client import AcrClient, CallStats
-from relay.acr.errors import AcrError
-from relay.acr.plan import (
+from relay.errors import OperationFailed
+from relay.reference import Reference
+from relay.stages.acr.client import AcrClient, CallStats
+from relay.stages.acr.errors import AcrError
+from relay.stages.acr.plan import (
     Action,
     Job,
     Plan,
@@ -30,10 +32,8 @@ from relay.acr.plan import (
     is_managed,
     needs_rules,
 )
-from relay.acr.settings import AcrSettings
-from relay.acr.state import FAILURES, Observed, RepoInfo, RepoState, outcome
-from relay.errors import OperationFailed
-from relay.reference import Reference
+from relay.stages.acr.settings import AcrSettings
+from relay.stages.acr.state import FAILURES, Observed, RepoInfo, RepoState, outcome
 
 log = logging.getLogger(__name__)
 

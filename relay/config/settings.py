@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from relay import naming, yamlnodes
-from relay.acr import settings as acr_settings
+from relay.config import naming, yamlnodes
 from relay.errors import InputError, Problem
+from relay.stages.acr import settings as acr_settings
 
 SETTINGS_FILE = "mirrors/relay.yaml"
 TRANSPORTS = ("build", "copy")

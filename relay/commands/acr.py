@@ -11,16 +11,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from relay import generate, ghactions
-from relay.acr import apply as apply_mod
-from relay.acr import plan as plan_mod
-from relay.acr.apply import ApplyReport, UpstreamConfig
-from relay.acr.client import AcrClient, CallStats, connect
-from relay.acr.plan import Action
-from relay.acr.settings import AcrSettings, credentials
+from relay.config.lockfile import Lock
+from relay.config.mirrors import MirrorList
 from relay.errors import CheckFailed
-from relay.lock import Lock
-from relay.mirrors import MirrorList
+from relay.output import ghactions
+from relay.stages import generate
+from relay.stages.acr import apply as apply_mod
+from relay.stages.acr import plan as plan_mod
+from relay.stages.acr.apply import ApplyReport, UpstreamConfig
+from relay.stages.acr.client import AcrClient, CallStats, connect
+from relay.stages.acr.plan import Action
+from relay.stages.acr.settings import AcrSettings, credentials
 
 log = logging.getLogger(__name__)
 

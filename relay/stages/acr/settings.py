@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from relay import yamlnodes
+from relay.config import yamlnodes
 from relay.errors import InputError, Problem
 
 EDITIONS = ("personal", "enterprise")

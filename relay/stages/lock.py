@@ -19,14 +19,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from relay import platforms
+from relay.config.lockfile import Lock, LockedTag
+from relay.config.mirrors import Entry, MirrorList
 from relay.errors import Problem
-from relay.lock import Lock, LockedTag
-from relay.mirrors import Entry, MirrorList
-from relay.platforms import platform_string
-from relay.registries import ClientPool
+from relay.registry import platforms
 from relay.registry.client import Manifest, RegistryClient
 from relay.registry.errors import NotFoundError, RegistryError
+from relay.registry.platforms import platform_string
+from relay.registry.pool import ClientPool
 
 log = logging.getLogger(__name__)
 

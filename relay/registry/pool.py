@@ -10,12 +10,12 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from relay.config.settings import RegistrySettings
+from relay.net.stats import RequestStats
+from relay.net.tls import TLSConfig
 from relay.registry.auth import TokenCache
 from relay.registry.client import RegistryClient
 from relay.registry.credentials import CredentialProvider, default_credentials
-from relay.registry.stats import RequestStats
-from relay.registry.tls import TLSConfig
-from relay.settings import RegistrySettings
 
 
 class ClientPool:

@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from relay import reference
-from relay.copy import CopyResult, copy_image
+from relay.config.pins import Pin
+from relay.config.settings import CopySettings
 from relay.errors import InputError, RelayError
-from relay.pins import Pin
-from relay.registries import ClientPool
-from relay.settings import CopySettings
+from relay.ops.copyimage import CopyResult, copy_image
+from relay.registry.pool import ClientPool
 
 log = logging.getLogger(__name__)
 

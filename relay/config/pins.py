@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relay.config.lockfile import Lock
+from relay.config.mirrors import Entry, MirrorList
 from relay.errors import InputError, Problem
-from relay.lock import Lock
-from relay.mirrors import Entry, MirrorList
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from relay.errors import OperationFailed
-from relay.platforms import platform_string
 from relay.reference import Reference
-from relay.registries import ClientPool
 from relay.registry.client import Manifest, RegistryClient
+from relay.registry.platforms import platform_string
+from relay.registry.pool import ClientPool
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from relay import platforms
-from relay.acr.apply import UpstreamConfig
-from relay.lock import Lock
+from relay.config.lockfile import Lock
 from relay.reference import Reference
+from relay.registry import platforms
 from relay.registry.client import RegistryClient
+from relay.stages.acr.apply import UpstreamConfig
 
 
 def from_registry(get_client: Callable[[str], RegistryClient]) -> UpstreamConfig:

@@ -20,9 +20,13 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from relay import generate
-from relay.acr.settings import AcrSettings
-from relay.acr.state import (
+from relay.config.lockfile import Lock
+from relay.config.mirrors import Entry, MirrorList
+from relay.errors import OperationFailed
+from relay.reference import Reference
+from relay.stages import generate
+from relay.stages.acr.settings import AcrSettings
+from relay.stages.acr.state import (
     Binding,
     Observed,
     RepoInfo,
@@ -32,10 +36,6 @@ from relay.acr.state import (
     normalise_location,
     outcome,
 )
-from relay.errors import OperationFailed
-from relay.lock import Lock
-from relay.mirrors import Entry, MirrorList
-from relay.reference import Reference
 
 MARKER = "managed-by: relay"
 _MARKER_RE = re.compile(r"managed-by: relay(?: bind:([0-9a-f]{8}))?")

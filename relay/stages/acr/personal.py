@@ -10,7 +10,7 @@ from typing import Any
 
 from aliyunsdkcore.request import AcsRequest, CommonRequest
 
-from relay.acr.client import (
+from relay.stages.acr.client import (
     ONCE_ONLY,
     PAGE_SIZE,
     PERSONAL_OPERATIONS,
@@ -21,8 +21,8 @@ from relay.acr.client import (
     pages,
     sdk_class,
 )
-from relay.acr.errors import AcrError
-from relay.acr.state import (
+from relay.stages.acr.errors import AcrError
+from relay.stages.acr.state import (
     Binding,
     Build,
     Image,

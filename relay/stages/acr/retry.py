@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from relay.acr.errors import AcrError
+from relay.stages.acr.errors import AcrError
 
 log = logging.getLogger(__name__)
 

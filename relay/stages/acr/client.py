@@ -38,10 +38,10 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerExcept
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import AcsRequest
 
-from relay.acr import retry
-from relay.acr.errors import AcrError, from_sdk
-from relay.acr.settings import AcrSettings, Credentials
-from relay.acr.state import (
+from relay.stages.acr import retry
+from relay.stages.acr.errors import AcrError, from_sdk
+from relay.stages.acr.settings import AcrSettings, Credentials
+from relay.stages.acr.state import (
     Binding,
     Build,
     Image,
@@ -386,8 +386,8 @@ def connect(
     rand: Callable[[], float] = random.random,
 ) -> AcrClient:
     # The editions import this module for the base class, so they are imported here.
-    from relay.acr.enterprise import EnterpriseClient
-    from relay.acr.personal import PersonalClient
+    from relay.stages.acr.enterprise import EnterpriseClient
+    from relay.stages.acr.personal import PersonalClient
 
     cls: type[AcrClient] = EnterpriseClient if settings.edition == "enterprise" else PersonalClient
     return cls(settings, creds, env=env, stats=stats, sleep=sleep, rand=rand)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relay import files
+from relay.config.lockfile import Lock
+from relay.config.mirrors import MirrorList
+from relay.config.pins import pins
 from relay.errors import InputError, Problem
-from relay.lock import Lock
-from relay.mirrors import MirrorList
-from relay.pins import pins
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
+from relay.net.retry import RetryPolicy, parse_retry_after
+from relay.net.sslcontexts import SharedContextAdapter, shared_context
+from relay.net.stats import RequestStats
+from relay.net.tls import TLSConfig, normalise_netloc, split_netloc
 from relay.registry.errors import ProtocolError, RegistryConnectionError, RegistryTLSError
 from relay.registry.ratelimit import RateLimit, parse_rate_limit
-from relay.registry.retry import RetryPolicy, parse_retry_after
-from relay.registry.sslcontexts import SharedContextAdapter, shared_context
-from relay.registry.stats import RequestStats
-from relay.registry.tls import TLSConfig, normalise_netloc, split_netloc
 
 log = logging.getLogger("relay.registry")
 

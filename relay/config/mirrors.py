@@ -13,9 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from relay import naming, reference, selection, yamlnodes
+from relay import reference
+from relay.config import naming, selection, yamlnodes
+from relay.config.settings import Settings
 from relay.errors import InputError, Problem
-from relay.settings import Settings
 
 LIST_FILE = "mirrors/images.yaml"
 

@@ -1,0 +1,1 @@
+"""Operations on images: they know registries, not the mirrors list."""

@@ -1,0 +1,1 @@
+"""What people read: tables, GitHub Actions annotations and job summaries, the PR comment."""

@@ -159,7 +159,7 @@ def relay_copy(src: str, dst: str) -> float:
     """One `relay copy` in a child process; records the child's peak RSS."""
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "relay.cli", "copy", src, dst],
+        [sys.executable, "-m", "relay", "copy", src, dst],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         cwd=ROOT,

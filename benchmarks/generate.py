@@ -67,7 +67,7 @@ def run_cli(repo: Path) -> tuple[float, int]:
     settle()
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "relay.cli", "generate", "--repo", str(repo)],
+        [sys.executable, "-m", "relay", "generate", "--repo", str(repo)],
         capture_output=True,
         text=True,
         cwd=ROOT,

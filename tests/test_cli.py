@@ -98,7 +98,7 @@ def test_settings_errors_are_input_errors(tmp_path: Path, capsys) -> None:
 def test_console_script_entry_point(tmp_path: Path) -> None:
     write_repo(tmp_path, GOOD)
     proc = subprocess.run(
-        [sys.executable, "-m", "relay.cli", "validate"],
+        [sys.executable, "-m", "relay", "validate"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -115,7 +115,7 @@ from relay import cli
 marker = sys.argv.pop(1)
 atexit.register(lambda: open(marker, "w").write("atexit ran"))
 if sys.argv.pop(1) == "thread":
-    # A non-daemon thread still running: the quick exit must not cut it off.
+    # A non-daemon thread still running: the exit must not cut it off.
     threading.Thread(target=lambda: (time.sleep(0.3), open(marker + ".thread", "w"))).start()
 sys.argv[0] = "relay"
 cli.run()
@@ -135,7 +135,7 @@ def test_run_exits_with_main_code_output_and_atexit_handlers(tmp_path: Path, thr
         timeout=60,
     )
     assert ok.returncode == 0, ok.stderr
-    # Output written to a pipe is block-buffered: it arrives only if run() flushed it.
+    # Output written to a pipe is block-buffered: it must arrive all the same.
     assert "1 images, 1 explicit tags" in ok.stdout
     assert marker.read_text() == "atexit ran"
     assert (tmp_path / "marker.thread").exists() == (thread == "thread")

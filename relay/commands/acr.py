@@ -1,19 +1,26 @@
-"""What `relay acr plan` and `relay acr apply` run. Exit codes stay with relay/cli.py: these
-return results or raise relay errors (InputError for missing settings or credentials,
-CheckFailed for Dockerfiles not generated, OperationFailed for ACR failing)."""
+"""`relay acr plan` and `relay acr apply`. Exit codes stay with relay/cli.py: these return
+results or raise relay errors (InputError for missing settings or credentials, CheckFailed for
+Dockerfiles not generated, OperationFailed for ACR failing).
+
+The Alibaba SDK is slow to import, so only these commands pay for it.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from relay.commands.common import load
+from relay.config import lockfile
 from relay.config.lockfile import Lock
 from relay.config.mirrors import MirrorList
-from relay.errors import CheckFailed
+from relay.errors import CheckFailed, OperationFailed
 from relay.output import ghactions
 from relay.stages import generate
 from relay.stages.acr import apply as apply_mod
@@ -24,6 +31,46 @@ from relay.stages.acr.plan import Action
 from relay.stages.acr.settings import AcrSettings, credentials
 
 log = logging.getLogger(__name__)
+
+
+def acr_plan(*, repo: Path, prune: bool) -> int:
+    """Print what `relay acr apply` would do; change nothing."""
+    actions = _with_loaded(repo, lambda common: plan(**common, prune=prune))
+    for action in actions:
+        print(action)
+    print(f"{len(actions)} action(s)" if actions else "ACR is up to date: nothing to do")
+    return 0
+
+
+def acr_apply(*, repo: Path, wait: bool, timeout: float | None, prune: bool) -> int:
+    """Create what is missing in ACR and build changed tags; exit 1 if a build failed."""
+    report = _with_loaded(
+        repo,
+        lambda common: apply(**common, prune=prune, wait=wait, timeout=timeout, out=sys.stdout),
+    )
+    if not report.ok:
+        raise OperationFailed("some ACR builds failed or did not finish; see the table above")
+    return 0
+
+
+def _with_loaded(repo: Path, run: Callable[[dict[str, Any]], Any]) -> Any:
+    """Load what both commands need and call `run(arguments)`."""
+    from relay.registry.pool import ClientPool
+    from relay.stages.acr import upstream
+
+    cfg, mirror_list = load(repo)
+    locked = lockfile.read(repo)
+    with ClientPool(cfg.registries, repo=repo) as pool:
+        common = {
+            "repo": repo,
+            "settings": cfg,
+            "mirrors": mirror_list,
+            "lock": locked,
+            "env": os.environ,
+            # The lock answers for upstream's config; the registry only for older locks.
+            "upstream_config": upstream.from_lock(locked, upstream.from_registry(pool.get)),
+        }
+        return run(common)
 
 
 def plan(

@@ -23,8 +23,8 @@ word: a Reference only ever holds printable ASCII without whitespace, quotes,
 `$`, which also matches before a trailing newline) and avoid `\\w`/`\\d`, which
 are Unicode-aware in Python but ASCII-only in Go's RE2.
 
-Pure module: no I/O, no imports from the rest of relay, so every other module
-can depend on it.
+Pure module: no I/O, and of relay only the error hierarchy, so every other module
+(the registry client included) checks names, tags and digests with this one grammar.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+
+from relay.errors import InputError
 
 __all__ = [
     "DEFAULT_DOMAIN",
@@ -44,7 +46,12 @@ __all__ = [
     "TAG_RE",
     "InvalidReference",
     "Reference",
+    "check_digest",
+    "check_path",
+    "check_tag",
+    "check_tag_or_digest",
     "is_valid_digest",
+    "is_valid_path",
     "is_valid_tag",
     "parse",
     "parse_repository",
@@ -109,8 +116,9 @@ an algorithm nobody can verify is useless to a mirror, and go-digest rejects it.
 _OUTSIDE_VISIBLE_ASCII = re.compile(r"[^\x21-\x7e]")
 
 
-class InvalidReference(ValueError):
-    """The text is not a valid image reference (or tag, or digest); the message says why."""
+class InvalidReference(InputError, ValueError):
+    """The text is not a valid image reference (or repository path, tag or digest); the
+    message says why. Invalid input (exit 2), and a ValueError for callers that parse."""
 
 
 def is_valid_tag(tag: object) -> bool:
@@ -121,6 +129,45 @@ def is_valid_tag(tag: object) -> bool:
 def is_valid_digest(digest: object) -> bool:
     """True if `digest` is a sha256/sha384/sha512 digest with exact-length lowercase hex."""
     return isinstance(digest, str) and DIGEST_RE.fullmatch(digest) is not None
+
+
+def is_valid_path(path: object) -> bool:
+    """True if `path` is a valid repository path (`library/nginx`), without a registry."""
+    return isinstance(path, str) and _path_problem(path) is None
+
+
+def check_path(path: str) -> str:
+    """`path` if it is a valid repository path, else InvalidReference saying why."""
+    problem = _path_problem(path) if isinstance(path, str) else "repository path must be a string"
+    if problem is not None:
+        raise InvalidReference(problem)
+    return path
+
+
+def check_tag(tag: str) -> str:
+    """`tag` if docker accepts it as a tag, else InvalidReference saying why."""
+    problem = _tag_problem(tag) if isinstance(tag, str) else "tag must be a string"
+    if problem is not None:
+        raise InvalidReference(problem)
+    return tag
+
+
+def check_digest(digest: str) -> str:
+    """`digest` if it is a supported digest (sha256/384/512, lowercase hex), else
+    InvalidReference saying why."""
+    problem = _digest_problem(digest) if isinstance(digest, str) else "digest must be a string"
+    if problem is not None:
+        raise InvalidReference(problem)
+    return digest
+
+
+def check_tag_or_digest(value: str) -> str:
+    """`value` if it is a tag or a digest: what may follow `/manifests/` in a registry URL."""
+    if is_valid_digest(value) or is_valid_tag(value):
+        return value
+    if isinstance(value, str) and ":" in value:
+        return check_digest(value)
+    return check_tag(value)
 
 
 def _show(value: str, limit: int = 60) -> str:

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from relay.net import sslcontexts
+from relay.reference import InvalidReference
 from relay.registry import (
     AuthenticationError,
     Credential,
     DigestMismatchError,
     ImageSyncerAuth,
-    InvalidReferenceError,
     NotFoundError,
     ProtocolError,
     RateLimitedError,
@@ -80,16 +80,23 @@ def test_docker_hub_name_maps_to_api_host() -> None:
 
 def test_invalid_names_fail_before_any_request(fake: FakeRegistry) -> None:
     client = client_for(fake)
-    with pytest.raises(InvalidReferenceError):
+    with pytest.raises(InvalidReference):
         client.get_manifest("Upper/Case", "v1")
-    with pytest.raises(InvalidReferenceError):
+    with pytest.raises(InvalidReference):
         client.get_manifest("ok/name", "bad tag")
-    with pytest.raises(InvalidReferenceError):
+    with pytest.raises(InvalidReference):
         client.list_tags("../etc")
     with pytest.raises(ValueError):
         client.head_blob("ok", "sha256:short")
-    with pytest.raises(InvalidReferenceError):
+    with pytest.raises(InvalidReference):
         RegistryClient("ftp://x")
+    # One grammar with relay.reference: `$` would let a trailing newline through.
+    with pytest.raises(InvalidReference):
+        client.get_manifest("ok/name", "v1\n")
+    with pytest.raises(InvalidReference):
+        client.head_blob("ok", "sha256:" + "0" * 64 + "\n")
+    with pytest.raises(InvalidReference):
+        client.list_tags("ok/name\n")
     assert fake.requests == []
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from relay.errors import InputError, OperationFailed
+from relay.errors import OperationFailed
 from relay.net.retry import parse_retry_after
 
 _MAX_BODY_IN_MESSAGE = 300
@@ -279,7 +279,3 @@ def _redact_detail(error: ErrorDetail, redactor: Redactor) -> ErrorDetail:
         if cleaned != text:
             detail = cleaned
     return ErrorDetail(error.code, redactor(error.message), detail)
-
-
-class InvalidReferenceError(InputError, ValueError):
-    """A repository name, tag or digest that cannot be valid; raised before any request."""

@@ -9,7 +9,6 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerExcept
 from aliyunsdkcore.client import AcsClient
 
 from relay.stages.acr import client as client_mod
-from relay.stages.acr import retry
 from relay.stages.acr.client import (
     PERSONAL_OPERATIONS,
     PERSONAL_VERSION,
@@ -99,49 +98,6 @@ def test_normalise_digest() -> None:
 
 
 # --- retry ---------------------------------------------------------------------------------------
-
-
-class Flaky:
-    def __init__(self, errors: list[AcrError]) -> None:
-        self.errors = list(errors)
-        self.calls = 0
-
-    def __call__(self) -> str:
-        self.calls += 1
-        if self.errors:
-            raise self.errors.pop(0)
-        return "ok"
-
-
-def test_retry_survives_throttling_and_5xx() -> None:
-    slept: list[float] = []
-    fn = Flaky(
-        [AcrError("A", "Throttling.User", http_status=400), AcrError("A", "X", http_status=503)]
-    )
-    policy = retry.RetryPolicy(attempts=5, backoff=1.0, max_backoff=30)
-    assert retry.call(fn, policy, sleep=slept.append, rand=lambda: 0.5) == "ok"
-    assert fn.calls == 3
-    assert slept == [0.75, 1.5]  # equal jitter: ceiling/2 + rand * ceiling/2
-
-
-def test_retry_gives_up_and_does_not_retry_client_errors() -> None:
-    fn = Flaky([AcrError("A", "Throttling", http_status=400)] * 10)
-    with pytest.raises(AcrError):
-        retry.call(fn, retry.RetryPolicy(attempts=3), sleep=lambda _: None)
-    assert fn.calls == 3
-    fn = Flaky([AcrError("A", "REPO_NOT_EXIST", http_status=404)])
-    with pytest.raises(AcrError):
-        retry.call(fn, retry.RetryPolicy(attempts=3), sleep=lambda _: None)
-    assert fn.calls == 1
-
-
-def test_backoff_bounds() -> None:
-    policy = retry.RetryPolicy(attempts=10, backoff=1.0, max_backoff=8.0)
-    for n in range(10):
-        for r in (0.0, 0.999):
-            d = policy.delay(n, lambda r=r: r)
-            ceiling = min(8.0, 2.0**n)
-            assert ceiling / 2 <= d <= ceiling
 
 
 # --- requests, through a fake transport ------------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from relay.net.retry import RetryPolicy
-from relay.net.transport import RequestContext, Transport
+from relay.net.transport import Transport
 from relay.registry.auth import (
     Challenge,
     Token,
@@ -21,6 +21,7 @@ from relay.registry.auth import (
     scopes_cover,
     select_challenge,
 )
+from relay.registry.context import RequestContext
 from relay.registry.credentials import Credential
 from relay.registry.errors import AuthenticationError, ProtocolError, Redactor
 from tests.test_registry_fakeregistry import FakeRegistry
@@ -191,7 +192,7 @@ def token_fake() -> Iterator[FakeRegistry]:
 
 
 def _transport() -> Transport:
-    return Transport(retry=RetryPolicy(attempts=2, base_delay=0.001))
+    return Transport(retry=RetryPolicy(attempts=2, backoff=0.001))
 
 
 def _challenge(reg: FakeRegistry) -> Challenge:

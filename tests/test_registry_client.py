@@ -34,7 +34,7 @@ from relay.registry import mediatypes as mt
 from tests.fixtures.registries import Registry
 from tests.test_registry_fakeregistry import OCI_INDEX, OCI_MANIFEST, FakeRegistry, sha256
 
-POLICY = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.01)
+POLICY = RetryPolicy(attempts=3, backoff=0.001, max_backoff=0.01)
 PASSWORD = "s3cret-pass"
 
 
@@ -570,11 +570,11 @@ def test_push_with_pull_token_refreshes_from_the_401_challenge(token_fake: FakeR
     token_fake.put_manifest("private/app", "v1", _manifest())
     client = client_for(token_fake, credentials=Credential("relay", PASSWORD))
     client.head_manifest("private/app", "v1")
-    ctx = client._ctx("private/app", "open upload")
+    ctx = client.ctx("private/app", "open upload")
     # Ask for the upload with only the pull scope, as a client that reuses its pull token would:
     # the registry answers 401 insufficient_scope naming pull,push; the client fetches that
     # token and retries once.
-    resp = client._send(
+    resp = client.send(
         "POST",
         f"{client.base_url}/v2/private/app/blobs/uploads/",
         ctx=ctx,
@@ -684,3 +684,19 @@ def test_declared_size_mismatch_fails_fast(fake: FakeRegistry, declared: int) ->
     with pytest.raises(RegistryError, match="size was given as"):
         client.push_blob("a", sha256(data), iter([data[:50], data[50:]]), size=declared)
     assert sha256(data) not in fake.blobs
+
+
+def test_rate_limit_headers_are_exposed_and_logged(
+    fake: FakeRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.add_fault(
+        "GET",
+        r"^/v2/$",
+        status=200,
+        headers={"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "0;w=21600"},
+    )
+    client = client_for(fake)
+    with caplog.at_level(logging.WARNING, logger="relay.registry"):
+        client.ping()
+    assert client.rate_limit is not None and client.rate_limit.remaining == 0
+    assert client.rate_limit.limit == 100 and "quota exhausted" in caplog.text

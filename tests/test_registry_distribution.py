@@ -27,7 +27,7 @@ from tests.fixtures import images
 from tests.fixtures.images import ImageFactory, PushedImage
 from tests.fixtures.registries import Registry, RegistryFactory
 
-POLICY = RetryPolicy(attempts=3, base_delay=0.01)
+POLICY = RetryPolicy(attempts=3, backoff=0.01)
 
 
 def _client(reg: Registry, **kwargs: object) -> RegistryClient:

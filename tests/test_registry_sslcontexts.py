@@ -11,14 +11,14 @@ import requests
 import urllib3.connection
 
 from relay.net import sslcontexts
+from relay.net.errors import TLSFailed
 from relay.net.retry import RetryPolicy
 from relay.net.tls import TLSConfig
-from relay.net.transport import RequestContext, Transport
-from relay.registry.errors import RegistryTLSError
+from relay.net.transport import Transport
 from tests.fixtures.registries import TestPKI
 from tests.test_registry_fakeregistry import FakeRegistry
 
-CTX = RequestContext("fake", "a/b", "test request")
+WHAT = "fake/a/b: test request"
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ class Counter:
 
 
 def _transport(tls: TLSConfig) -> Transport:
-    policy = RetryPolicy(attempts=1, base_delay=0.01, rng=lambda: 0.0)
+    policy = RetryPolicy(attempts=1, backoff=0.01, rng=lambda: 0.0)
     return Transport(retry=policy, tls=tls, sleep=lambda _: None)
 
 
@@ -47,7 +47,7 @@ def _new_connection_each_time(transport: Transport, url: str, times: int) -> Non
     for _ in range(times):
         # Connection: close makes urllib3 open a fresh connection (and TLS handshake) each time.
         response = transport.request(
-            "GET", url, ctx=CTX, kind="ping", headers={"Connection": "close"}
+            "GET", url, what=WHAT, kind="ping", headers={"Connection": "close"}
         )
         assert response.status_code == 200
         response.close()
@@ -80,8 +80,8 @@ def test_shared_context_still_verifies(
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     transport = _transport(TLSConfig(insecure_loopback=False))
     for _ in range(2):
-        with pytest.raises(RegistryTLSError, match="CERTIFICATE_VERIFY_FAILED"):
-            transport.request("GET", tls_fake.url + "/v2/", ctx=CTX, kind="ping")
+        with pytest.raises(TLSFailed, match="CERTIFICATE_VERIFY_FAILED"):
+            transport.request("GET", tls_fake.url + "/v2/", what=WHAT, kind="ping")
 
 
 def test_verified_contexts_check_host_names(test_pki: TestPKI) -> None:
@@ -100,8 +100,8 @@ def test_missing_ca_file_is_still_reported_by_requests(
     missing = str(tmp_path / "nowhere.pem")
     assert sslcontexts.build_context(missing) is None
     transport = _transport(TLSConfig(ca_bundles={tls_fake.host: missing}))
-    with pytest.raises(RegistryTLSError, match="TLS CA certificate bundle"):
-        transport.request("GET", tls_fake.url + "/v2/", ctx=CTX, kind="ping")
+    with pytest.raises(TLSFailed, match="TLS CA certificate bundle"):
+        transport.request("GET", tls_fake.url + "/v2/", what=WHAT, kind="ping")
 
 
 def test_env_bundle_gets_its_own_context(

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 import requests
 
+from relay.net.errors import ConnectionFailed, TLSFailed
 from relay.net.retry import RetryPolicy, http_date
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig
-from relay.net.transport import RequestContext, Transport, origin
-from relay.registry.errors import RegistryConnectionError, RegistryTLSError
+from relay.net.transport import Transport, origin
 from tests.fixtures.registries import TestPKI
 from tests.test_registry_fakeregistry import FakeRegistry
 
-CTX = RequestContext("fake", "a/b", "test request")
+WHAT = "fake/a/b: test request"
 
 
 class Sleeps:
@@ -47,7 +47,7 @@ def sleeps() -> Sleeps:
 
 
 def _transport(sleeps: Sleeps, attempts: int = 4, **kwargs: object) -> Transport:
-    policy = RetryPolicy(attempts=attempts, base_delay=0.01, max_retry_after=60, rng=lambda: 0.0)
+    policy = RetryPolicy(attempts=attempts, backoff=0.01, max_retry_after=60, rng=lambda: 0.0)
     return Transport(retry=policy, sleep=sleeps, **kwargs)  # type: ignore[arg-type]
 
 
@@ -55,7 +55,7 @@ def test_retries_5xx_with_backoff_then_succeeds(fake: FakeRegistry, sleeps: Slee
     fake.add_fault("GET", r"^/v2/$", status=503, times=2)
     fake.add_fault("GET", r"^/v2/$", status=502, times=1)
     transport = _transport(sleeps)
-    resp = transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    resp = transport.request("GET", fake.url + "/v2/", what=WHAT, kind="ping")
     assert resp.status_code == 200
     assert sleeps.calls == [0.005, 0.01, 0.02]  # exponential, jitter pinned to its minimum
     snap = transport.stats.snapshot()
@@ -67,14 +67,14 @@ def test_gives_up_after_attempts_and_returns_last_response(
 ) -> None:
     fake.add_fault("GET", r"^/v2/$", status=500, times=10)
     transport = _transport(sleeps, attempts=3)
-    assert transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping").status_code == 500
+    assert transport.request("GET", fake.url + "/v2/", what=WHAT, kind="ping").status_code == 500
     assert fake.count("GET", r"^/v2/$") == 3 and len(sleeps.calls) == 2
 
 
 def test_501_is_not_retried(fake: FakeRegistry, sleeps: Sleeps) -> None:
     fake.add_fault("GET", r"^/v2/$", status=501, times=10)
     assert (
-        _transport(sleeps).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping").status_code
+        _transport(sleeps).request("GET", fake.url + "/v2/", what=WHAT, kind="ping").status_code
         == 501
     )
     assert fake.count("GET", r"^/v2/$") == 1
@@ -84,7 +84,7 @@ def test_501_is_not_retried(fake: FakeRegistry, sleeps: Sleeps) -> None:
 def test_429_honours_retry_after(fake: FakeRegistry, sleeps: Sleeps, as_date: bool) -> None:
     value = http_date(time.time() + 20) if as_date else "7"
     fake.add_fault("GET", r"^/v2/$", status=429, headers={"Retry-After": value})
-    resp = _transport(sleeps).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    resp = _transport(sleeps).request("GET", fake.url + "/v2/", what=WHAT, kind="ping")
     assert resp.status_code == 200
     assert len(sleeps.calls) == 1
     assert sleeps.calls[0] == (pytest.approx(20, abs=2) if as_date else 7.0)
@@ -92,7 +92,7 @@ def test_429_honours_retry_after(fake: FakeRegistry, sleeps: Sleeps, as_date: bo
 
 def test_429_without_retry_after_uses_backoff(fake: FakeRegistry, sleeps: Sleeps) -> None:
     fake.add_fault("GET", r"^/v2/$", status=429)
-    _transport(sleeps).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    _transport(sleeps).request("GET", fake.url + "/v2/", what=WHAT, kind="ping")
     assert sleeps.calls == [0.005]
 
 
@@ -100,7 +100,7 @@ def test_retry_after_beyond_limit_gives_up_at_once(
     fake: FakeRegistry, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.add_fault("GET", r"^/v2/$", status=429, headers={"Retry-After": "21600"}, times=5)
-    resp = _transport(sleeps).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    resp = _transport(sleeps).request("GET", fake.url + "/v2/", what=WHAT, kind="ping")
     assert resp.status_code == 429 and sleeps.calls == []
     assert "21600" in caplog.text
 
@@ -117,7 +117,7 @@ def test_non_replayable_body_is_never_resent(fake: FakeRegistry, sleeps: Sleeps)
     resp = _transport(sleeps).request(
         "PUT",
         fake.url + "/v2/a/blobs/uploads/x",
-        ctx=CTX,
+        what=WHAT,
         kind="upload",
         body=body(),
         replayable=False,
@@ -135,14 +135,14 @@ def test_replayable_body_factory_is_called_per_attempt(fake: FakeRegistry, sleep
         return b'{"schemaVersion":2,"manifests":[]}'
 
     resp = _transport(sleeps).request(
-        "PUT", fake.url + "/v2/a/manifests/t", ctx=CTX, kind="manifest", body=factory
+        "PUT", fake.url + "/v2/a/manifests/t", what=WHAT, kind="manifest", body=factory
     )
     assert resp.status_code == 201 and len(made) == 2
 
 
 def test_dropped_connection_is_retried(fake: FakeRegistry, sleeps: Sleeps) -> None:
     fake.add_fault("GET", r"^/v2/$", drop=True, times=2)
-    resp = _transport(sleeps).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    resp = _transport(sleeps).request("GET", fake.url + "/v2/", what=WHAT, kind="ping")
     assert resp.status_code == 200 and len(sleeps.calls) == 2
 
 
@@ -154,9 +154,9 @@ def _closed_port() -> int:
 
 def test_connection_refused_raises_after_attempts(sleeps: Sleeps) -> None:
     port = _closed_port()
-    with pytest.raises(RegistryConnectionError) as info:
+    with pytest.raises(ConnectionFailed) as info:
         _transport(sleeps, attempts=3).request(
-            "GET", f"http://127.0.0.1:{port}/v2/a/blobs/x?sig=SECRET", ctx=CTX, kind="blob"
+            "GET", f"http://127.0.0.1:{port}/v2/a/blobs/x?sig=SECRET", what=WHAT, kind="blob"
         )
     message = str(info.value)
     assert f"127.0.0.1:{port}" in message and "after 3 attempts" in message
@@ -172,7 +172,7 @@ def test_redirect_to_other_host_drops_authorization(fake: FakeRegistry, sleeps: 
     resp = transport.request(
         "GET",
         f"{fake.url}/v2/a/b/blobs/{digest}",
-        ctx=CTX,
+        what=WHAT,
         kind="blob",
         headers={"Authorization": "Bearer registry-token"},
         follow_redirects=True,
@@ -192,7 +192,7 @@ def test_redirect_on_same_origin_keeps_authorization(fake: FakeRegistry, sleeps:
     _transport(sleeps).request(
         "GET",
         fake.url + "/v2/old",
-        ctx=CTX,
+        what=WHAT,
         kind="ping",
         headers={"Authorization": "Basic abc"},
         follow_redirects=True,
@@ -204,30 +204,14 @@ def test_redirect_on_same_origin_keeps_authorization(fake: FakeRegistry, sleeps:
 
 def test_redirects_not_followed_unless_asked(fake: FakeRegistry, sleeps: Sleeps) -> None:
     fake.add_fault("GET", r"^/v2/old$", status=307, headers={"Location": "/v2/"})
-    resp = _transport(sleeps).request("GET", fake.url + "/v2/old", ctx=CTX, kind="ping")
+    resp = _transport(sleeps).request("GET", fake.url + "/v2/old", what=WHAT, kind="ping")
     assert resp.status_code == 307
-
-
-def test_rate_limit_headers_are_exposed_and_logged(
-    fake: FakeRegistry, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
-) -> None:
-    fake.add_fault(
-        "GET",
-        r"^/v2/$",
-        status=200,
-        headers={"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "0;w=21600"},
-    )
-    transport = _transport(sleeps)
-    with caplog.at_level(logging.WARNING, logger="relay.registry"):
-        transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
-    assert transport.rate_limit is not None and transport.rate_limit.remaining == 0
-    assert transport.rate_limit.limit == 100 and "quota exhausted" in caplog.text
 
 
 def test_stats_can_be_shared(fake: FakeRegistry, sleeps: Sleeps) -> None:
     stats = RequestStats()
-    _transport(sleeps, stats=stats).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
-    _transport(sleeps, stats=stats).request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+    _transport(sleeps, stats=stats).request("GET", fake.url + "/v2/", what=WHAT, kind="ping")
+    _transport(sleeps, stats=stats).request("GET", fake.url + "/v2/", what=WHAT, kind="ping")
     assert stats.count("GET", "ping") == 2
 
 
@@ -261,7 +245,9 @@ def test_session_verify_is_overridden_by_env_but_per_request_verify_wins(
     # Our transport passes verify= per request: a registry's own CA file wins over the variable.
     tls = TLSConfig(ca_bundles={tls_fake.host: test_pki.ca_file}, insecure_loopback=False)
     transport = _transport(sleeps, tls=tls)
-    assert transport.request("GET", tls_fake.url + "/v2/", ctx=CTX, kind="ping").status_code == 200
+    assert (
+        transport.request("GET", tls_fake.url + "/v2/", what=WHAT, kind="ping").status_code == 200
+    )
 
 
 class ForwardProxy:
@@ -310,7 +296,7 @@ def test_http_proxy_from_the_environment_is_used(
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     transport = _transport(sleeps)
     for _ in range(2):
-        response = transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping")
+        response = transport.request("GET", fake.url + "/v2/", what=WHAT, kind="ping")
         assert response.status_code == 200
     assert proxy.seen == [fake.url + "/v2/"] * 2
 
@@ -321,7 +307,7 @@ def test_no_proxy_is_honoured(
     monkeypatch.setenv("http_proxy", proxy.url)
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     transport = _transport(sleeps)
-    assert transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping").status_code == 200
+    assert transport.request("GET", fake.url + "/v2/", what=WHAT, kind="ping").status_code == 200
     assert proxy.seen == []
     assert fake.count("GET", r"^/v2/$") == 1
 
@@ -336,7 +322,7 @@ def test_netrc_passwords_are_not_sent(
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
     transport = _transport(sleeps)
-    assert transport.request("GET", fake.url + "/v2/", ctx=CTX, kind="ping").status_code == 200
+    assert transport.request("GET", fake.url + "/v2/", what=WHAT, kind="ping").status_code == 200
     assert all("authorization" not in {k.lower() for k in r.headers} for r in fake.requests)
 
 
@@ -344,8 +330,8 @@ def test_untrusted_certificate_fails_for_secure_registry(
     tls_fake: FakeRegistry, system_bundle_env: None, sleeps: Sleeps
 ) -> None:
     transport = _transport(sleeps, tls=TLSConfig(insecure_loopback=False))
-    with pytest.raises(RegistryTLSError) as info:
-        transport.request("GET", tls_fake.url + "/v2/", ctx=CTX, kind="ping")
+    with pytest.raises(TLSFailed) as info:
+        transport.request("GET", tls_fake.url + "/v2/", what=WHAT, kind="ping")
     assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
     assert sleeps.calls == []  # certificate problems are not retried
 
@@ -357,9 +343,9 @@ def test_insecure_registry_falls_back_to_unverified_tls(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     transport = _transport(sleeps, tls=TLSConfig())  # 127.0.0.1 is insecure by default
-    with caplog.at_level(logging.WARNING, logger="relay.registry"):
+    with caplog.at_level(logging.WARNING, logger="relay.net"):
         for _ in range(2):
-            resp = transport.request("GET", tls_fake.url + "/v2/", ctx=CTX, kind="ping")
+            resp = transport.request("GET", tls_fake.url + "/v2/", what=WHAT, kind="ping")
             assert resp.status_code == 200
     assert caplog.text.count("WITHOUT verification") == 1
     assert transport.verify_for(tls_fake.host) is False

@@ -1,10 +1,13 @@
 """HTTP plumbing: one requests Session, retries with backoff, per-request TLS, safe redirects.
 
-Nothing here knows about registries' URL layout or authentication; the client does that.
+Nothing here knows about registries: callers say what a request is for (`what`, for log lines
+and errors) and what kind it is (`kind`, for the request counters), and turn the errors below
+into their own.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
 import logging
 import os
 import re
@@ -14,21 +17,19 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 
-from relay.net.retry import RetryPolicy, parse_retry_after
+from relay.net.errors import ConnectionFailed, TLSFailed, TooManyRedirects
+from relay.net.retry import RetryableAnswer, RetryPolicy, parse_retry_after, retrying
 from relay.net.sslcontexts import SharedContextAdapter, shared_context
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig, normalise_netloc, split_netloc
-from relay.registry.errors import ProtocolError, RegistryConnectionError, RegistryTLSError
-from relay.registry.ratelimit import RateLimit, parse_rate_limit
 
-log = logging.getLogger("relay.registry")
+log = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
@@ -38,15 +39,12 @@ Timeout = float | tuple[float, float]
 # A request body, or a zero-argument callable producing a fresh one for every attempt.
 Body = bytes | Callable[[], Any] | Any | None
 Params = Mapping[str, str] | Sequence[tuple[str, str]] | None
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    """What a request is for; it ends up in error messages and log lines."""
-
-    registry: str
-    repository: str | None
-    action: str
+# Exceptions from requests that mean "no usable answer came back".
+_CONNECTION_ERRORS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 
 
 def safe_url(url: str) -> str:
@@ -97,10 +95,11 @@ def _silence_insecure_request_warning() -> None:
 
 
 class Transport:
-    """Sends requests with retries; shared by the client and the token fetcher.
+    """Sends requests with retries; shared by the registry client, token fetches and vendor
+    API clients.
 
     Retry rules: connection errors and ``RetryPolicy.retry_statuses`` are retried with backoff
-    (429/503 honour ``Retry-After``) — but only when the body can be sent again
+    (429/503 honour ``Retry-After``), but only when the body can be sent again
     (``replayable``); a consumed one-shot body is never resent here.
     """
 
@@ -111,10 +110,11 @@ class Transport:
         retry: RetryPolicy | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
         stats: RequestStats | None = None,
-        user_agent: str = "relay-registry",
+        user_agent: str = "relay",
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         pool_size: int = 32,
+        cookies: bool = True,
     ) -> None:
         self.tls = tls or TLSConfig()
         self.retry = retry or RetryPolicy()
@@ -133,10 +133,13 @@ class Transport:
             # requests re-reads the whole environment on every request while trust_env is on
             # (proxies twice, plus a ~/.netrc lookup): a third of a request's CPU. The proxy
             # and CA-bundle variables are applied here instead, read once per origin. ~/.netrc
-            # is not consulted: registry credentials come from relay's own providers.
+            # is not consulted: credentials come from relay's own providers.
             session.trust_env = False
+        if not cookies:
+            # A jar that accepts nothing: some APIs switch on CSRF checks for requests that
+            # carry a session cookie (Harbor's `sid`), which a script never needs.
+            session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         self.session = session
-        self.rate_limit: RateLimit | None = None
         self._unverified: set[str] = set()
         self._proxies: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
@@ -156,7 +159,7 @@ class Transport:
 
     def _verify_with_env(self, verify: bool | str) -> bool | str:
         """requests' rule under trust_env: verify=True means REQUESTS_CA_BUNDLE or
-        CURL_CA_BUNDLE when one is set (a per-registry CA file still wins)."""
+        CURL_CA_BUNDLE when one is set (a per-host CA file still wins)."""
         if verify is True and not self.session.trust_env:
             return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         return verify
@@ -176,7 +179,7 @@ class Transport:
         method: str,
         url: str,
         *,
-        ctx: RequestContext,
+        what: str,
         kind: str,
         headers: Mapping[str, str] | None = None,
         params: Params = None,
@@ -186,12 +189,16 @@ class Transport:
         follow_redirects: bool = False,
         auth_origin: str | None = None,
         timeout: Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        on_response: Callable[[requests.Response], None] | None = None,
     ) -> requests.Response:
         """Send one logical request; returns the final response whatever its status.
 
+        ``what`` names the request in log lines and errors ("registry/repo: get manifest v1").
         With ``follow_redirects`` redirects are followed here rather than by requests so that
         the ``Authorization`` header goes only to ``auth_origin`` (scheme+host+port): blob GETs
         are redirected to S3/CDN hosts that must not see registry tokens (and reject them).
+        ``on_response`` sees every response received, retried ones included.
         """
         hdrs = {"User-Agent": self.user_agent, **(headers or {})}
         current_url, current_method, current_params = url, method.upper(), params
@@ -200,7 +207,7 @@ class Transport:
             response = self._send(
                 current_method,
                 current_url,
-                ctx=ctx,
+                what=what,
                 kind=kind,
                 headers=hdrs,
                 params=current_params,
@@ -208,6 +215,8 @@ class Transport:
                 replayable=replayable,
                 stream=stream,
                 timeout=timeout,
+                policy=retry or self.retry,
+                on_response=on_response,
             )
             location = response.headers.get("Location")
             if (
@@ -219,22 +228,14 @@ class Transport:
             hops += 1
             response.close()
             if hops > MAX_REDIRECTS:
-                raise ProtocolError(
-                    f"more than {MAX_REDIRECTS} redirects",
-                    registry=ctx.registry,
-                    repository=ctx.repository,
-                    action=ctx.action,
-                )
+                raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", action=what)
             next_url = urljoin(response.url or current_url, location)
             if auth_origin is None or origin(next_url) != auth_origin:
                 hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
             if response.status_code == 303 and current_method != "HEAD":
                 current_method, body = "GET", None
             log.debug(
-                "%s: redirected from %s to %s",
-                ctx.action,
-                safe_url(current_url),
-                safe_url(next_url),
+                "%s: redirected from %s to %s", what, safe_url(current_url), safe_url(next_url)
             )
             current_url, current_params = next_url, None
 
@@ -243,7 +244,7 @@ class Transport:
         method: str,
         url: str,
         *,
-        ctx: RequestContext,
+        what: str,
         kind: str,
         headers: Mapping[str, str],
         params: Params,
@@ -251,22 +252,99 @@ class Transport:
         replayable: bool,
         stream: bool,
         timeout: Timeout | None,
+        policy: RetryPolicy,
+        on_response: Callable[[requests.Response], None] | None,
     ) -> requests.Response:
-        policy = self.retry
-        attempt = 0
         netloc = urlsplit(url).netloc
         https = url.lower().startswith("https:")
+        shown = normalise_netloc(netloc)
+
+        def attempt(number: int) -> requests.Response:
+            if number > 1:
+                self.stats.record_retry()
+            response = self._attempt(
+                method,
+                url,
+                netloc,
+                https,
+                kind,
+                headers,
+                params,
+                body,
+                replayable,
+                stream,
+                timeout,
+                what,
+            )
+            if on_response is not None:
+                on_response(response)
+            status = response.status_code
+            if status in policy.retry_statuses and replayable:
+                retry_after = (
+                    parse_retry_after(response.headers.get("Retry-After"))
+                    if status in (429, 503)
+                    else None
+                )
+                raise RetryableAnswer(response, f"HTTP {status} from {shown}", retry_after)
+            return response
+
+        def retry_if(exc: BaseException) -> bool:
+            return isinstance(exc, RetryableAnswer) or (
+                replayable and isinstance(exc, _CONNECTION_ERRORS)
+            )
+
+        def release(exc: BaseException) -> None:
+            if isinstance(exc, RetryableAnswer):
+                exc.answer.close()  # type: ignore[attr-defined]  # a requests.Response
+
+        try:
+            return retrying(
+                attempt,
+                policy,
+                retry_if=retry_if,
+                what=what,
+                reason=lambda exc: (
+                    str(exc) if isinstance(exc, RetryableAnswer) else describe_exception(exc)
+                ),
+                sleep=self.sleep,
+                on_retry=release,
+            )
+        except RetryableAnswer as exc:
+            # Out of attempts (or told to wait too long): the caller reads the last answer.
+            response: requests.Response = exc.answer  # type: ignore[assignment]
+            return response
+        except _CONNECTION_ERRORS as exc:
+            tries = policy.attempts if replayable else 1
+            after = f" after {tries} attempts" if tries > 1 else ""
+            raise ConnectionFailed(
+                f"cannot reach {shown}{after}: {describe_exception(exc)}", action=what
+            ) from exc
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        netloc: str,
+        https: bool,
+        kind: str,
+        headers: Mapping[str, str],
+        params: Params,
+        body: Body,
+        replayable: bool,
+        stream: bool,
+        timeout: Timeout | None,
+        what: str,
+    ) -> requests.Response:
+        """One try. An untrusted certificate on an insecure host is retried at once without
+        verification (Docker's rule for insecure registries), not counted as a retry."""
         while True:
-            attempt += 1
             verify = self.verify_for(netloc) if https else True
             if verify is False:
                 _silence_insecure_request_warning()
             data = body() if callable(body) else body
             self.stats.record_request(method, kind)
-            if attempt > 1:
-                self.stats.record_retry()
             try:
-                response = self.session.request(
+                return self.session.request(
                     method,
                     url,
                     headers=dict(headers),
@@ -290,65 +368,21 @@ class Transport:
                         normalise_netloc(netloc),
                     )
                     self.allow_unverified(netloc)
-                    attempt -= 1
-                    if not replayable:
-                        raise self._connection_error(RegistryTLSError, exc, ctx, netloc) from exc
-                    continue
-                raise self._connection_error(RegistryTLSError, exc, ctx, netloc) from exc
-            except (
-                requests.exceptions.ConnectionError,
-                requests.exceptions.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as exc:
-                if not replayable or attempt >= policy.attempts:
-                    raise self._connection_error(
-                        RegistryConnectionError, exc, ctx, netloc, attempt
-                    ) from exc
-                delay = policy.backoff(attempt)
-                log.info(
-                    "%s: %s; retry %d/%d in %.2fs",
-                    ctx.action,
-                    describe_exception(exc),
-                    attempt,
-                    policy.attempts - 1,
-                    delay,
-                )
-                self.sleep(delay)
-                continue
+                    if replayable:
+                        continue
+                raise TLSFailed(
+                    f"TLS handshake with {normalise_netloc(netloc)}: {describe_exception(exc)}",
+                    action=what,
+                ) from exc
+            except _CONNECTION_ERRORS:
+                raise
             except OSError as exc:
                 # requests raises a bare OSError when a CA bundle path (REQUESTS_CA_BUNDLE, say)
                 # does not exist; say so as a TLS error instead of a traceback.
-                raise self._connection_error(RegistryTLSError, exc, ctx, netloc) from exc
-            self._note_rate_limit(response, ctx)
-            status = response.status_code
-            if status not in policy.retry_statuses or not replayable or attempt >= policy.attempts:
-                return response
-            retry_after = (
-                parse_retry_after(response.headers.get("Retry-After"))
-                if status in (429, 503)
-                else None
-            )
-            if retry_after is not None and retry_after > policy.max_retry_after:
-                log.warning(
-                    "%s: HTTP %d asks to retry after %.0fs (more than %.0fs allowed); giving up",
-                    ctx.action,
-                    status,
-                    retry_after,
-                    policy.max_retry_after,
-                )
-                return response
-            delay = policy.delay_for(attempt, retry_after)
-            log.info(
-                "%s: HTTP %d from %s; retry %d/%d in %.2fs",
-                ctx.action,
-                status,
-                normalise_netloc(netloc),
-                attempt,
-                policy.attempts - 1,
-                delay,
-            )
-            response.close()
-            self.sleep(delay)
+                raise TLSFailed(
+                    f"TLS handshake with {normalise_netloc(netloc)}: {describe_exception(exc)}",
+                    action=what,
+                ) from exc
 
     def tls_refusal(self, netloc: str) -> str | None:
         """Why ``netloc`` does not speak TLS, or None if it does or we cannot tell.
@@ -378,30 +412,3 @@ class Transport:
             return None
         finally:
             sock.close()
-
-    @staticmethod
-    def _connection_error(
-        cls: type[RegistryConnectionError],
-        exc: BaseException,
-        ctx: RequestContext,
-        netloc: str,
-        attempts: int = 1,
-    ) -> RegistryConnectionError:
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
-        what = "TLS handshake with" if cls is RegistryTLSError else "cannot reach"
-        return cls(
-            f"{what} {normalise_netloc(netloc)}{tries}: {describe_exception(exc)}",
-            registry=ctx.registry,
-            repository=ctx.repository,
-            action=ctx.action,
-        )
-
-    def _note_rate_limit(self, response: requests.Response, ctx: RequestContext) -> None:
-        limit = parse_rate_limit(response.headers)
-        if limit is None:
-            return
-        self.rate_limit = limit
-        if limit.remaining is not None and limit.remaining <= 0:
-            log.warning("%s: %s pull quota exhausted (%s)", ctx.action, ctx.registry, limit)
-        else:
-            log.debug("%s: %s pull quota %s", ctx.action, ctx.registry, limit)

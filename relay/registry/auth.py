@@ -21,7 +21,8 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from relay.net.transport import RequestContext, Transport, origin, safe_url
+from relay.net.transport import Transport, origin, safe_url
+from relay.registry.context import RequestContext, send
 from relay.registry.credentials import Credential, CredentialProvider
 from relay.registry.errors import (
     AuthenticationError,
@@ -297,13 +298,11 @@ def fetch_token(
     """Ask the challenge's realm for a token covering ``scopes``."""
     realm = challenge.realm
     if not realm:
-        raise ProtocolError(
+        raise ctx.error(
             "Bearer challenge without a realm",
-            registry=ctx.registry,
-            repository=ctx.repository,
-            action=ctx.action,
+            ProtocolError,
         )
-    token_ctx = RequestContext(ctx.registry, ctx.repository, f"{ctx.action} (token)")
+    token_ctx = ctx.then("(token)")
     service = challenge.service
     response: requests.Response
     if credential is not None and credential.identity_token:
@@ -317,7 +316,8 @@ def fetch_token(
             form["service"] = service
         if scopes:
             form["scope"] = " ".join(scopes)
-        response = transport.request(
+        response = send(
+            transport,
             "POST",
             realm,
             ctx=token_ctx,
@@ -334,7 +334,8 @@ def fetch_token(
         if credential is not None:
             params.append(("account", credential.username))
             headers["Authorization"] = basic_header(credential)
-        response = transport.request(
+        response = send(
+            transport,
             "GET",
             realm,
             ctx=token_ctx,

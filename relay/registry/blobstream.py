@@ -9,13 +9,16 @@ from types import TracebackType
 import requests
 import urllib3
 
-from relay.net.retry import RetryPolicy
+from relay.net.retry import RetryPolicy, attempts
 from relay.net.stats import RequestStats
-from relay.net.transport import RequestContext, describe_exception
+from relay.net.transport import describe_exception
+from relay.registry.context import RequestContext
 from relay.registry.digests import ByteCounter, DigestVerifier
 from relay.registry.errors import DigestMismatchError, RegistryConnectionError
 
-log = logging.getLogger("relay.registry")
+log = logging.getLogger(__name__)
+# What a broken read raises, from urllib3 up to the socket.
+_BROKEN_READ = (urllib3.exceptions.HTTPError, requests.RequestException, OSError)
 
 
 class BlobStream:
@@ -79,12 +82,31 @@ class BlobStream:
         if self._iterated:
             raise RuntimeError("a BlobStream can be iterated only once")
         self._iterated = True
-        policy = self._retry
-        resumes = 0
         skip = 0
+        resumes = 0
+
+        def resume(_exc: BaseException) -> None:
+            nonlocal resumes
+            resumes += 1
+            self._response.close()
+
         try:
-            while True:
-                try:
+            for attempt in attempts(
+                self._retry,
+                retry_if=lambda exc: isinstance(exc, _BROKEN_READ),
+                what=self._ctx.what,
+                reason=lambda exc: (
+                    f"download broke off at byte {self.bytes_read} ({describe_exception(exc)})"
+                ),
+                sleep=self._sleep,
+                on_retry=resume,
+            ):
+                with attempt:
+                    if attempt.number > 1:
+                        offset = self.bytes_read
+                        self._response = self._reopen(offset)
+                        # A registry that ignores Range resends everything; drop what we have.
+                        skip = offset if self._response.status_code == 200 else 0
                     for chunk in self._response.raw.stream(self._chunk_size, decode_content=False):
                         if skip:
                             if len(chunk) <= skip:
@@ -97,44 +119,21 @@ class BlobStream:
                         self._verifier.update(chunk)
                         self._stats.add_received(len(chunk))
                         yield chunk
-                    break
-                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-                    resumes += 1
-                    self._response.close()
-                    if resumes >= policy.attempts:
-                        raise RegistryConnectionError(
-                            f"download broke off after {self.bytes_read} bytes "
-                            f"and {resumes} attempts: {describe_exception(exc)}",
-                            registry=self._ctx.registry,
-                            repository=self._ctx.repository,
-                            action=self._ctx.action,
-                        ) from exc
-                    delay = policy.backoff(resumes)
-                    log.info(
-                        "%s: download broke off at byte %d (%s); resuming in %.2fs",
-                        self._ctx.action,
-                        self.bytes_read,
-                        describe_exception(exc),
-                        delay,
-                    )
-                    self._sleep(delay)
-                    offset = self.bytes_read
-                    self._response = self._reopen(offset)
-                    # A registry that ignores Range resends everything; drop what we have.
-                    skip = offset if self._response.status_code == 200 else 0
+        except _BROKEN_READ as exc:
+            raise self._ctx.error(
+                f"download broke off after {self.bytes_read} bytes "
+                f"and {resumes + 1} attempts: {describe_exception(exc)}",
+                RegistryConnectionError,
+            ) from exc
         finally:
             self._response.close()
         if self.size is not None and resumes == 0 and self.bytes_read != self.size:
-            raise DigestMismatchError(
+            raise self._ctx.error(
                 f"got {self.bytes_read} bytes, Content-Length said {self.size}",
-                registry=self._ctx.registry,
-                repository=self._ctx.repository,
-                action=self._ctx.action,
+                DigestMismatchError,
             )
         if not self._verifier.matches():
-            raise DigestMismatchError(
+            raise self._ctx.error(
                 f"content hashes to {self._verifier.actual} ({self.bytes_read} bytes)",
-                registry=self._ctx.registry,
-                repository=self._ctx.repository,
-                action=self._ctx.action,
+                DigestMismatchError,
             )

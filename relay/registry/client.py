@@ -12,23 +12,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from types import TracebackType
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from relay.net.retry import RetryPolicy, parse_retry_after
+from relay.net.retry import RetryPolicy
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig, split_netloc
-from relay.net.transport import (
-    DEFAULT_TIMEOUT,
-    Body,
-    Params,
-    RequestContext,
-    Timeout,
-    Transport,
-    origin,
-)
+from relay.net.transport import DEFAULT_TIMEOUT, Body, Params, Timeout, Transport, origin
 from relay.reference import (
     InvalidReference,
     check_digest,
@@ -44,6 +35,7 @@ from relay.registry.auth import (
     select_challenge,
 )
 from relay.registry.blobstream import BlobStream
+from relay.registry.context import RequestContext, send
 from relay.registry.credentials import (
     DOCKER_HUB,
     Credential,
@@ -52,9 +44,6 @@ from relay.registry.credentials import (
     normalise_registry,
 )
 from relay.registry.digests import (
-    ByteCounter,
-    DigestVerifier,
-    Hasher,
     compute_digest,
 )
 from relay.registry.errors import (
@@ -76,15 +65,10 @@ from relay.registry.mediatypes import (
     normalise_content_type,
 )
 from relay.registry.models import BlobInfo, Manifest, ManifestDescriptor, PingResult, PushResult
-from relay.registry.ratelimit import RateLimit
+from relay.registry.push import Pusher
+from relay.registry.ratelimit import RateLimit, parse_rate_limit
 from relay.registry.uploads import (
     BlobData,
-    BlobSource,
-    SizedUploadBody,
-    SizeMismatch,
-    UploadBody,
-    UploadLocation,
-    rechunk,
 )
 
 log = logging.getLogger("relay.registry")
@@ -97,18 +81,6 @@ _SCHEMA1_HELP = (
     "Docker schema 1 manifests are not supported (deprecated and cannot be copied "
     "digest-exact); re-push the image with a current Docker/buildah/skopeo"
 )
-
-
-class _UploadInterrupted(Exception):
-    """An upload attempt failed in a way a fresh attempt may fix."""
-
-    def __init__(
-        self, error: RegistryError, retry_after: float | None = None, auth: bool = False
-    ) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-        self.auth = auth
 
 
 class RegistryClient:
@@ -186,6 +158,9 @@ class RegistryClient:
         self.auth = Authenticator(
             self.registry, self.transport, credentials, token_cache, self.redactor
         )
+        self.pusher = Pusher(self)
+        self.rate_limit: RateLimit | None = None
+        """The last Docker Hub style quota seen (None for registries that send none)."""
         self._ping: PingResult | None = None
         self._ping_lock = threading.Lock()
 
@@ -208,11 +183,6 @@ class RegistryClient:
     def close(self) -> None:
         if self._owns_session:
             self.transport.session.close()
-
-    @property
-    def rate_limit(self) -> RateLimit | None:
-        """The last Docker Hub style quota seen (None for registries that send none)."""
-        return self.transport.rate_limit
 
     @property
     def base_url(self) -> str:
@@ -244,16 +214,16 @@ class RegistryClient:
                 # verified context (and CA bundle) that the HTTPS request would load.
                 refusal = self.transport.tls_refusal(self.netloc) if fallback else None
                 if refusal is not None:
-                    raise RegistryTLSError(
-                        refusal, registry=self.registry, repository=None, action=ctx.action
-                    )
-                response = self.transport.request(
+                    raise ctx.error(refusal, RegistryTLSError)
+                response = send(
+                    self.transport,
                     "GET",
                     f"{base}/v2/",
                     ctx=ctx,
                     kind="ping",
                     follow_redirects=True,
                     auth_origin=origin(base),
+                    on_response=self._note_rate_limit,
                 )
             except RegistryConnectionError as exc:
                 if fallback:
@@ -278,7 +248,7 @@ class RegistryClient:
                         if response.status_code == 404
                         else ""
                     )
-                    raise self._error(response, ctx, reason)
+                    raise self.error_from(response, ctx, reason)
                 challenge = None
                 if response.status_code == 401:
                     challenge = select_challenge(
@@ -302,13 +272,13 @@ class RegistryClient:
 
     # --- request core ----------------------------------------------------------------------
 
-    def _ctx(self, repository: str | None, action: str) -> RequestContext:
+    def ctx(self, repository: str | None, action: str) -> RequestContext:
         return RequestContext(self.registry, repository, action)
 
-    def _url(self, repository: str, suffix: str) -> str:
+    def url(self, repository: str, suffix: str) -> str:
         return f"{self.base_url}/v2/{repository}/{suffix}"
 
-    def _send(
+    def send(
         self,
         method: str,
         url: str,
@@ -322,6 +292,7 @@ class RegistryClient:
         replayable: bool = True,
         stream: bool = False,
         follow_redirects: bool = False,
+        retry: RetryPolicy | None = None,
     ) -> requests.Response:
         """Send with authentication; on a 401 refresh credentials and retry once if possible."""
         auth_origin = origin(self.base_url)
@@ -333,7 +304,8 @@ class RegistryClient:
                 sent = self.auth.authorization(ctx.repository, scopes, ctx)
                 if sent:
                     hdrs["Authorization"] = sent
-            response = self.transport.request(
+            response = send(
+                self.transport,
                 method,
                 url,
                 ctx=ctx,
@@ -345,16 +317,18 @@ class RegistryClient:
                 stream=stream,
                 follow_redirects=follow_redirects,
                 auth_origin=auth_origin,
+                retry=retry,
+                on_response=self._note_rate_limit,
             )
             if response.status_code != 401 or not same_origin:
                 return response
-            retry = self.auth.handle_unauthorized(response, ctx.repository, scopes, sent, ctx)
-            if attempt == 2 or not retry or not replayable:
+            again = self.auth.handle_unauthorized(response, ctx.repository, scopes, sent, ctx)
+            if attempt == 2 or not again or not replayable:
                 return response
             response.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _error(
+    def error_from(
         self, response: requests.Response, ctx: RequestContext, reason: str = ""
     ) -> RegistryError:
         status = response.status_code
@@ -373,6 +347,17 @@ class RegistryClient:
         response.close()
         return err
 
+    def _note_rate_limit(self, response: requests.Response) -> None:
+        """Docker Hub's pull quota headers: logged when low, kept for `rate_limit`."""
+        limit = parse_rate_limit(response.headers)
+        if limit is None:
+            return
+        self.rate_limit = limit
+        if limit.remaining is not None and limit.remaining <= 0:
+            log.warning("%s: pull quota exhausted (%s)", self.registry, limit)
+        else:
+            log.debug("%s: pull quota %s", self.registry, limit)
+
     @staticmethod
     def _pull(repository: str) -> list[str]:
         return [repository_scope(repository, "pull")]
@@ -390,30 +375,23 @@ class RegistryClient:
 
         Falls back to a GET when the registry's HEAD lacks a digest or a specific media type.
         """
-        ctx = self._ctx(repository, f"head manifest {reference}")
+        ctx = self.ctx(repository, f"head manifest {reference}")
         response = self._manifest_request("HEAD", repository, reference, accept, ctx)
         if response.status_code == 404:
             response.close()
             return None
         if response.status_code != 200:
-            raise self._error(response, ctx)
+            raise self.error_from(response, ctx)
         response.close()
         digest = response.headers.get("Docker-Content-Digest", "")
         media_type = normalise_content_type(response.headers.get("Content-Type"))
         if is_schema1(media_type):
-            raise UnsupportedManifestError(
-                _SCHEMA1_HELP, registry=ctx.registry, repository=repository, action=ctx.action
-            )
+            raise ctx.error(_SCHEMA1_HELP, UnsupportedManifestError)
         length = response.headers.get("Content-Length", "")
         if not is_valid_digest(digest) or media_type in ("", "application/json", "text/plain"):
             return self.get_manifest(repository, reference, accept=accept).descriptor
         if is_valid_digest(reference) and digest != reference:
-            raise DigestMismatchError(
-                f"registry reports digest {digest}",
-                registry=ctx.registry,
-                repository=repository,
-                action=ctx.action,
-            )
+            raise ctx.error(f"registry reports digest {digest}", DigestMismatchError)
         return ManifestDescriptor(digest, media_type, int(length) if length.isdigit() else None)
 
     def _manifest_request(
@@ -426,9 +404,9 @@ class RegistryClient:
     ) -> requests.Response:
         check_path(repository)
         check_tag_or_digest(reference)
-        return self._send(
+        return self.send(
             method,
-            self._url(repository, f"manifests/{reference}"),
+            self.url(repository, f"manifests/{reference}"),
             ctx=ctx,
             kind="manifest",
             scopes=self._pull(repository),
@@ -440,10 +418,10 @@ class RegistryClient:
         self, repository: str, reference: str, *, accept: Iterable[str] = ACCEPT_MANIFESTS
     ) -> Manifest:
         """The manifest bytes exactly as served, verified against the digest(s) we know."""
-        ctx = self._ctx(repository, f"get manifest {reference}")
+        ctx = self.ctx(repository, f"get manifest {reference}")
         response = self._manifest_request("GET", repository, reference, accept, ctx)
         if response.status_code != 200:
-            raise self._error(response, ctx)
+            raise self.error_from(response, ctx)
         content = response.content
         self.stats.add_received(len(content))
         return self._manifest_from(response, content, reference, ctx)
@@ -454,13 +432,9 @@ class RegistryClient:
         try:
             media_type = detect_media_type(response.headers.get("Content-Type"), content)
         except ManifestTypeError as exc:
-            raise ProtocolError(
-                str(exc), registry=ctx.registry, repository=ctx.repository, action=ctx.action
-            ) from None
+            raise ctx.error(str(exc), ProtocolError) from None
         if is_schema1(media_type):
-            raise UnsupportedManifestError(
-                _SCHEMA1_HELP, registry=ctx.registry, repository=ctx.repository, action=ctx.action
-            )
+            raise ctx.error(_SCHEMA1_HELP, UnsupportedManifestError)
         digest = compute_digest(content)
         claimed: list[tuple[str, str]] = []
         if is_valid_digest(reference):
@@ -472,11 +446,9 @@ class RegistryClient:
             algorithm = expected.split(":", 1)[0]
             actual = digest if algorithm == "sha256" else compute_digest(content, algorithm)
             if actual != expected:
-                raise DigestMismatchError(
+                raise ctx.error(
                     f"manifest bytes hash to {actual}, but the {what} digest is {expected}",
-                    registry=ctx.registry,
-                    repository=ctx.repository,
-                    action=ctx.action,
+                    DigestMismatchError,
                 )
             if what == "requested":
                 digest = expected
@@ -492,31 +464,22 @@ class RegistryClient:
         """Store manifest bytes unchanged under a tag or digest; returns the digest."""
         check_path(repository)
         check_tag_or_digest(reference)
-        ctx = self._ctx(repository, f"put manifest {reference}")
+        ctx = self.ctx(repository, f"put manifest {reference}")
         if media_type is None:
             try:
                 media_type = detect_media_type(None, content)
             except ManifestTypeError as exc:
-                raise ProtocolError(
-                    str(exc), registry=ctx.registry, repository=repository, action=ctx.action
-                ) from None
+                raise ctx.error(str(exc), ProtocolError) from None
         if is_schema1(media_type):
-            raise UnsupportedManifestError(
-                _SCHEMA1_HELP, registry=ctx.registry, repository=repository, action=ctx.action
-            )
+            raise ctx.error(_SCHEMA1_HELP, UnsupportedManifestError)
         digest = compute_digest(content)
         if is_valid_digest(reference):
             algorithm = reference.split(":", 1)[0]
             if compute_digest(content, algorithm) != reference:
-                raise DigestMismatchError(
-                    f"manifest bytes do not hash to {reference}",
-                    registry=ctx.registry,
-                    repository=repository,
-                    action=ctx.action,
-                )
-        response = self._send(
+                raise ctx.error(f"manifest bytes do not hash to {reference}", DigestMismatchError)
+        response = self.send(
             "PUT",
-            self._url(repository, f"manifests/{reference}"),
+            self.url(repository, f"manifests/{reference}"),
             ctx=ctx,
             kind="manifest",
             scopes=self._push(repository),
@@ -524,7 +487,7 @@ class RegistryClient:
             body=content,
         )
         if response.status_code not in (200, 201, 202, 204):
-            raise self._error(response, ctx)
+            raise self.error_from(response, ctx)
         response.close()
         self.stats.add_sent(len(content))
         stored = response.headers.get("Docker-Content-Digest")
@@ -534,11 +497,9 @@ class RegistryClient:
             and stored.split(":", 1)[0] == "sha256"
             and stored != digest
         ):
-            raise DigestMismatchError(
+            raise ctx.error(
                 f"registry stored the manifest as {stored}, expected {digest}",
-                registry=ctx.registry,
-                repository=repository,
-                action=ctx.action,
+                DigestMismatchError,
             )
         return digest
 
@@ -547,12 +508,12 @@ class RegistryClient:
     def iter_tags(self, repository: str, *, page_size: int | None = None) -> Iterator[str]:
         """Tags page by page, following ``Link: <...>; rel="next"``."""
         check_path(repository)
-        ctx = self._ctx(repository, "list tags")
-        url: str | None = self._url(repository, "tags/list")
+        ctx = self.ctx(repository, "list tags")
+        url: str | None = self.url(repository, "tags/list")
         params: Params = {"n": str(page_size)} if page_size else None
         seen: set[str] = set()
         while url:
-            response = self._send(
+            response = self.send(
                 "GET",
                 url,
                 ctx=ctx,
@@ -562,18 +523,16 @@ class RegistryClient:
                 follow_redirects=True,
             )
             if response.status_code != 200:
-                raise self._error(response, ctx)
+                raise self.error_from(response, ctx)
             self.stats.add_received(len(response.content))
             try:
                 doc = response.json()
             except ValueError:
                 doc = None
             if not isinstance(doc, dict):
-                raise ProtocolError(
+                raise ctx.error(
                     "tag list is not a JSON object",
-                    registry=ctx.registry,
-                    repository=repository,
-                    action=ctx.action,
+                    ProtocolError,
                 )
             # Docker Hub answers "tags": null for a repository without tags.
             yield from (str(t) for t in doc.get("tags") or [])
@@ -583,11 +542,9 @@ class RegistryClient:
             url = urljoin(response.url, link)
             params = None
             if url in seen:
-                raise ProtocolError(
+                raise ctx.error(
                     "tag pagination loops",
-                    registry=ctx.registry,
-                    repository=repository,
-                    action=ctx.action,
+                    ProtocolError,
                 )
             seen.add(url)
 
@@ -600,11 +557,11 @@ class RegistryClient:
         """Size of a blob, or None if the repository does not have it."""
         check_path(repository)
         check_digest(digest)
-        ctx = self._ctx(repository, f"head blob {digest}")
+        ctx = self.ctx(repository, f"head blob {digest}")
         # Not following redirects: presigned storage URLs are signed for GET and refuse HEAD.
-        response = self._send(
+        response = self.send(
             "HEAD",
-            self._url(repository, f"blobs/{digest}"),
+            self.url(repository, f"blobs/{digest}"),
             ctx=ctx,
             kind="blob",
             scopes=self._pull(repository),
@@ -615,7 +572,7 @@ class RegistryClient:
         if response.status_code in (301, 302, 303, 307, 308):
             return BlobInfo(digest, None)
         if response.status_code != 200:
-            raise self._error(response, ctx)
+            raise self.error_from(response, ctx)
         length = response.headers.get("Content-Length", "")
         return BlobInfo(digest, int(length) if length.isdigit() else None)
 
@@ -637,7 +594,7 @@ class RegistryClient:
         """
         check_path(repository)
         check_digest(digest)
-        ctx = self._ctx(repository, f"get blob {digest}")
+        ctx = self.ctx(repository, f"get blob {digest}")
         response = self._open_blob(repository, digest, ctx, 0)
         return BlobStream(
             digest,
@@ -663,9 +620,9 @@ class RegistryClient:
         headers = {"Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
-        response = self._send(
+        response = self.send(
             "GET",
-            self._url(repository, f"blobs/{digest}"),
+            self.url(repository, f"blobs/{digest}"),
             ctx=ctx,
             kind="blob",
             scopes=self._pull(repository),
@@ -678,31 +635,20 @@ class RegistryClient:
             match = re.match(r"bytes\s+(\d+)-", content_range)
             if not match or int(match.group(1)) != offset:
                 response.close()
-                raise ProtocolError(
+                raise ctx.error(
                     f"asked to resume at byte {offset}, got Content-Range {content_range!r}",
-                    registry=ctx.registry,
-                    repository=repository,
-                    action=ctx.action,
+                    ProtocolError,
                 )
             return response
         if response.status_code != 200:
-            raise self._error(response, ctx)
+            raise self.error_from(response, ctx)
         return response
 
-    # --- blobs: write -----------------------------------------------------------------------
+    # --- blobs: write (the upload engine is relay.registry.push) -----------------------------
 
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
         """Cross-repository mount; True if mounted, False if the registry declined (202)."""
-        check_path(repository)
-        check_path(from_repository)
-        check_digest(digest)
-        ctx = self._ctx(repository, f"mount blob {digest} from {from_repository}")
-        mounted, location = self._start_upload(repository, ctx, (digest, from_repository))
-        if mounted:
-            return True
-        if location is not None:
-            self._cancel_upload(location, ctx)
-        return False
+        return self.pusher.mount_blob(repository, digest, from_repository)
 
     def push_blob(
         self,
@@ -724,271 +670,13 @@ class RegistryClient:
         first). ``chunk_size`` switches from one streamed PUT to PATCH chunks of that size.
         ``mount_from`` tries a cross-repository mount first and uploads if it is declined.
         """
-        check_path(repository)
-        source = BlobSource(data, size)
-        if digest is None:
-            if not source.restartable:
-                raise ValueError("digest is required when data can be read only once")
-            digest, source.size = self._digest_of(source)
-        check_digest(digest)
-        ctx = self._ctx(repository, f"push blob {digest}")
-        if check_exists:
-            info = self.head_blob(repository, digest)
-            if info is not None:
-                return PushResult(digest, info.size, existed=True)
-        location: UploadLocation | None = None
-        if mount_from and mount_from != repository:
-            check_path(mount_from)
-            mounted, location = self._start_upload(repository, ctx, (digest, mount_from))
-            if mounted:
-                log.debug("%s: mounted %s from %s", ctx.registry, digest, mount_from)
-                return PushResult(digest, source.size, mounted=True)
-        policy = self.transport.retry
-        attempt = 0
-        auth_retried = False
-        while True:
-            attempt += 1
-            try:
-                if location is None:
-                    _, location = self._start_upload(repository, ctx, None)
-                assert location is not None
-                if chunk_size:
-                    sent = self._upload_chunked(
-                        repository, digest, source, location, chunk_size, ctx, verify
-                    )
-                else:
-                    sent = self._upload_monolithic(
-                        repository, digest, source, location, ctx, verify
-                    )
-                return PushResult(digest, sent)
-            except _UploadInterrupted as failure:
-                location = None
-                if self._landed(repository, digest):
-                    log.info("%s: %s is there despite: %s", ctx.registry, digest, failure.error)
-                    return PushResult(digest, source.size)
-                if failure.auth:
-                    if auth_retried:
-                        raise failure.error from None
-                    auth_retried = True
-                if not source.can_send:
-                    raise RegistryError(
-                        "upload interrupted and the data cannot be re-read "
-                        f"(a one-shot iterator): {failure.error.reason or failure.error}",
-                        registry=ctx.registry,
-                        repository=repository,
-                        action=ctx.action,
-                        status=failure.error.status,
-                        errors=failure.error.errors,
-                    ) from failure.error
-                if attempt >= policy.attempts:
-                    raise failure.error from None
-                delay = policy.delay_for(attempt, failure.retry_after)
-                log.info(
-                    "%s: upload attempt %d failed (%s); restarting in %.2fs",
-                    ctx.action,
-                    attempt,
-                    failure.error.reason or failure.error.status,
-                    delay,
-                )
-                self.transport.sleep(delay)
-
-    def _landed(self, repository: str, digest: str) -> bool:
-        """After a failed upload: did the blob arrive anyway (lost response to a good PUT)?"""
-        try:
-            return self.head_blob(repository, digest) is not None
-        except RegistryError:
-            return False
-
-    def _digest_of(self, source: BlobSource) -> tuple[str, int]:
-        hasher = Hasher()
-        for chunk in source.chunks(self.chunk_size):
-            hasher.update(chunk)
-        return hasher.actual, hasher.size
-
-    def _start_upload(
-        self, repository: str, ctx: RequestContext, mount: tuple[str, str] | None
-    ) -> tuple[bool, UploadLocation | None]:
-        """POST an upload session (or a mount). Returns (mounted, session location)."""
-        scopes = self._push(repository)
-        params: dict[str, str] | None = None
-        if mount is not None:
-            params = {"mount": mount[0], "from": mount[1]}
-            scopes = [*scopes, repository_scope(mount[1], "pull")]
-        # No body, so the transport already retried connection errors and 5xx here.
-        response = self._send(
-            "POST",
-            self._url(repository, "blobs/uploads/"),
-            ctx=ctx,
-            kind="mount" if mount else "upload",
-            scopes=scopes,
-            params=params,
+        return self.pusher.push_blob(
+            repository,
+            digest,
+            data,
+            size=size,
+            mount_from=mount_from,
+            chunk_size=chunk_size,
+            check_exists=check_exists,
+            verify=verify,
         )
-        if response.status_code == 201 and mount is not None:
-            response.close()
-            return True, None
-        if response.status_code == 202:
-            response.close()
-            location = response.headers.get("Location")
-            if not location:
-                raise ProtocolError(
-                    "upload session opened without a Location header",
-                    registry=ctx.registry,
-                    repository=repository,
-                    action=ctx.action,
-                    status=202,
-                )
-            return False, UploadLocation.resolve(response.url, location)
-        raise self._error(response, ctx)
-
-    def _cancel_upload(self, location: UploadLocation, ctx: RequestContext) -> None:
-        try:
-            response = self._send(
-                "DELETE",
-                location.url,
-                ctx=ctx,
-                kind="upload",
-                scopes=self._push(ctx.repository or ""),
-            )
-            response.close()
-        except RegistryError as exc:
-            log.debug("%s: could not cancel upload session: %s", ctx.action, exc)
-
-    def _upload_monolithic(
-        self,
-        repository: str,
-        digest: str,
-        source: BlobSource,
-        location: UploadLocation,
-        ctx: RequestContext,
-        verify: bool = True,
-    ) -> int:
-        verifier = DigestVerifier(digest) if verify else ByteCounter(digest)
-        chunks = source.chunks(self.chunk_size)
-        body: Any
-        if source.size == 0:
-            body = b""
-        elif source.size is not None:
-            body = SizedUploadBody(chunks, verifier, source.size, self.stats.add_sent)
-        else:
-            body = UploadBody(chunks, verifier, self.stats.add_sent)
-        try:
-            response = self._send(
-                "PUT",
-                location.with_digest(digest),
-                ctx=ctx,
-                kind="upload",
-                scopes=self._push(repository),
-                headers={"Content-Type": "application/octet-stream"},
-                body=body,
-                replayable=False,
-            )
-        except RegistryConnectionError as exc:
-            raise _UploadInterrupted(exc) from exc
-        except SizeMismatch as exc:
-            raise RegistryError(
-                str(exc), registry=ctx.registry, repository=repository, action=ctx.action
-            ) from None
-        return self._finish_upload(response, verifier, digest, ctx)
-
-    def _upload_chunked(
-        self,
-        repository: str,
-        digest: str,
-        source: BlobSource,
-        location: UploadLocation,
-        chunk_size: int,
-        ctx: RequestContext,
-        verify: bool = True,
-    ) -> int:
-        verifier = DigestVerifier(digest) if verify else ByteCounter(digest)
-        url = location.url
-        offset = 0
-        for piece in rechunk(source.chunks(self.chunk_size), chunk_size):
-            verifier.update(piece)
-            end = offset + len(piece) - 1
-            self.stats.add_sent(len(piece))
-            try:
-                response = self._send(
-                    "PATCH",
-                    url,
-                    ctx=ctx,
-                    kind="upload",
-                    scopes=self._push(repository),
-                    headers={
-                        "Content-Type": "application/octet-stream",
-                        "Content-Range": f"{offset}-{end}",
-                    },
-                    body=piece,
-                    replayable=False,
-                )
-            except RegistryConnectionError as exc:
-                raise _UploadInterrupted(exc) from exc
-            if response.status_code != 202:
-                self._raise_upload_failure(response, ctx)
-            response.close()
-            next_location = response.headers.get("Location")
-            if next_location:
-                url = urljoin(response.url, next_location)
-            offset += len(piece)
-        try:
-            response = self._send(
-                "PUT",
-                UploadLocation(url).with_digest(digest),
-                ctx=ctx,
-                kind="upload",
-                scopes=self._push(repository),
-                headers={"Content-Type": "application/octet-stream"},
-                body=b"",
-                replayable=False,
-            )
-        except RegistryConnectionError as exc:
-            raise _UploadInterrupted(exc) from exc
-        return self._finish_upload(response, verifier, digest, ctx)
-
-    def _finish_upload(
-        self,
-        response: requests.Response,
-        verifier: DigestVerifier,
-        digest: str,
-        ctx: RequestContext,
-    ) -> int:
-        if response.status_code not in (200, 201, 204):
-            if response.status_code == 400 and verifier.size and not verifier.matches():
-                response.close()
-                raise DigestMismatchError(
-                    f"the data sent hashes to {verifier.actual} ({verifier.size} bytes)",
-                    registry=ctx.registry,
-                    repository=ctx.repository,
-                    action=ctx.action,
-                    status=400,
-                )
-            self._raise_upload_failure(response, ctx)
-        response.close()
-        if not verifier.matches():
-            raise DigestMismatchError(
-                f"the data sent hashes to {verifier.actual} ({verifier.size} bytes)",
-                registry=ctx.registry,
-                repository=ctx.repository,
-                action=ctx.action,
-            )
-        stored = response.headers.get("Docker-Content-Digest")
-        if stored and stored != digest:
-            raise DigestMismatchError(
-                f"registry stored the blob as {stored}",
-                registry=ctx.registry,
-                repository=ctx.repository,
-                action=ctx.action,
-            )
-        return verifier.size
-
-    def _raise_upload_failure(self, response: requests.Response, ctx: RequestContext) -> None:
-        status = response.status_code
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        error = self._error(response, ctx)
-        if status == 401:
-            raise _UploadInterrupted(error, auth=True)
-        if status in self.transport.retry.retry_statuses:
-            if retry_after is not None and retry_after > self.transport.retry.max_retry_after:
-                raise error
-            raise _UploadInterrupted(error, retry_after=retry_after)
-        raise error

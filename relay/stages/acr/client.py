@@ -10,7 +10,7 @@ here (acr-api.md):
 * Operations the SDK lacks (UpdateRepoSourceRepo, CreateRepoSourceCodeRepo, …) go through
   CommonRequest with the method and URI from the table below.
 * Errors: lower-case service codes are dug out of ServerException messages (relay.acr.errors).
-* Retries: the SDK retries nothing for cr; relay.acr.retry does.
+* Retries: the SDK retries nothing for cr; relay.net.retry does.
 * Proxies: the SDK honours HTTP(S)_PROXY but ignores NO_PROXY, so the proxy map is worked out
   here and always passed explicitly (None for direct).
 * Path parameters must be str (an int raises TypeError inside the SDK), so every id is str.
@@ -38,7 +38,7 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerExcept
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import AcsRequest
 
-from relay.stages.acr import retry
+from relay.net.retry import RetryPolicy, retrying
 from relay.stages.acr.errors import AcrError, from_sdk
 from relay.stages.acr.settings import AcrSettings, Credentials
 from relay.stages.acr.state import (
@@ -185,6 +185,13 @@ class _QuietSdkErrors(logging.Filter):
 _QUIET = _QuietSdkErrors()
 
 
+def _reason(exc: BaseException) -> str:
+    """An ACR failure for the retry log line: the code, and the HTTP status when there was one."""
+    if isinstance(exc, AcrError):
+        return exc.code if exc.http_status is None else f"{exc.code} (HTTP {exc.http_status})"
+    return str(exc)
+
+
 class AcrClient:
     """The edition-neutral interface; `connect()` returns one of the two subclasses."""
 
@@ -205,8 +212,11 @@ class AcrClient:
         self.stats = stats if stats is not None else CallStats()
         self._creds = creds
         self._proxy = proxies_for(self.endpoint, env)
-        self._policy = retry.RetryPolicy(
-            settings.retry.attempts, settings.retry.backoff, settings.retry.max_backoff
+        self._policy = RetryPolicy(
+            attempts=settings.retry.attempts,
+            backoff=settings.retry.backoff,
+            max_backoff=settings.retry.max_backoff,
+            rng=rand,
         )
         self._sleep = sleep
         self._rand = rand
@@ -226,7 +236,7 @@ class AcrClient:
                 self._creds.access_key_id,
                 self._creds.access_key_secret,
                 self.settings.region,
-                auto_retry=False,  # it would not retry cr anyway; ours does (relay.acr.retry)
+                auto_retry=False,  # it would not retry cr anyway; relay.net.retry does
                 timeout=READ_TIMEOUT,
                 connect_timeout=CONNECT_TIMEOUT,
                 proxy=self._proxy,
@@ -260,33 +270,41 @@ class AcrClient:
                 raise from_sdk(action, exc) from None
             return self._parse(action, raw)
 
-        return retry.call(
-            once,
+        def retry_if(exc: BaseException) -> bool:
+            return isinstance(exc, AcrError) and (
+                exc.retryable and (idempotent or not exc.ambiguous)
+            )
+
+        return retrying(
+            lambda _number: once(),
             self._policy,
+            retry_if=retry_if,
+            what=f"ACR {action}",
+            reason=_reason,
             sleep=self._sleep,
-            rand=self._rand,
             on_retry=lambda _exc: self.stats.retried(),
-            retryable=(lambda e: e.retryable)
-            if idempotent
-            else (lambda e: e.retryable and not e.ambiguous),
         )
 
     def _write_once(self, what: str, write: Callable[[], T], landed: Callable[[], T | None]) -> T:
         """A write that must not happen twice. When its answer is lost (5xx, read timeout),
         look whether it landed (`landed()` returns the result if so) before writing again."""
-        for attempt in range(self._policy.attempts):
-            try:
-                return write()
-            except AcrError as exc:
-                if not exc.ambiguous or attempt + 1 >= self._policy.attempts:
-                    raise
-                log.info("ACR %s: %s; checking whether it happened", what, exc.code)
-                self.stats.retried()
+
+        def attempt(number: int) -> T:
+            if number > 1:
                 found = landed()
                 if found is not None:
                     return found
-                self._sleep(self._policy.delay(attempt, self._rand))
-        raise AssertionError("unreachable")  # pragma: no cover
+            return write()
+
+        return retrying(
+            attempt,
+            self._policy,
+            retry_if=lambda exc: isinstance(exc, AcrError) and exc.ambiguous,
+            what=f"ACR {what}",
+            reason=lambda exc: f"{_reason(exc)}; checking whether it happened",
+            sleep=self._sleep,
+            on_retry=lambda _exc: self.stats.retried(),
+        )
 
     def _parse(self, action: str, raw: bytes | str | None) -> dict[str, Any]:
         if not raw:

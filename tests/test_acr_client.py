@@ -145,7 +145,7 @@ class FakeTransport:
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def sdk_answers(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     def install(answers: list[object]) -> FakeTransport:
         transport = FakeTransport(answers)
         monkeypatch.setattr(
@@ -156,7 +156,7 @@ def fake(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     return install
 
 
-def test_personal_create_repo_body_and_binding_check(fake) -> None:  # noqa: ANN001
+def test_personal_create_repo_body_and_binding_check(sdk_answers) -> None:  # noqa: ANN001
     binding = Binding("octo", "relay")
     source_answer = {
         "data": {
@@ -166,7 +166,7 @@ def test_personal_create_repo_body_and_binding_check(fake) -> None:  # noqa: ANN
             }
         }
     }
-    transport = fake([{"data": {}, "requestId": "r"}, source_answer])
+    transport = sdk_answers([{"data": {}, "requestId": "r"}, source_answer])
     stats = CallStats()
     c = PersonalClient(settings(), CREDS, env={"HTTPS_PROXY": "http://proxy:3128"}, stats=stats)
     c.create_repo("mirrors", "nginx", summary="s", detail="d", binding=binding)
@@ -198,8 +198,8 @@ def test_personal_create_repo_body_and_binding_check(fake) -> None:  # noqa: ANN
     assert (stats.writes, stats.reads) == (1, 1)
 
 
-def test_personal_create_repo_rebinds_when_repo_source_was_ignored(fake) -> None:  # noqa: ANN001
-    transport = fake([{"data": {}}, {"data": {}}, {"data": {}}])
+def test_personal_create_repo_rebinds_when_repo_source_was_ignored(sdk_answers) -> None:  # noqa: ANN001
+    transport = sdk_answers([{"data": {}}, {"data": {}}, {"data": {}}])
     c = PersonalClient(settings(), CREDS, env={})
     c.create_repo("mirrors", "nginx", summary="s", detail="d", binding=Binding("octo", "relay"))
     update = transport.requests[2]
@@ -208,10 +208,10 @@ def test_personal_create_repo_rebinds_when_repo_source_was_ignored(fake) -> None
     assert json.loads(update["body"])["RepoSource"]["BuildConfig"]["IsOversea"] is True
 
 
-def test_retries_count_every_attempt_and_ids_are_strings(fake) -> None:  # noqa: ANN001
+def test_retries_count_every_attempt_and_ids_are_strings(sdk_answers) -> None:  # noqa: ANN001
     throttled = ServerException("Throttling.User", "flow control", 400)
     unavailable = ServerException("SDK.UnknownServerError", 'ServerResponseBody: {"code":"X"}', 503)
-    transport = fake([throttled, unavailable, {"data": {"buildStatus": "success"}}])
+    transport = sdk_answers([throttled, unavailable, {"data": {"buildStatus": "success"}}])
     stats = CallStats()
     c = PersonalClient(settings(), CREDS, env={}, stats=stats, sleep=lambda _: None)
     repo = RepoInfo("mirrors", "nginx")
@@ -220,14 +220,14 @@ def test_retries_count_every_attempt_and_ids_are_strings(fake) -> None:  # noqa:
     assert all(isinstance(v, str) for r in transport.requests for v in r["path"].values())
 
 
-def test_a_2xx_carrying_an_error_is_an_error(fake) -> None:  # noqa: ANN001
-    fake([{"code": "REQUEST_BODY_FORMAT_INVALID", "message": "bad"}])
+def test_a_2xx_carrying_an_error_is_an_error(sdk_answers) -> None:  # noqa: ANN001
+    sdk_answers([{"code": "REQUEST_BODY_FORMAT_INVALID", "message": "bad"}])
     c = PersonalClient(settings(), CREDS, env={})
     with pytest.raises(AcrError, match="REQUEST_BODY_FORMAT_INVALID"):
         c.create_namespace("mirrors")
 
 
-def test_personal_rule_and_list_parsing(fake) -> None:  # noqa: ANN001
+def test_personal_rule_and_list_parsing(sdk_answers) -> None:  # noqa: ANN001
     rules = {
         "data": {
             "buildRules": [
@@ -246,7 +246,7 @@ def test_personal_rule_and_list_parsing(fake) -> None:  # noqa: ANN001
         "data": {"repos": [{"repoName": f"r{i}", "summary": "x"} for i in range(100)], "total": 130}
     }
     page2 = {"data": {"repos": [{"repoName": f"s{i}"} for i in range(30)], "total": 130}}
-    transport = fake([rules, {"data": {"buildRuleId": 7}}, page1, page2])
+    transport = sdk_answers([rules, {"data": {"buildRuleId": 7}}, page1, page2])
     c = PersonalClient(settings(), CREDS, env={})
     repo = RepoInfo("mirrors", "nginx")
     (rule,) = c.list_rules(repo)
@@ -260,8 +260,8 @@ def test_personal_rule_and_list_parsing(fake) -> None:  # noqa: ANN001
     assert [r["query"]["Page"] for r in transport.requests[2:]] == ["1", "2"]
 
 
-def test_enterprise_rpc_and_is_success(fake) -> None:  # noqa: ANN001
-    transport = fake(
+def test_enterprise_rpc_and_is_success(sdk_answers) -> None:  # noqa: ANN001
+    transport = sdk_answers(
         [
             {"IsSuccess": True, "BuildRuleId": "crbr-1", "Code": "success"},
             {"IsSuccess": False, "Code": "INSTANCE_NOT_EXIST", "Message": "no", "RequestId": "q"},
@@ -319,8 +319,8 @@ def test_proxies(url: str, env: dict[str, str], expected: dict) -> None:
     assert proxies_for(url, env) == expected
 
 
-def test_secret_is_not_in_errors_or_repr(fake) -> None:  # noqa: ANN001
-    fake([ServerException("InvalidAccessKeySecret", "The AccessKeySecret is incorrect.", 400)])
+def test_secret_is_not_in_errors_or_repr(sdk_answers) -> None:  # noqa: ANN001
+    sdk_answers([ServerException("InvalidAccessKeySecret", "The AccessKeySecret is incorrect.", 400)])
     c = PersonalClient(settings(), CREDS, env={})
     with pytest.raises(AcrError) as info:
         c.list_namespaces()

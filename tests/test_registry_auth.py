@@ -24,7 +24,7 @@ from relay.registry.auth import (
 from relay.registry.context import RequestContext
 from relay.registry.credentials import Credential
 from relay.registry.errors import AuthenticationError, ProtocolError, Redactor
-from tests.test_registry_fakeregistry import FakeRegistry
+from tests.fakes.registry import FakeRegistry
 
 CTX = RequestContext("fake", "a/b", "test")
 

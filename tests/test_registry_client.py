@@ -1,4 +1,4 @@
-"""RegistryClient behaviour against the in-process fake (tests/test_registry_fakeregistry.py).
+"""RegistryClient behaviour against the in-process fake (tests/fakes/registry.py).
 
 Real distribution 2.8 round trips are in test_registry_distribution.py.
 """
@@ -31,8 +31,8 @@ from relay.registry import (
     UnsupportedManifestError,
 )
 from relay.registry import mediatypes as mt
+from tests.fakes.registry import OCI_INDEX, OCI_MANIFEST, FakeRegistry, sha256
 from tests.fixtures.registries import Registry
-from tests.test_registry_fakeregistry import OCI_INDEX, OCI_MANIFEST, FakeRegistry, sha256
 
 POLICY = RetryPolicy(attempts=3, backoff=0.001, max_backoff=0.01)
 PASSWORD = "s3cret-pass"
@@ -48,13 +48,6 @@ def _manifest(**extra: object) -> bytes:
     }
     # Indented on purpose: the digest must be of the served bytes, not a re-serialisation.
     return json.dumps(doc, indent=3).encode()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    reg = FakeRegistry()
-    yield reg
-    reg.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,10 @@ from relay.net.errors import TLSFailed
 from relay.net.retry import RetryPolicy
 from relay.net.tls import TLSConfig
 from relay.net.transport import Transport
+from tests.fakes.registry import FakeRegistry
 from tests.fixtures.registries import TestPKI
-from tests.test_registry_fakeregistry import FakeRegistry
 
 WHAT = "fake/a/b: test request"
-
-
-@pytest.fixture
-def tls_fake(test_pki: TestPKI) -> Iterator[FakeRegistry]:
-    reg = FakeRegistry(tls=(test_pki.cert_file, test_pki.key_file))
-    yield reg
-    reg.stop()
 
 
 class Counter:

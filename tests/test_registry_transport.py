@@ -18,8 +18,8 @@ from relay.net.retry import RetryPolicy, http_date
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig
 from relay.net.transport import Transport, origin
+from tests.fakes.registry import FakeRegistry
 from tests.fixtures.registries import TestPKI
-from tests.test_registry_fakeregistry import FakeRegistry
 
 WHAT = "fake/a/b: test request"
 
@@ -32,13 +32,6 @@ class Sleeps:
 
     def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    reg = FakeRegistry()
-    yield reg
-    reg.stop()
 
 
 @pytest.fixture
@@ -216,13 +209,6 @@ def test_stats_can_be_shared(fake: FakeRegistry, sleeps: Sleeps) -> None:
 
 
 # -- TLS ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tls_fake(test_pki: TestPKI) -> Iterator[FakeRegistry]:
-    reg = FakeRegistry(tls=(test_pki.cert_file, test_pki.key_file))
-    yield reg
-    reg.stop()
 
 
 @pytest.fixture

@@ -13,17 +13,18 @@ import hashlib
 import json
 import re
 import secrets
-import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-import requests
+
+from tests.fakes.httpserver import FakeServer, server_context
+from tests.fixtures.registries import TestPKI
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -67,38 +68,9 @@ class StoredManifest:
     digest_header: str | None  # None: omit; otherwise what Docker-Content-Digest says
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, owner: Any, handler: type[BaseHTTPRequestHandler], ctx: Any) -> None:
-        self.owner = owner
-        self.ssl_context = ctx
-        super().__init__(("127.0.0.1", 0), handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.ssl_context is None:
-            super().finish_request(request, client_address)
-            return
-        try:
-            tls_sock = self.ssl_context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return
-        try:
-            super().finish_request(tls_sock, client_address)
-        finally:
-            try:
-                tls_sock.close()
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
 class _Base(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: FakeServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -466,7 +438,7 @@ class BlobStorage:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.registry: FakeRegistry | None = None
-        self._server = _Server(self, _StorageHandler, None)
+        self._server = FakeServer(("127.0.0.1", 0), _StorageHandler, self)
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         ).start()
@@ -519,12 +491,9 @@ class FakeRegistry:
         self.token_log: list[tuple[str, ...] | None] = []
         self._tokens: dict[str, dict[str, set[str]]] = {}
         self._lock = threading.Lock()
-        ctx = None
-        if tls is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(tls[0], tls[1])
+        ctx = server_context(*tls) if tls is not None else None
         self.scheme = "https" if tls else "http"
-        self._server = _Server(self, _RegistryHandler, ctx)
+        self._server = FakeServer(("127.0.0.1", 0), _RegistryHandler, self, ctx)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
@@ -654,28 +623,15 @@ class FakeRegistry:
 
 @pytest.fixture
 def fake() -> Iterator[FakeRegistry]:
+    """A fresh in-process registry per test, plain HTTP, no auth."""
     reg = FakeRegistry()
     yield reg
     reg.stop()
 
 
-# -- checks of the fake itself ----------------------------------------------------------------
-
-
-def test_fake_serves_v2_and_blobs(fake: FakeRegistry) -> None:
-    digest = fake.add_blob("a/b", b"hello")
-    session = requests.Session()
-    session.trust_env = False
-    assert session.get(fake.url + "/v2/", timeout=5).status_code == 200
-    resp = session.get(f"{fake.url}/v2/a/b/blobs/{digest}", timeout=5)
-    assert resp.content == b"hello"
-    session.close()
-
-
-def test_fake_fault_injection(fake: FakeRegistry) -> None:
-    fake.add_fault("GET", r"^/v2/$", status=503, times=2)
-    session = requests.Session()
-    session.trust_env = False
-    statuses = [session.get(fake.url + "/v2/", timeout=5).status_code for _ in range(3)]
-    assert statuses == [503, 503, 200]
-    session.close()
+@pytest.fixture
+def tls_fake(test_pki: TestPKI) -> Iterator[FakeRegistry]:
+    """The same over TLS, with a certificate from the test CA (``test_pki``)."""
+    reg = FakeRegistry(tls=(test_pki.cert_file, test_pki.key_file))
+    yield reg
+    reg.stop()

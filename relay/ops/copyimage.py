@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from relay.errors import OperationFailed
 from relay.reference import Reference
-from relay.registry.client import Manifest, RegistryClient
-from relay.registry.platforms import platform_string
+from relay.registry.client import RegistryClient
+from relay.registry.models import Descriptor, Manifest
 from relay.registry.pool import ClientPool
 
 log = logging.getLogger(__name__)
@@ -73,22 +73,22 @@ def copy_image(
 
     children: list[Manifest] = []
     if top.is_index:
-        index = top.json()
-        wanted = index.get("manifests", [])
+        entries = top.children()
+        wanted = list(entries)
         if platforms:
-            wanted = [m for m in wanted if platform_string(m.get("platform") or {}) in platforms]
-            found = {platform_string(m.get("platform") or {}) for m in wanted}
+            wanted = [c for c in entries if c.platform_name in platforms]
+            found = {c.platform_name for c in wanted}
             missing = [p for p in platforms if p not in found]
             if missing:
                 raise OperationFailed(f"{src}: no {', '.join(missing)} in the source index")
-        children = [source.get_manifest(src.path, m["digest"]) for m in wanted]
-        result.platforms = [platform_string(m.get("platform") or {}) for m in wanted]
+        children = [source.get_manifest(src.path, c.digest) for c in wanted]
+        result.platforms = [c.platform_name or "" for c in wanted]
         if platforms and len(children) == 1:
             top = children[0]
             children = []
             result.digest_changed = True
-        elif platforms and len(wanted) != len(index.get("manifests", [])):
-            top = _narrowed_index(top, index, wanted)
+        elif platforms and len(wanted) != len(entries):
+            top = _narrowed_index(top, [entries.index(c) for c in wanted])
             result.digest_changed = True
     elif platforms:
         log.info("%s is a single-platform image; --platform has nothing to narrow", src)
@@ -96,7 +96,7 @@ def copy_image(
     blobs: dict[str, int | None] = {}
     for manifest in children if top.is_index else [top]:
         for descriptor in _blob_descriptors(manifest):
-            blobs[descriptor["digest"]] = descriptor.get("size")
+            blobs[descriptor.digest] = descriptor.size
     _copy_blobs(source, src.path, target, dst.path, blobs, result, workers)
 
     for child in children:
@@ -119,24 +119,19 @@ def copy_image(
     return result
 
 
-def _narrowed_index(top: Manifest, index: dict, wanted: list[dict]) -> Manifest:
-    doc = dict(index)
-    doc["manifests"] = wanted
+def _narrowed_index(top: Manifest, keep: list[int]) -> Manifest:
+    """The index with only the entries at positions ``keep``, each entry as served."""
+    doc = top.json()
+    doc["manifests"] = [doc["manifests"][i] for i in keep]
     content = json.dumps(doc, indent=2).encode()
     return Manifest(content, top.media_type, "sha256:" + hashlib.sha256(content).hexdigest())
 
 
-def _blob_descriptors(manifest: Manifest) -> list[dict]:
-    doc = manifest.json()
-    out = []
-    if isinstance(doc.get("config"), dict):
-        out.append(doc["config"])
-    for layer in doc.get("layers", []):
-        # Non-distributable layers (Windows base images) live elsewhere; registries refuse them.
-        if layer.get("urls"):
-            continue
-        out.append(layer)
-    return out
+def _blob_descriptors(manifest: Manifest) -> list[Descriptor]:
+    config = manifest.config()
+    # Non-distributable layers (Windows base images) live elsewhere; registries refuse them.
+    layers = [layer for layer in manifest.layers() if not layer.urls]
+    return ([config] if config is not None else []) + layers
 
 
 def _copy_blobs(

@@ -13,7 +13,6 @@ config blob to learn the platform.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +21,10 @@ from dataclasses import dataclass, field, replace
 from relay.config.lockfile import Lock, LockedTag
 from relay.config.mirrors import Entry, MirrorList
 from relay.errors import Problem
-from relay.registry import platforms
-from relay.registry.client import Manifest, RegistryClient
+from relay.ops.inspectimage import inspect_image
+from relay.registry.client import RegistryClient
 from relay.registry.errors import NotFoundError, RegistryError
-from relay.registry.platforms import platform_string
+from relay.registry.models import Manifest
 from relay.registry.pool import ClientPool
 
 log = logging.getLogger(__name__)
@@ -187,35 +186,9 @@ def describe(
     client: RegistryClient, path: str, manifest: Manifest, config_platforms: tuple[str, ...] = ()
 ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """The image's platforms, and the config digests of `config_platforms` it has."""
-    doc = manifest.json()
-    if manifest.is_index:
-        children = doc.get("manifests", [])
-        found = set()
-        for child in children:
-            platform = child.get("platform") or {}
-            # Attestation manifests (buildx) show up as unknown/unknown; they are not platforms.
-            if platform.get("os") in (None, "unknown"):
-                continue
-            found.add(platform_string(platform))
-        configs = []
-        for wanted_platform in config_platforms:
-            child = platforms.find(wanted_platform, children)
-            if child is not None:
-                image = client.get_manifest(path, child["digest"]).json()
-                config = (image.get("config") or {}).get("digest")
-                if config:
-                    configs.append((wanted_platform, config))
-        return tuple(sorted(found)), tuple(sorted(configs))
-    config = (doc.get("config") or {}).get("digest")
-    if not config:
-        return (), ()
-    blob = json.loads(client.read_blob(path, config))
-    if not blob.get("os"):
-        return (), ()
-    own = platform_string(blob)
-    # A single-platform image answers for any wanted platform it matches (linux/arm64 ~ v8).
-    configs = [(p, config) for p in config_platforms if platforms.matches(p, blob)]
-    return (own,), tuple(sorted(configs))
+    found = inspect_image(client, path, manifest, config_platforms)
+    configs = sorted((p, image.config_digest) for p, image in found.images.items())
+    return found.platforms, tuple(configs)
 
 
 def diff(old: Lock, new: Lock) -> list[LockChange]:

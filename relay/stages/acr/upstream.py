@@ -1,8 +1,8 @@
-"""Upstream's image config digest, read with relay's registry client.
+"""Upstream's image config digest, from the lock or read with relay's registry client.
 
 The ACR stage compares the config digest ACR reports for a tag with upstream's config for the
-same platform (a FROM-only build keeps the config). This adapts a registry client to the
-`upstream_config(source, tag, digest, platform)` callable that relay.acr.apply takes.
+same platform (a FROM-only build keeps the config). This adapts relay.ops.inspectimage to the
+`upstream_config(source, tag, digest, platform)` callable that the ACR apply step takes.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable
 
 from relay.config.lockfile import Lock
+from relay.ops.inspectimage import inspect_image
 from relay.reference import Reference
-from relay.registry import platforms
 from relay.registry.client import RegistryClient
 from relay.stages.acr.apply import UpstreamConfig
 
@@ -31,22 +31,14 @@ def from_registry(get_client: Callable[[str], RegistryClient]) -> UpstreamConfig
             if key in cache:
                 return cache[key]
         client = get_client(source.domain)
-        manifest = client.get_manifest(source.path, digest)
-        found: str | None = None
-        if manifest.is_index:
-            children = manifest.json().get("manifests") or []
-            child = next(
-                (c for c in children if platforms.matches(platform, c.get("platform") or {})),
-                None,
-            )
-            if child is not None:
-                manifest = client.get_manifest(source.path, child["digest"])
-                found = (manifest.json().get("config") or {}).get("digest")
-        else:
-            found = (manifest.json().get("config") or {}).get("digest")
+        found = inspect_image(
+            client, source.path, client.get_manifest(source.path, digest), [platform]
+        )
+        image = found.images.get(platform)
+        answer = image.config_digest if image is not None else None
         with lock:
-            cache[key] = found
-        return found
+            cache[key] = answer
+        return answer
 
     return config
 

@@ -1,0 +1,111 @@
+"""The one answer to "which config, and which diff_ids, does this image have for platform P?".
+
+`relay lock` records upstream's config digest per platform, the ACR stage compares ACR's
+config with upstream's, and `relay verify` compares config and diff_ids across upstream, ACR and
+Harbor: all three ask here, so they cannot disagree.
+
+Request cost: for an index, one manifest GET per platform asked for (plus one config blob GET
+each with ``read_config``). A single-platform image states its platform only in its config, so
+its config blob is read once (one GET), whatever is asked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from relay.reference import is_valid_digest
+from relay.registry import platforms as platform_rules
+from relay.registry.client import RegistryClient
+from relay.registry.errors import ProtocolError
+from relay.registry.models import Manifest
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    """One platform's image: its manifest digest, its config digest and, when read, the
+    config's ``rootfs.diff_ids`` (the uncompressed layer digests, which a FROM-only rebuild
+    keeps even when it recompresses the layers)."""
+
+    platform: str  # as asked for, e.g. "linux/arm64"
+    manifest_digest: str
+    config_digest: str
+    diff_ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Inspection:
+    digest: str  # the top manifest's digest
+    media_type: str
+    platforms: tuple[str, ...]  # what the image offers (attestations excluded); () if unknown
+    images: dict[str, PlatformImage] = field(default_factory=dict)  # per platform asked for
+
+
+def inspect_image(
+    client: RegistryClient,
+    repository: str,
+    manifest: Manifest,
+    want: Sequence[str] = (),
+    *,
+    read_config: bool = False,
+) -> Inspection:
+    """What ``manifest`` (fetched from ``repository``) offers, and the image of each platform
+    in ``want`` that it has; platforms it lacks are missing from ``images``."""
+    images: dict[str, PlatformImage] = {}
+    if manifest.is_index:
+        for platform in want:
+            child = manifest.child_for(platform)
+            if child is None:
+                continue
+            image = client.get_manifest(repository, child.digest)
+            images[platform] = _image(client, repository, image, platform, read_config)
+        return Inspection(manifest.digest, manifest.media_type, manifest.platforms(), images)
+    config_digest = manifest.config_digest()
+    if config_digest is None:
+        return Inspection(manifest.digest, manifest.media_type, ())
+    config = _read_config(client, repository, config_digest)
+    if not config.get("os"):
+        return Inspection(manifest.digest, manifest.media_type, ())
+    for platform in want:
+        # A single-platform image answers for a wanted platform it matches (linux/arm64 ~ v8).
+        if platform_rules.matches(platform, config):
+            images[platform] = PlatformImage(
+                platform,
+                manifest.digest,
+                config_digest,
+                _diff_ids(config, config_digest) if read_config else None,
+            )
+    own = platform_rules.platform_string(config)
+    return Inspection(manifest.digest, manifest.media_type, (own,), images)
+
+
+def _image(
+    client: RegistryClient, repository: str, image: Manifest, platform: str, read_config: bool
+) -> PlatformImage:
+    config_digest = image.config_digest()
+    if config_digest is None:
+        raise ProtocolError(f"manifest {image.digest} for {platform} has no config")
+    diff_ids = None
+    if read_config:
+        diff_ids = _diff_ids(_read_config(client, repository, config_digest), config_digest)
+    return PlatformImage(platform, image.digest, config_digest, diff_ids)
+
+
+def _read_config(client: RegistryClient, repository: str, digest: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(client.read_blob(repository, digest))
+    except (ValueError, UnicodeDecodeError):
+        raise ProtocolError(f"image config {digest} is not JSON") from None
+    if not isinstance(doc, dict):
+        raise ProtocolError(f"image config {digest} is not a JSON object")
+    return doc
+
+
+def _diff_ids(config: dict[str, Any], digest: str) -> tuple[str, ...]:
+    rootfs = config.get("rootfs")
+    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(ids, list) or not all(is_valid_digest(i) for i in ids):
+        raise ProtocolError(f"image config {digest} has no valid rootfs.diff_ids")
+    return tuple(ids)

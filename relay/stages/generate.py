@@ -54,10 +54,16 @@ def dockerfile(pinned: str) -> str:
     return HEADER + line
 
 
+def dockerfile_dir(target: str, tag: str) -> str:
+    """Where the Dockerfile of ``target:tag`` lives, relative to the repository root: the one
+    definition of the layout, which the ACR stage's build rules point at."""
+    return f"{DOCKERFILES_DIR}/{target}/{tag}"
+
+
 def desired(mirrors: MirrorList, lock: Lock) -> dict[str, str]:
     """Path → content of every Dockerfile the list and the lock call for."""
     return {
-        f"{DOCKERFILES_DIR}/{pin.entry.target}/{pin.tag}/Dockerfile": dockerfile(pin.reference)
+        f"{dockerfile_dir(pin.entry.target, pin.tag)}/Dockerfile": dockerfile(pin.reference)
         for pin in pins(mirrors, lock)
     }
 

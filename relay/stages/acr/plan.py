@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from relay.config.lockfile import Lock
 from relay.config.mirrors import Entry, MirrorList
+from relay.config.pins import Pin, pins
 from relay.errors import OperationFailed
 from relay.reference import Reference
 from relay.stages import generate
@@ -185,28 +186,22 @@ def compared_platform(entry: Entry, settings: AcrSettings) -> str:
 
 
 def desired(mirrors: MirrorList, lock: Lock, settings: AcrSettings) -> list[WantedRepo]:
-    """One WantedRepo per entry, tags in list order. The tags are exactly those `relay
-    generate` renders Dockerfiles for (raising the same InputError when a digest is missing)."""
-    by_target: dict[str, list[str]] = {}
-    for path in generate.desired(mirrors, lock):
-        _, _, target, tag, _ = path.split("/")
-        by_target.setdefault(target, []).append(tag)
+    """One WantedRepo per entry, tags in list order: every pin (the list's inline pins and the
+    lock), which is exactly what `relay generate` renders Dockerfiles for (raising the same
+    InputError when a digest is missing)."""
+    by_target: dict[str, list[Pin]] = {}
+    for pin in pins(mirrors, lock):
+        by_target.setdefault(pin.entry.target, []).append(pin)
     binding = binding_for(settings)
     out: list[WantedRepo] = []
     for entry in mirrors.entries:
-        pins = {t.tag: t.digest for t in entry.tags}
         platforms = entry.platforms if settings.edition == "enterprise" else ()
         platform = compared_platform(entry, settings)
         tags = []
-        for tag in by_target.get(entry.target, []):
-            digest = pins.get(tag)
-            if digest is None:
-                locked = lock.get(entry.source.name, tag)
-                assert locked is not None  # generate.desired raised otherwise
-                digest = locked.digest
-            location = f"/{generate.DOCKERFILES_DIR}/{entry.target}/{tag}/"
-            spec = RuleSpec(tag, location, settings.source.branch, tuple(platforms))
-            tags.append(WantedTag(tag, digest, spec))
+        for pin in by_target.get(entry.target, []):
+            location = f"/{generate.dockerfile_dir(entry.target, pin.tag)}/"
+            spec = RuleSpec(pin.tag, location, settings.source.branch, tuple(platforms))
+            tags.append(WantedTag(pin.tag, pin.digest, spec))
         out.append(
             WantedRepo(
                 name=entry.target,

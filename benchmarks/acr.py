@@ -33,7 +33,6 @@ sys.path[0] = str(ROOT)
 from relay.commands import acr as commands  # noqa: E402
 from relay.config import lockfile as lock_mod  # noqa: E402
 from relay.config import mirrors  # noqa: E402
-from relay.config.settings import Settings  # noqa: E402
 from relay.reference import parse_repository  # noqa: E402
 from relay.stages import generate  # noqa: E402
 from relay.stages.acr.client import LIST_ACTIONS, CallStats  # noqa: E402
@@ -58,7 +57,7 @@ def write_repo(repo: Path, repos: int, tags: int, digest: str) -> None:
         lines.append(f"    tags: [{pins}]")
     (repo / "mirrors").mkdir(parents=True, exist_ok=True)
     (repo / "mirrors/images.yaml").write_text("\n".join(lines) + "\n")
-    ml = mirrors.load(repo, Settings())
+    ml = mirrors.load(repo)
     lock = lock_mod.read(repo)
     generate.apply(repo, generate.plan(generate.desired(ml, lock), generate.scan(repo)))
 
@@ -135,7 +134,7 @@ def main() -> int:
             seeded = time.perf_counter() - started
             repo = base / "relay"
             write_repo(repo, args.repos, args.tags, image.digest)
-            ml = mirrors.load(repo, Settings())
+            ml = mirrors.load(repo)
             lock = lock_mod.read(repo)
             env = {
                 "RELAY_ACR_ENDPOINT": server.endpoint,

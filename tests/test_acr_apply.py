@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from relay.config import mirrors
 from relay.config.lockfile import Lock
-from relay.config.settings import Settings
 from relay.stages.acr import apply as applier
 from relay.stages.acr import plan as planner
 from relay.stages.acr.client import AcrClient, CallStats
@@ -149,7 +148,7 @@ def wanted(tags: dict[str, int], cfg: AcrSettings) -> list[planner.WantedRepo]:
     for source, n in tags.items():
         pins = ", ".join(f'"t{i}@{DIGEST_A}"' for i in range(n))
         lines += [f"  - source: {source}", f"    tags: [{pins}]"]
-    ml = mirrors.parse(textwrap.dedent("\n".join(lines)), "mirrors/images.yaml", Settings())
+    ml = mirrors.parse(textwrap.dedent("\n".join(lines)), "mirrors/images.yaml")
     return planner.desired(ml, Lock(), cfg)
 
 

@@ -320,7 +320,9 @@ def test_proxies(url: str, env: dict[str, str], expected: dict) -> None:
 
 
 def test_secret_is_not_in_errors_or_repr(sdk_answers) -> None:  # noqa: ANN001
-    sdk_answers([ServerException("InvalidAccessKeySecret", "The AccessKeySecret is incorrect.", 400)])
+    sdk_answers(
+        [ServerException("InvalidAccessKeySecret", "The AccessKeySecret is incorrect.", 400)]
+    )
     c = PersonalClient(settings(), CREDS, env={})
     with pytest.raises(AcrError) as info:
         c.list_namespaces()

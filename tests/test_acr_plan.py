@@ -8,7 +8,6 @@ import pytest
 
 from relay.config import mirrors
 from relay.config.lockfile import Lock, LockedTag
-from relay.config.settings import Settings
 from relay.errors import InputError, OperationFailed
 from relay.stages.acr import plan as planner
 from relay.stages.acr.plan import Action, WantedRepo, binding_for, desired
@@ -39,7 +38,7 @@ images:
 def wanted(
     text: str = LIST, settings: AcrSettings = SETTINGS, lock: Lock | None = None
 ) -> list[WantedRepo]:
-    mirror_list = mirrors.parse(textwrap.dedent(text), "mirrors/images.yaml", Settings())
+    mirror_list = mirrors.parse(textwrap.dedent(text), "mirrors/images.yaml")
     if lock is None:
         lock = Lock()
         lock.put("docker.io/library/nginx", "1.27", LockedTag(DIGEST_A, MANIFEST))

@@ -18,7 +18,6 @@ from relay.commands import acr as commands
 from relay.config import lockfile as lock_mod
 from relay.config import mirrors
 from relay.config.lockfile import Lock, LockedTag
-from relay.config.settings import Settings
 from relay.registry.client import RegistryClient
 from relay.stages import generate
 from relay.stages.acr.apply import ApplyReport
@@ -103,7 +102,7 @@ class World:
         self.emu.create_git_remote(GITHUB, files)
 
     def load(self) -> tuple[mirrors.MirrorList, Lock]:
-        return mirrors.load(self.repo, Settings()), lock_mod.read(self.repo)
+        return mirrors.load(self.repo), lock_mod.read(self.repo)
 
     def upstream_config(self):  # noqa: ANN201
         return from_registry(lambda _domain: RegistryClient(self.upstream.url))

@@ -87,7 +87,7 @@ def check_generate(images_yaml: str) -> None:
         before = snapshot(Path(tmp))
         try:
             cfg = relay_settings.load(repo)
-            ml = mirrors.load(repo, cfg)
+            ml = mirrors.load(repo, max_name_length=cfg.naming.max_length)
             want = generate.desired(ml, lock.read(repo))
         except InputError as exc:
             assert exc.problems and all(p.path.startswith("mirrors/") for p in exc.problems)
@@ -132,7 +132,7 @@ def test_the_pinned_happy_path_really_generates() -> None:
         (repo / "mirrors/images.yaml").write_text(
             f"images:\n  - source: nginx\n    tags: ['1.27@{d}']\n"
         )
-        ml = mirrors.load(repo, relay_settings.Settings())
+        ml = mirrors.load(repo)
         assert list(generate.desired(ml, lock.Lock())) == [
             "mirrors/dockerfiles/nginx/1.27/Dockerfile"
         ]

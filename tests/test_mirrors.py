@@ -4,22 +4,21 @@ import textwrap
 
 import pytest
 
-from relay.config import mirrors
-from relay.config.settings import NamingSettings, Settings
+from relay.config import mirrors, naming
 from relay.errors import InputError
 
 from .helpers import DIGEST_A
 
-S = Settings()
+
+def parse(text: str, max_name_length: int = naming.DEFAULT_MAX_LENGTH) -> mirrors.MirrorList:
+    return mirrors.parse(
+        textwrap.dedent(text), "mirrors/images.yaml", max_name_length=max_name_length
+    )
 
 
-def parse(text: str, settings: Settings = S) -> mirrors.MirrorList:
-    return mirrors.parse(textwrap.dedent(text), "mirrors/images.yaml", settings)
-
-
-def problems(text: str, settings: Settings = S) -> list[str]:
+def problems(text: str, max_name_length: int = naming.DEFAULT_MAX_LENGTH) -> list[str]:
     with pytest.raises(InputError) as exc:
-        parse(text, settings)
+        parse(text, max_name_length)
     return [str(p) for p in exc.value.problems]
 
 
@@ -208,7 +207,7 @@ def test_name_too_long_is_a_setting() -> None:
     got = problems(text)
     assert "is 37 characters, longer than naming.max_length 30" in got[0]
     assert "add 'name: cert-manager-controller'" in got[0]
-    ml = parse(text, Settings(naming=NamingSettings(max_length=64)))
+    ml = parse(text, max_name_length=64)
     assert ml.entries[0].target == "quay_jetstack_cert-manager-controller"
 
 
@@ -235,4 +234,4 @@ def test_empty_file() -> None:
 
 def test_load_missing_list(tmp_path) -> None:
     with pytest.raises(InputError, match="no mirrors list here"):
-        mirrors.load(tmp_path, S)
+        mirrors.load(tmp_path)

@@ -220,7 +220,7 @@ def test_config_digests_are_recorded_once_per_digest(upstream, tmp_path, capsys)
         tmp_path, registry, f"images:\n  - source: {registry.host}/{ns}/cfg\n    tags: ['1']\n"
     )
     cfg = load_settings(repo)
-    ml = load_list(repo, cfg)
+    ml = load_list(repo, max_name_length=cfg.naming.max_length)
 
     def amd64(entry):
         return ("linux/amd64",)

@@ -63,7 +63,7 @@ def _with_loaded(repo: Path, run: Callable[[dict[str, Any]], Any]) -> Any:
     with ClientPool(cfg.registries, repo=repo) as pool:
         common = {
             "repo": repo,
-            "settings": cfg,
+            "settings": cfg.acr,
             "mirrors": mirror_list,
             "lock": locked,
             "env": os.environ,
@@ -75,7 +75,7 @@ def _with_loaded(repo: Path, run: Callable[[dict[str, Any]], Any]) -> Any:
 
 def plan(
     repo: Path,
-    settings: object,
+    settings: AcrSettings,
     mirrors: MirrorList,
     lock: Lock,
     *,
@@ -85,14 +85,15 @@ def plan(
     stats: CallStats | None = None,
 ) -> list[Action]:
     """The actions an apply would take now. Reads ACR, writes nothing."""
-    acr = _acr_settings(settings)
+    acr = settings
+    acr.require()
     client = _client(acr, env, stats)
     return _plan(repo, acr, mirrors, lock, client, upstream_config, prune)[0].actions
 
 
 def apply(
     repo: Path,
-    settings: object,
+    settings: AcrSettings,
     mirrors: MirrorList,
     lock: Lock,
     *,
@@ -108,7 +109,8 @@ def apply(
     """Plan, carry out, and (with `wait`) watch the builds until they end or `timeout` seconds
     pass (default acr.poll.timeout). Writes the report table to `out` and to the Actions job
     summary; the caller decides the exit code from `.ok`."""
-    acr = _acr_settings(settings)
+    acr = settings
+    acr.require()
     client = _client(acr, env, stats, sleep=sleep)
     started = time.monotonic()
     the_plan, wanted, observed = _plan(repo, acr, mirrors, lock, client, upstream_config, prune)
@@ -120,15 +122,6 @@ def apply(
     out.write(report.text())
     ghactions.summary(report.markdown())
     return report
-
-
-def _acr_settings(settings: object) -> AcrSettings:
-    """Accept relay.settings.Settings (its `.acr`) or AcrSettings itself."""
-    acr = settings if isinstance(settings, AcrSettings) else getattr(settings, "acr", None)
-    if not isinstance(acr, AcrSettings):
-        acr = AcrSettings()
-    acr.require()
-    return acr
 
 
 def _client(

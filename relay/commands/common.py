@@ -1,30 +1,51 @@
-"""What several commands load: the settings and the mirrors list of a repository."""
+"""What several commands load: the whole settings file and the mirrors list of a repository.
+
+The settings are composed here, at the top: the core sections from relay.config.settings plus
+each stage's own section, declared by the stage.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from relay.config import mirrors, settings
 from relay.errors import InputError
+from relay.stages.acr.settings import SECTION as ACR_SECTION
+from relay.stages.acr.settings import AcrSettings
 
 
-def load(repo: Path) -> tuple[settings.Settings, mirrors.MirrorList]:
+@dataclass(frozen=True)
+class RelaySettings(settings.Settings):
+    """Everything in mirrors/relay.yaml: the core sections and one field per stage section."""
+
+    acr: AcrSettings = field(default_factory=AcrSettings)
+
+
+STAGE_SECTIONS = {"acr": ACR_SECTION}
+
+
+def load_settings(repo: Path) -> RelaySettings:
+    return settings.load(repo, stages=STAGE_SECTIONS, into=RelaySettings)
+
+
+def load(repo: Path) -> tuple[RelaySettings, mirrors.MirrorList]:
     """The settings and the mirrors list; every problem in either is an InputError."""
     if not repo.is_dir():
         raise InputError(f"--repo {repo}: not a directory")
-    cfg = settings.load(repo)
-    return cfg, mirrors.load(repo, cfg)
+    cfg = load_settings(repo)
+    return cfg, mirrors.load(repo, max_name_length=cfg.naming.max_length)
 
 
-def optional_settings(repo: Path) -> settings.Settings | None:
+def optional_settings(repo: Path) -> RelaySettings | None:
     """The settings when the repository has a settings file: `copy` and `sync` also run
     outside a relay repository."""
-    return settings.load(repo) if (repo / settings.SETTINGS_FILE).exists() else None
+    return load_settings(repo) if (repo / settings.SETTINGS_FILE).exists() else None
 
 
 def config_platforms(
-    cfg: settings.Settings,
+    cfg: RelaySettings,
 ) -> Callable[[mirrors.Entry], tuple[str, ...]] | None:
     """With an ACR stage, the platform whose config the lock records for each entry: the ACR
     stage compares it, and recording it once saves an upstream request per tag per apply."""

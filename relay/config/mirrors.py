@@ -15,7 +15,6 @@ import yaml
 
 from relay import reference
 from relay.config import naming, selection, yamlnodes
-from relay.config.settings import Settings
 from relay.errors import InputError, Problem
 
 LIST_FILE = "mirrors/images.yaml"
@@ -55,15 +54,16 @@ class MirrorList:
         return {e.source.name: e for e in self.entries}
 
 
-def load(repo: Path, settings: Settings) -> MirrorList:
+def load(repo: Path, *, max_name_length: int = naming.DEFAULT_MAX_LENGTH) -> MirrorList:
     path = repo / LIST_FILE
     if not path.exists():
         raise InputError(Problem(LIST_FILE, None, "no mirrors list here (is --repo right?)"))
-    return parse(path.read_text(encoding="utf-8"), LIST_FILE, settings)
+    return parse(path.read_text(encoding="utf-8"), LIST_FILE, max_name_length=max_name_length)
 
 
-def parse(text: str, path: str, settings: Settings) -> MirrorList:
-    """Parse and validate the whole list, reporting every problem at once."""
+def parse(text: str, path: str, *, max_name_length: int = naming.DEFAULT_MAX_LENGTH) -> MirrorList:
+    """Parse and validate the whole list, reporting every problem at once. Target names may be
+    ``max_name_length`` characters long (the settings' naming.max_length)."""
     doc = yamlnodes.Doc(path)
     root = yamlnodes.compose(text, path)
     problems: list[Problem] = []
@@ -76,17 +76,17 @@ def parse(text: str, path: str, settings: Settings) -> MirrorList:
         raise InputError(problems)
     entries: list[Entry] = []
     for node in yamlnodes.sequence(doc, top["images"][1], "images", problems):
-        entry = _entry(doc, node, settings, problems)
+        entry = _entry(doc, node, max_name_length, problems)
         if entry is not None:
             entries.append(entry)
-    _check_unique(doc, entries, settings, problems)
+    _check_unique(doc, entries, max_name_length, problems)
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.line or 0, p.message)))
     return MirrorList(path, tuple(entries))
 
 
 def _entry(
-    doc: yamlnodes.Doc, node: yaml.Node, settings: Settings, problems: list[Problem]
+    doc: yamlnodes.Doc, node: yaml.Node, max_length: int, problems: list[Problem]
 ) -> Entry | None:
     before = len(problems)
     items = yamlnodes.mapping_items(doc, node, "image entry", ENTRY_KEYS, problems)
@@ -118,14 +118,14 @@ def _entry(
         name_node = items["name"][1]
         target = yamlnodes.string(doc, name_node, "name", problems)
         if target is not None:
-            why = naming.check(target, settings.naming.max_length)
+            why = naming.check(target, max_length)
             if why:
                 problems.append(doc.problem(name_node, f"name: {why}"))
     elif source is not None:
         target = naming.derive(source)
-        why = naming.check(target, settings.naming.max_length)
+        why = naming.check(target, max_length)
         if why:
-            hint = naming.suggest(source, settings.naming.max_length, set())
+            hint = naming.suggest(source, max_length, set())
             problems.append(
                 doc.problem(
                     source_node,
@@ -244,7 +244,7 @@ def _select(doc: yamlnodes.Doc, items: dict, problems: list[Problem]) -> selecti
 
 
 def _check_unique(
-    doc: yamlnodes.Doc, entries: list[Entry], settings: Settings, problems: list[Problem]
+    doc: yamlnodes.Doc, entries: list[Entry], max_length: int, problems: list[Problem]
 ) -> None:
     by_source: dict[str, Entry] = {}
     by_target: dict[str, Entry] = {}
@@ -264,7 +264,7 @@ def _check_unique(
         by_source[entry.source.name] = entry
         other = by_target.get(entry.target)
         if other is not None:
-            hint = naming.suggest(entry.source, settings.naming.max_length, taken)
+            hint = naming.suggest(entry.source, max_length, taken)
             problems.append(
                 Problem(
                     doc.path,

@@ -1,15 +1,19 @@
-"""Settings from `mirrors/relay.yaml`. Secrets never live here: they come from the environment."""
+"""Settings from `mirrors/relay.yaml`. Secrets never live here: they come from the environment.
+
+This module reads the core sections (naming, registries, lock, transport, copy). The stages'
+sections (`acr:`, `harbor:`) are declared by the stages themselves and handed in by the caller
+that composes the whole file (relay.commands.common), so nothing here imports a stage.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
-import yaml
-
-from relay.config import naming, yamlnodes
+from relay.config import naming, schema, yamlnodes
 from relay.errors import InputError, Problem
-from relay.stages.acr import settings as acr_settings
 
 SETTINGS_FILE = "mirrors/relay.yaml"
 TRANSPORTS = ("build", "copy")
@@ -17,7 +21,7 @@ TRANSPORTS = ("build", "copy")
 
 @dataclass(frozen=True)
 class NamingSettings:
-    # ACR's repository name limit is UNCONFIRMED (acr-api.md §3): 30 is the safe reading.
+    # ACR's repository name limit is UNCONFIRMED (docs/vendors/acr.md#name-rules).
     max_length: int = naming.DEFAULT_MAX_LENGTH
 
 
@@ -47,110 +51,76 @@ class CopySettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """The core of mirrors/relay.yaml. A caller that also reads stage sections subclasses it
+    with one field per stage (see relay.commands.common.RelaySettings)."""
+
     naming: NamingSettings = field(default_factory=NamingSettings)
     registries: RegistrySettings = field(default_factory=RegistrySettings)
     lock: LockSettings = field(default_factory=LockSettings)
     transport: str = "build"
     copy: CopySettings = field(default_factory=CopySettings)
-    acr: acr_settings.AcrSettings = field(default_factory=acr_settings.AcrSettings)
 
 
-def load(repo: Path) -> Settings:
+CORE: dict[str, schema.Reader] = {
+    "naming": schema.Section(NamingSettings, [schema.Key("max_length", schema.integer(2, 255))]),
+    "registries": schema.Section(
+        RegistrySettings,
+        [
+            schema.Key("insecure", schema.list_of(schema.text())),
+            schema.Key("ca_bundles", schema.map_of(schema.text())),
+        ],
+    ),
+    "lock": schema.Section(LockSettings, [schema.Key("concurrency", schema.integer(1, 64))]),
+    "transport": schema.choice(*TRANSPORTS),
+    "copy": schema.Section(
+        CopySettings,
+        [
+            schema.Key("registry", schema.text()),
+            schema.Key("namespace", schema.text()),
+            schema.Key("concurrency", schema.integer(1, 64)),
+        ],
+    ),
+}
+
+S = TypeVar("S", bound=Settings)
+
+
+def load(
+    repo: Path,
+    *,
+    stages: Mapping[str, schema.Section[Any]] | None = None,
+    into: type[S] = Settings,  # type: ignore[assignment]  # the default is an S
+) -> S:
     """Read the settings file; a missing file means every default."""
     path = repo / SETTINGS_FILE
     if not path.exists():
-        return Settings()
+        return into(**schema.defaults(stages or {}))
     text = path.read_text(encoding="utf-8")
-    return parse(text, SETTINGS_FILE)
+    return parse(text, SETTINGS_FILE, stages=stages, into=into)
 
 
-def parse(text: str, path: str) -> Settings:
+def parse(
+    text: str,
+    path: str,
+    *,
+    stages: Mapping[str, schema.Section[Any]] | None = None,
+    into: type[S] = Settings,  # type: ignore[assignment]  # the default is an S
+) -> S:
+    """The core sections plus each of ``stages`` (section name → its declaration), into the
+    dataclass ``into``, which must have a field per stage section."""
+    stages = stages or {}
+    readers: dict[str, schema.Reader] = {**CORE, **stages}
     doc = yamlnodes.Doc(path)
     root = yamlnodes.compose(text, path)
+    values: dict[str, Any] = schema.defaults(stages)
     if root is None:
-        return Settings()
+        return into(**values)
     problems: list[Problem] = []
-    top = yamlnodes.mapping_items(
-        doc,
-        root,
-        "settings",
-        {"naming", "registries", "lock", "transport", "copy", "acr"},
-        problems,
-    )
-    values: dict[str, object] = {}
-    if "naming" in top:
-        items = yamlnodes.mapping_items(doc, top["naming"][1], "naming", {"max_length"}, problems)
-        if "max_length" in items:
-            n = yamlnodes.integer_in(
-                doc, items["max_length"][1], "naming.max_length", 2, 255, problems
-            )
-            if n is not None:
-                values["naming"] = NamingSettings(max_length=n)
-    if "registries" in top:
-        values["registries"] = _registries(doc, top["registries"][1], problems)
-    if "lock" in top:
-        items = yamlnodes.mapping_items(doc, top["lock"][1], "lock", {"concurrency"}, problems)
-        if "concurrency" in items:
-            n = yamlnodes.integer_in(
-                doc, items["concurrency"][1], "lock.concurrency", 1, 64, problems
-            )
-            if n is not None:
-                values["lock"] = LockSettings(concurrency=n)
-    if "transport" in top:
-        node = top["transport"][1]
-        value = yamlnodes.string(doc, node, "transport", problems)
-        if value is not None and value not in TRANSPORTS:
-            problems.append(doc.problem(node, f"transport must be one of {', '.join(TRANSPORTS)}"))
-        elif value is not None:
-            values["transport"] = value
-    if "copy" in top:
-        values["copy"] = _copy(doc, top["copy"][1], problems)
-    if "acr" in top:
-        values["acr"] = acr_settings.parse(doc, top["acr"][1], problems)
+    top = yamlnodes.mapping_items(doc, root, "settings", set(readers), problems)
+    for name, (_, node) in top.items():
+        value = readers[name](doc, node, name, problems)
+        if value is not None:
+            values[name] = value
     if problems:
         raise InputError(problems)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-def _registries(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> RegistrySettings:
-    items = yamlnodes.mapping_items(doc, node, "registries", {"insecure", "ca_bundles"}, problems)
-    insecure: list[str] = []
-    if "insecure" in items:
-        for item in yamlnodes.sequence(doc, items["insecure"][1], "registries.insecure", problems):
-            value = yamlnodes.string(doc, item, "registries.insecure entry", problems)
-            if value is not None:
-                insecure.append(value)
-    bundles: dict[str, str] = {}
-    if "ca_bundles" in items:
-        ca = yamlnodes.mapping_items(
-            doc, items["ca_bundles"][1], "registries.ca_bundles", _AnyKey(), problems
-        )
-        for host, (_, value_node) in ca.items():
-            value = yamlnodes.string(doc, value_node, f"registries.ca_bundles.{host}", problems)
-            if value is not None:
-                bundles[host] = value
-    return RegistrySettings(insecure=tuple(insecure), ca_bundles=bundles)
-
-
-def _copy(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> CopySettings:
-    items = yamlnodes.mapping_items(
-        doc, node, "copy", {"registry", "namespace", "concurrency"}, problems
-    )
-    values: dict[str, object] = {}
-    for key in ("registry", "namespace"):
-        if key in items:
-            value = yamlnodes.string(doc, items[key][1], f"copy.{key}", problems)
-            if value is not None:
-                values[key] = value
-    if "concurrency" in items:
-        n = yamlnodes.integer_in(doc, items["concurrency"][1], "copy.concurrency", 1, 64, problems)
-        if n is not None:
-            values["concurrency"] = n
-    return CopySettings(**values)  # type: ignore[arg-type]
-
-
-class _AnyKey(set):
-    """Accepts every key: for maps whose keys are data (hostnames), not settings."""
-
-    def __contains__(self, item: object) -> bool:
-        return True
+    return into(**values)

@@ -7,10 +7,10 @@ and fetches each repository scope's token once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
-from relay.config.settings import RegistrySettings
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig
 from relay.registry.auth import TokenCache
@@ -18,22 +18,34 @@ from relay.registry.client import RegistryClient
 from relay.registry.credentials import CredentialProvider, default_credentials
 
 
+class RegistryOptions(Protocol):
+    """What the pool reads from the settings' `registries:` section (relay.config.settings
+    RegistrySettings has this shape; the registry layer does not import the config layer)."""
+
+    @property
+    def insecure(self) -> Sequence[str]: ...
+
+    @property
+    def ca_bundles(self) -> Mapping[str, str]: ...
+
+
 class ClientPool:
     def __init__(
         self,
-        settings: RegistrySettings | None = None,
+        settings: RegistryOptions | None = None,
         *,
         repo: Path | None = None,
         credentials: CredentialProvider | None = None,
         environ: Mapping[str, str] | None = None,
         pool_size: int = 32,
     ) -> None:
-        settings = settings or RegistrySettings()
+        ca_bundles = settings.ca_bundles if settings is not None else {}
         bundles = {
             host: str((repo / path) if repo is not None and not Path(path).is_absolute() else path)
-            for host, path in settings.ca_bundles.items()
+            for host, path in ca_bundles.items()
         }
-        self.tls = TLSConfig(ca_bundles=bundles, insecure_registries=settings.insecure)
+        insecure = settings.insecure if settings is not None else ()
+        self.tls = TLSConfig(ca_bundles=bundles, insecure_registries=insecure)
         self.credentials = credentials if credentials is not None else default_credentials(environ)
         self.tokens = TokenCache()
         self.stats = RequestStats()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from relay.config import yamlnodes
+from relay.config import schema, yamlnodes
 from relay.errors import InputError, Problem
 
 EDITIONS = ("personal", "enterprise")
@@ -149,143 +149,103 @@ def credentials(env: Mapping[str, str]) -> Credentials:
     raise InputError(f"no Alibaba Cloud AccessKey: set {names} (or {fallback})")
 
 
-# --- parsing ------------------------------------------------------------------------------------
-
-_TOP_KEYS = {
-    "edition",
-    "region",
-    "namespace",
-    "instance_id",
-    "endpoint",
-    "registry_domain",
-    "repo_type",
-    "overseas_build",
-    "source",
-    "rules_per_repo",
-    "max_concurrent_builds",
-    "quotas",
-    "poll",
-    "retry",
-    "workers",
-}
+# --- the `acr:` section ---------------------------------------------------------------------
 
 
-def parse(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> AcrSettings:
-    """The `acr:` mapping. Problems are appended (with line numbers), never raised, so the
-    caller reports the whole settings file at once; what is wrong keeps its default."""
-    items = yamlnodes.mapping_items(doc, node, "acr", _TOP_KEYS, problems)
-    values: dict[str, object] = {}
+def _text_without_dot_dot(pattern: re.Pattern[str], hint: str) -> schema.Reader:
+    """A string matching ``pattern`` that holds no ``..`` (a path or a name, never a climb)."""
+    return schema.where(schema.text(pattern, hint), lambda v: hint if ".." in v else None)
 
-    def text(key: str, pattern: re.Pattern[str] | None, hint: str) -> None:
-        if key not in items:
-            return
-        value_node = items[key][1]
-        value = yamlnodes.string(doc, value_node, f"acr.{key}", problems)
-        if value is None:
-            return
-        if pattern is not None and not pattern.fullmatch(value):
-            problems.append(doc.problem(value_node, f"acr.{key} {hint}"))
-            return
-        values[key] = value
 
-    def choice(key: str, allowed: tuple[str, ...], fold: bool = False) -> None:
-        if key not in items:
-            return
-        value_node = items[key][1]
-        value = yamlnodes.string(doc, value_node, f"acr.{key}", problems)
-        if value is None:
-            return
-        value = value.upper() if fold else value
-        if value not in allowed:
-            problems.append(
-                doc.problem(value_node, f"acr.{key} must be one of {', '.join(allowed)}")
-            )
-            return
-        values[key] = value
-
-    choice("edition", EDITIONS)
-    text("region", REGION_RE, "must be a region id such as cn-hangzhou")
-    text("namespace", NAMESPACE_RE, "must be 2-30 of a-z, 0-9, '-' and '_', starting a-z or 0-9")
-    text("instance_id", INSTANCE_RE, "must be an Enterprise instance id such as cri-abc123")
-    text("endpoint", ENDPOINT_RE, "must be host[:port], optionally with http:// or https://")
-    text("registry_domain", HOST_RE, "must be host[:port]")
-    choice("repo_type", REPO_TYPES, fold=True)
-    if "overseas_build" in items:
-        flag = yamlnodes.boolean(doc, items["overseas_build"][1], "acr.overseas_build", problems)
-        if flag is not None:
-            values["overseas_build"] = flag
-    if "source" in items:
-        values["source"] = _source(doc, items["source"][1], problems)
-    for key, low, high in (
-        ("rules_per_repo", 1, 100),
-        ("max_concurrent_builds", 1, 100),
-        ("workers", 1, 64),
-    ):
-        if key in items:
-            n = yamlnodes.integer_in(doc, items[key][1], f"acr.{key}", low, high, problems)
-            if n is not None:
-                values[key] = n
-    if "quotas" in items:
-        sub = yamlnodes.mapping_items(
-            doc, items["quotas"][1], "acr.quotas", {"namespaces", "repos"}, problems
-        )
-        quota: dict[str, int] = {}
-        for key in sub:
-            n = yamlnodes.integer_in(doc, sub[key][1], f"acr.quotas.{key}", 1, 1_000_000, problems)
-            if n is not None:
-                quota[key] = n
-        values["quotas"] = QuotaSettings(**quota)
-    if "poll" in items:
-        sub = yamlnodes.mapping_items(
-            doc, items["poll"][1], "acr.poll", {"interval", "max_interval", "timeout"}, problems
-        )
-        poll: dict[str, float] = {}
-        for key in sub:
-            x = yamlnodes.number_in(doc, sub[key][1], f"acr.poll.{key}", 0.01, 86_400 * 7, problems)
-            if x is not None:
-                poll[key] = x
-        values["poll"] = PollSettings(**poll)
-    if "retry" in items:
-        sub = yamlnodes.mapping_items(
-            doc, items["retry"][1], "acr.retry", {"attempts", "backoff", "max_backoff"}, problems
-        )
-        retry: dict[str, float] = {}
-        if "attempts" in sub:
-            n = yamlnodes.integer_in(doc, sub["attempts"][1], "acr.retry.attempts", 1, 20, problems)
-            if n is not None:
-                retry["attempts"] = n
-        for key in ("backoff", "max_backoff"):
-            if key in sub:
-                x = yamlnodes.number_in(doc, sub[key][1], f"acr.retry.{key}", 0.0, 600, problems)
-                if x is not None:
-                    retry[key] = x
-        values["retry"] = RetrySettings(**retry)  # type: ignore[arg-type]
-
-    result = AcrSettings(**values)  # type: ignore[arg-type]
+def _check(
+    result: AcrSettings,
+    doc: yamlnodes.Doc,
+    node: yaml.Node,
+    items: dict[str, tuple[yaml.Node, yaml.Node]],
+    problems: list[Problem],
+) -> None:
     if result.edition == "enterprise" and "instance_id" not in items:
         problems.append(doc.problem(node, "acr.instance_id is required for the enterprise edition"))
     if result.edition == "personal" and "instance_id" in items:
         problems.append(
             doc.problem(items["instance_id"][0], "acr.instance_id only applies to enterprise")
         )
-    return result
 
 
-def _source(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> SourceSettings:
-    items = yamlnodes.mapping_items(doc, node, "acr.source", {"github", "branch"}, problems)
-    values: dict[str, str] = {}
-    for key, pattern, hint in (
-        ("github", GITHUB_RE, "must be owner/repo as on github.com"),
-        ("branch", BRANCH_RE, "must be a branch name"),
-    ):
-        if key not in items:
-            continue
-        value_node = items[key][1]
-        value = yamlnodes.string(doc, value_node, f"acr.source.{key}", problems)
-        if value is None:
-            continue
-        if not pattern.fullmatch(value) or ".." in value:
-            problems.append(doc.problem(value_node, f"acr.source.{key} {hint}"))
-            continue
-        values[key] = value
-    return SourceSettings(**values)
+SECTION = schema.Section(
+    AcrSettings,
+    [
+        schema.Key("edition", schema.choice(*EDITIONS)),
+        schema.Key("region", schema.text(REGION_RE, "must be a region id such as cn-hangzhou")),
+        schema.Key(
+            "namespace",
+            schema.text(NAMESPACE_RE, "must be 2-30 of a-z, 0-9, '-' and '_', starting a-z or 0-9"),
+        ),
+        schema.Key(
+            "instance_id",
+            schema.text(INSTANCE_RE, "must be an Enterprise instance id such as cri-abc123"),
+        ),
+        schema.Key(
+            "endpoint",
+            schema.text(ENDPOINT_RE, "must be host[:port], optionally with http:// or https://"),
+        ),
+        schema.Key("registry_domain", schema.text(HOST_RE, "must be host[:port]")),
+        schema.Key("repo_type", schema.choice(*REPO_TYPES, fold_upper=True)),
+        schema.Key("overseas_build", schema.boolean()),
+        schema.Key(
+            "source",
+            schema.Section(
+                SourceSettings,
+                [
+                    schema.Key(
+                        "github",
+                        _text_without_dot_dot(GITHUB_RE, "must be owner/repo as on github.com"),
+                    ),
+                    schema.Key("branch", _text_without_dot_dot(BRANCH_RE, "must be a branch name")),
+                ],
+            ),
+        ),
+        schema.Key("rules_per_repo", schema.integer(1, 100)),
+        schema.Key("max_concurrent_builds", schema.integer(1, 100)),
+        schema.Key("workers", schema.integer(1, 64)),
+        schema.Key(
+            "quotas",
+            schema.Section(
+                QuotaSettings,
+                [
+                    schema.Key("namespaces", schema.integer(1, 1_000_000)),
+                    schema.Key("repos", schema.integer(1, 1_000_000)),
+                ],
+            ),
+        ),
+        schema.Key(
+            "poll",
+            schema.Section(
+                PollSettings,
+                [
+                    schema.Key(key, schema.number(0.01, 86_400 * 7))
+                    for key in ("interval", "max_interval", "timeout")
+                ],
+            ),
+        ),
+        schema.Key(
+            "retry",
+            schema.Section(
+                RetrySettings,
+                [
+                    schema.Key("attempts", schema.integer(1, 20)),
+                    schema.Key("backoff", schema.number(0.0, 600)),
+                    schema.Key("max_backoff", schema.number(0.0, 600)),
+                ],
+            ),
+        ),
+    ],
+    check=_check,
+)
+"""The `acr:` section, declared once; relay.commands.common hands it to the settings reader."""
+
+
+def parse(doc: yamlnodes.Doc, node: yaml.Node, problems: list[Problem]) -> AcrSettings:
+    """The `acr:` mapping. Problems are appended (with line numbers), never raised, so the
+    caller reports the whole settings file at once; what is wrong keeps its default."""
+    return SECTION.read(doc, node, "acr", problems)

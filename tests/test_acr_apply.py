@@ -201,7 +201,7 @@ def test_failed_build_does_not_stop_the_others() -> None:
         "t1": "FAILED",
         "t2": "SUCCESS",
     }
-    assert "1 failed" in report.text() and "| FAILED |" in report.markdown()
+    assert "1 failed" in report.text() and "| **FAILED** |" in report.table().markdown()
 
 
 def test_repo_setup_failure_is_reported_per_tag() -> None:

@@ -120,7 +120,7 @@ def apply(
     )
     report.elapsed = time.monotonic() - started
     out.write(report.text())
-    ghactions.summary(report.markdown())
+    ghactions.summary(report.table())
     return report
 
 

@@ -27,10 +27,10 @@ def publish(*, repo: Path) -> int:
             selected, pool, registry, namespace, concurrency=cfg.copy.concurrency
         )
         requests = pool.stats.total_requests
-    print(report.table())
-    ghactions.summary(report.markdown())
+    table = report.table(requests)
+    print(table.text())
+    ghactions.summary(table)
     failed = sum(1 for o in report.outcomes if o.error)
-    print(f"{len(report.outcomes)} images, {failed} failed, {requests} registry requests")
     if not report.ok:
         raise OperationFailed(f"{failed} of {len(report.outcomes)} images failed to copy")
     return 0

@@ -7,6 +7,7 @@ import sys
 from typing import TextIO
 
 from relay.errors import Problem
+from relay.output.tables import SUMMARY_LIMIT, Table
 
 
 def active() -> bool:
@@ -34,10 +35,29 @@ def annotate(problem: Problem, level: str = "error", stream: TextIO | None = Non
     )
 
 
-def summary(markdown: str) -> None:
-    """Append to the job summary when Actions provides one."""
+def summary(content: str | Table) -> None:
+    """Append to the job summary when Actions provides one, within GitHub's 1 MiB per step
+    (what earlier steps' relay runs wrote counts): a table leaves out rows to fit, other text
+    is cut at a line, and the job log keeps everything."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
+    try:
+        used = os.path.getsize(path)
+    except OSError:
+        used = 0
+    room = SUMMARY_LIMIT - used - 2
+    if isinstance(content, Table):
+        text = content.markdown(limit=room)
+    else:
+        text = content
+        if len(text.encode()) > room:
+            cut = text.encode()[: max(0, room - 120)].decode("utf-8", "ignore")
+            text = (
+                cut[: cut.rfind("\n") + 1]
+                + "\n_…cut to fit the job summary; the job log has it all._\n"
+            )
+    if len(text.encode()) > room:
+        return  # no room left at all: the log has it
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(markdown.rstrip("\n") + "\n\n")
+        fh.write(text.rstrip("\n") + "\n\n")

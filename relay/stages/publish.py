@@ -19,6 +19,7 @@ from relay.config.pins import Pin
 from relay.config.settings import CopySettings
 from relay.errors import InputError, RelayError
 from relay.ops.copyimage import CopyResult, copy_image
+from relay.output.tables import Column, Table, human_size
 from relay.registry.pool import ClientPool
 
 log = logging.getLogger(__name__)
@@ -51,25 +52,24 @@ class PublishReport:
     def ok(self) -> bool:
         return all(o.error is None for o in self.outcomes)
 
-    def table(self) -> str:
-        rows = [("image", "result", "digest / error", "bytes")]
+    def table(self, requests: int = 0) -> Table:
+        failed = sum(1 for o in self.outcomes if o.error)
+        table = Table(
+            "relay publish (copy transport)",
+            [
+                Column("Image", code=True),
+                Column("Result"),
+                Column("Size", "right"),
+                Column("Digest / error"),
+            ],
+            summary=f"{len(self.outcomes)} images, {failed} failed, {requests} registry requests",
+            status="ok" if self.ok else "failed",
+        )
         for o in self.outcomes:
             detail = o.error or (o.result.digest if o.result else "")
-            size = str(o.result.bytes_copied) if o.result else ""
-            rows.append((o.destination, o.status, detail, size))
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        return "\n".join(
-            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip()
-            for r in rows
-        )
-
-    def markdown(self) -> str:
-        lines = ["### relay publish (copy transport)", "", "| image | result | digest / error |"]
-        lines.append("|---|---|---|")
-        for o in self.outcomes:
-            detail = (o.error or (o.result.digest if o.result else "")).replace("|", "\\|")
-            lines.append(f"| `{o.destination}` | {o.status} | {detail} |")
-        return "\n".join(lines)
+            size = human_size(o.result.bytes_copied) if o.result and not o.result.unchanged else ""
+            table.add(o.destination, o.status, size, detail, flag=o.error is not None)
+        return table
 
 
 def target(settings: CopySettings, environ: dict[str, str] | None = None) -> tuple[str, str]:

@@ -1,9 +1,11 @@
-"""The result of a sync: a row per image, as a table and as markdown for the job summary."""
+"""The result of a sync: a row per image, rendered by relay.output.tables."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+
+from relay.output.tables import Column, Table, human_size
 
 log = logging.getLogger(__name__)
 
@@ -11,9 +13,6 @@ COPIED = "copied"
 UNCHANGED = "unchanged"
 FAILED = "failed"
 SKIPPED = "skipped"  # a tag listing or regex that selected nothing: reported, not a failure
-
-# Rows in the GitHub job summary, which must stay under 1 MiB (the log has them all).
-MAX_SUMMARY_ROWS = 1000
 
 
 @dataclass
@@ -60,72 +59,30 @@ class SyncReport:
             f"in {self.passes} pass(es), {self.requests} registry requests"
         )
 
-    def table(self) -> str:
-        header = ("SOURCE", "DESTINATION", "RESULT", "DIGEST", "BYTES", "ATTEMPTS", "ERROR")
-        rows = [header] + [_cells(r) for r in self.results]
-        # The error column is last and unpadded: it is the long one.
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-        lines = [
-            "  ".join(
-                [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
-                + [row[-1]]
-            ).rstrip()
-            for row in rows
-        ]
-        return "\n".join(lines + ["", self.summary_line()])
-
-    def markdown(self) -> str:
-        lines = [
-            "### relay sync",
-            "",
-            self.summary_line(),
-            "",
-            "| Source | Destination | Result | Digest | Bytes | Attempts | Error |",
-            "|---|---|---|---|---|---:|---|",
-        ]
-        shown = self.results
-        if len(shown) > MAX_SUMMARY_ROWS:
-            # GitHub refuses a job summary over 1 MiB; failures matter most, so they stay.
-            room = max(0, MAX_SUMMARY_ROWS - len(self.failed))
-            ok_rows = [r for r in shown if r.result != FAILED]
-            keep = {id(r) for r in ok_rows[:room]}
-            shown = [r for r in shown if r.result == FAILED or id(r) in keep]
-        for r in shown:
-            cells = list(_cells(r))
-            cells[3] = f"`{cells[3]}`" if cells[3] else ""
-            cells[2] = f"**{cells[2]}**" if r.result == FAILED else cells[2]
-            lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
-        if len(shown) < len(self.results):
-            lines += [
-                "",
-                f"_{len(self.results) - len(shown)} successful rows left out; "
-                "the job log has the whole table._",
-            ]
-        return "\n".join(lines)
-
-
-def _cells(r: ImageResult) -> tuple[str, ...]:
-    return (
-        r.source,
-        r.destination,
-        r.result,
-        r.digest,
-        human_size(r.bytes) if r.result == COPIED else "",
-        str(r.attempts),
-        r.error,
-    )
-
-
-def _md(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def human_size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    size = n / 1024
-    for unit in ("KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            break
-        size /= 1024
-    return f"{size:.1f} {unit}"
+    def table(self) -> Table:
+        table = Table(
+            "relay sync",
+            [
+                Column("Source"),
+                Column("Destination"),
+                Column("Result"),
+                Column("Digest", code=True),
+                Column("Size", "right"),
+                Column("Attempts", "right"),
+                Column("Error"),
+            ],
+            summary=self.summary_line(),
+            status="ok" if self.ok else "failed",
+        )
+        for r in self.results:
+            table.add(
+                r.source,
+                r.destination,
+                r.result,
+                r.digest,
+                human_size(r.bytes) if r.result == COPIED else "",
+                str(r.attempts),
+                r.error,
+                flag=r.result == FAILED,
+            )
+        return table

@@ -16,6 +16,7 @@ from relay.config.settings import RegistrySettings
 from relay.errors import InputError, RelayError
 from relay.ops.copyimage import CopyResult, copy_image
 from relay.output import ghactions
+from relay.output.tables import human_size
 from relay.reference import is_valid_tag
 from relay.registry.credentials import CredentialChain, default_credentials
 from relay.registry.errors import redact
@@ -28,7 +29,6 @@ from relay.sync.report import (
     UNCHANGED,
     ImageResult,
     SyncReport,
-    human_size,
 )
 from relay.sync.rules import Pair, PermanentFailure, Rule, pair_tags, static_pairs
 
@@ -110,8 +110,9 @@ def run(
         report.requests = pool.stats.total_requests
     report.results = _rows(expansions)
     stream = out or sys.stdout
-    print(report.table(), file=stream)
-    ghactions.summary(report.markdown())
+    table = report.table()
+    print(table.text(), file=stream)
+    ghactions.summary(table)
     return report
 
 

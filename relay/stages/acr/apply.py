@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from relay.errors import OperationFailed
+from relay.output.tables import Column, Table, duration
 from relay.reference import Reference
 from relay.stages.acr.client import AcrClient, CallStats
 from relay.stages.acr.errors import AcrError
@@ -157,59 +158,36 @@ class ApplyReport:
         counts = ", ".join(f"{n} {what}" for what, n in self.counts().items())
         return f"{counts} in {self.elapsed:.1f}s; {self.stats.summary()}"
 
+    def table(self) -> Table:
+        table = Table(
+            "relay acr apply",
+            [
+                Column("Tag", code=True),
+                Column("Action"),
+                Column("Build"),
+                Column("Status"),
+                Column("Duration", "right"),
+                Column("Note"),
+            ],
+            summary=self.summary_line(),
+            notes=[*self.done, *(f"error: {e}" for e in self.errors)],
+            status="ok" if self.ok else "failed",
+            where=f"{self.registry}/{self.namespace}" if self.registry else "",
+        )
+        for r in self.rows:
+            table.add(
+                f"{r.repo}:{r.tag}",
+                r.action,
+                r.build_id or "-",
+                r.status or "-",
+                duration(r.duration),
+                r.note,
+                flag=r.failed,
+            )
+        return table
+
     def text(self) -> str:
-        lines = list(self.done)
-        lines += [f"error: {e}" for e in self.errors]
-        if self.rows:
-            table = [("TAG", "ACTION", "BUILD", "STATUS", "DURATION", "NOTE")]
-            table += [
-                (
-                    f"{r.repo}:{r.tag}",
-                    r.action,
-                    r.build_id or "-",
-                    r.status or "-",
-                    _duration(r.duration),
-                    r.note,
-                )
-                for r in self.rows
-            ]
-            widths = [max(len(row[i]) for row in table) for i in range(5)]
-            for row in table:
-                cells = [row[i].ljust(widths[i]) for i in range(5)]
-                lines.append("  ".join(cells + [row[5]]).rstrip())
-        lines.append(self.summary_line())
-        return "\n".join(lines) + "\n"
-
-    def markdown(self) -> str:
-        where = f"{self.registry}/{self.namespace}"
-        out = [f"### relay acr apply: {'ok' if self.ok else 'failed'} ({where})", ""]
-        if self.errors:
-            out += [f"- error: {_md(e)}" for e in self.errors] + [""]
-        if self.rows:
-            out += [
-                "| tag | action | build | status | duration | note |",
-                "|---|---|---|---|---|---|",
-            ]
-            out += [
-                f"| `{r.repo}:{r.tag}` | {r.action} | {r.build_id or '-'} | {r.status or '-'} "
-                f"| {_duration(r.duration)} | {_md(r.note)} |"
-                for r in self.rows
-            ]
-            out.append("")
-        out.append(_md(self.summary_line()))
-        return "\n".join(out) + "\n"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+        return self.table().text() + "\n"
 
 
 # --- carrying out a plan -------------------------------------------------------------------------

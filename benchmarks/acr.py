@@ -35,7 +35,7 @@ from relay.config import lockfile as lock_mod  # noqa: E402
 from relay.config import mirrors  # noqa: E402
 from relay.reference import parse_repository  # noqa: E402
 from relay.stages import generate  # noqa: E402
-from relay.stages.acr.client import LIST_ACTIONS, CallStats  # noqa: E402
+from relay.stages.acr.api import LIST_ACTIONS, CallStats  # noqa: E402
 from relay.stages.acr.plan import binding_for, detail_for, summary_for  # noqa: E402
 from relay.stages.acr.settings import AcrSettings, SourceSettings  # noqa: E402
 from tests.acr_emulator import AcrServer  # noqa: E402

@@ -9,8 +9,10 @@ from relay.config import mirrors
 from relay.config.lockfile import Lock
 from relay.stages.acr import apply as applier
 from relay.stages.acr import plan as planner
-from relay.stages.acr.client import AcrClient, CallStats
+from relay.stages.acr.api import AcrClient, CallStats
 from relay.stages.acr.errors import AcrError
+from relay.stages.acr.observe import observe
+from relay.stages.acr.report import ApplyReport, Row
 from relay.stages.acr.settings import AcrSettings, PollSettings, SourceSettings
 from relay.stages.acr.state import Binding, Build, Image, RepoInfo, Rule, RuleSpec
 
@@ -159,10 +161,10 @@ def run(
     *,
     wait: bool = True,
     timeout: float = 1000,
-) -> applier.ApplyReport:
+) -> ApplyReport:
     clock = Clock()
     want = wanted(tags, cfg)
-    observed = applier.observe(fake, cfg, want)
+    observed = observe(fake, cfg, want)
     the_plan = planner.plan(want, observed, cfg)
     return applier.run(
         fake,
@@ -241,8 +243,8 @@ def test_without_wait_starts_and_returns() -> None:
 
 
 def test_report_text() -> None:
-    report = applier.ApplyReport(
-        rows=[applier.Row("nginx", "1.27", "build", "b1", "SUCCESS", 75.0, "missing")],
+    report = ApplyReport(
+        rows=[Row("nginx", "1.27", "build", "b1", "SUCCESS", 75.0, "missing")],
         done=["create repo nginx"],
         up_to_date=4,
     )

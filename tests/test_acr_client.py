@@ -8,20 +8,15 @@ import pytest
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.client import AcsClient
 
-from relay.stages.acr import client as client_mod
-from relay.stages.acr.client import (
-    PERSONAL_OPERATIONS,
-    PERSONAL_VERSION,
-    CallStats,
-    kind_of,
-    proxies_for,
-    sdk_class,
-)
+from relay.stages.acr import sdk as client_mod
+from relay.stages.acr.api import CallStats, kind_of
 from relay.stages.acr.enterprise import EnterpriseClient
 from relay.stages.acr.errors import AcrError, dig, from_sdk
 from relay.stages.acr.personal import PersonalClient
+from relay.stages.acr.sdk import proxies_for, sdk_class
 from relay.stages.acr.settings import AcrSettings, Credentials, RetrySettings, SourceSettings
 from relay.stages.acr.state import Binding, RepoInfo, RuleSpec, normalise_digest, outcome
+from relay.stages.acr.wire import PERSONAL_OPERATIONS, PERSONAL_VERSION
 
 SECRET = "s3cr3t-DISTINCTIVE-acr-secret"
 CREDS = Credentials("LTAItestkey", SECRET)
@@ -312,6 +307,17 @@ def test_kinds() -> None:
             "https://cr.x.com",
             {"https_proxy": "http://p:1", "no_proxy": "*"},
             {"http": None, "https": None},
+        ),
+        # CIDRs, read the way the registry client reads them (requests' rule).
+        (
+            "https://10.1.2.3:8443",
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"},
+            {"http": None, "https": None},
+        ),
+        (
+            "https://11.1.2.3",
+            {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"},
+            {"http": None, "https": "http://p:1"},
         ),
     ],
 )

@@ -20,8 +20,8 @@ from relay.config import mirrors
 from relay.config.lockfile import Lock, LockedTag
 from relay.registry.client import RegistryClient
 from relay.stages import generate
+from relay.stages.acr.api import CallStats
 from relay.stages.acr.apply import ApplyReport
-from relay.stages.acr.client import CallStats
 from relay.stages.acr.settings import AcrSettings, PollSettings, RetrySettings, SourceSettings
 from relay.stages.acr.upstream import from_registry
 from tests.fixtures.acr import AcrEmulator, acr_emulator  # noqa: F401 - the fixture

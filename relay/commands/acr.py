@@ -25,10 +25,13 @@ from relay.output import ghactions
 from relay.stages import generate
 from relay.stages.acr import apply as apply_mod
 from relay.stages.acr import plan as plan_mod
-from relay.stages.acr.apply import ApplyReport, UpstreamConfig
-from relay.stages.acr.client import AcrClient, CallStats, connect
+from relay.stages.acr.api import AcrClient, CallStats
+from relay.stages.acr.connect import connect
+from relay.stages.acr.observe import UpstreamConfig, observe
 from relay.stages.acr.plan import Action
+from relay.stages.acr.report import ApplyReport
 from relay.stages.acr.settings import AcrSettings, credentials
+from relay.stages.acr.state import Observed
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +145,7 @@ def _plan(
     client: AcrClient,
     upstream_config: UpstreamConfig | None,
     prune: bool,
-) -> tuple[plan_mod.Plan, list[plan_mod.WantedRepo], apply_mod.Observed]:
+) -> tuple[plan_mod.Plan, list[plan_mod.WantedRepo], Observed]:
     # ACR builds what is committed, so the Dockerfiles must be what the list and lock say.
     changes = generate.plan(generate.desired(mirrors, lock), generate.scan(repo))
     if changes:
@@ -152,7 +155,7 @@ def _plan(
             [str(c) for c in changes],
         )
     wanted = plan_mod.desired(mirrors, lock, acr)
-    observed = apply_mod.observe(client, acr, wanted, upstream_config=upstream_config, prune=prune)
+    observed = observe(client, acr, wanted, upstream_config=upstream_config, prune=prune)
     the_plan = plan_mod.plan(wanted, observed, acr, prune=prune)
     log.info(
         "ACR plan: %d action(s), %d build(s), %d tag(s) up to date; %s",

@@ -1,9 +1,5 @@
-"""The ACR stage's I/O: observe ACR, then carry out a plan and watch the builds.
-
-Observation is shaped for the no-op case, which is most runs: one page-through of the
-namespace's repositories (the marker in each summary says "relay's" and "bound as wanted"), then
-one tag read per relay repository. Rules and recent builds are read only for repositories with
-something to build (or everything, with prune).
+"""The ACR stage's apply step: carry out a plan and watch the builds (observing is
+relay.stages.acr.observe, the report relay.stages.acr.report).
 
 Builds run under a concurrency cap, polled with a growing interval and an overall deadline. A
 failed build is reported against its tag and the others carry on; a build found already running
@@ -16,178 +12,23 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from relay.errors import OperationFailed
-from relay.output.tables import Column, Table, duration
-from relay.reference import Reference
-from relay.stages.acr.client import AcrClient, CallStats
+from relay.stages.acr.api import AcrClient
 from relay.stages.acr.errors import AcrError
 from relay.stages.acr.plan import (
     Action,
     Job,
     Plan,
     WantedRepo,
-    WantedTag,
     binding_for,
-    is_managed,
-    needs_rules,
 )
+from relay.stages.acr.report import ERROR, QUEUED, SKIPPED, STARTED, TIMEOUT, ApplyReport, Row
 from relay.stages.acr.settings import AcrSettings
-from relay.stages.acr.state import FAILURES, Observed, RepoInfo, RepoState, outcome
+from relay.stages.acr.state import Observed, RepoInfo, outcome
 
 log = logging.getLogger(__name__)
-
-# upstream_config(source, tag, digest, platform) -> upstream's config digest for that platform
-# of the image `source@digest`, or None when unknown (then: build if missing).
-UpstreamConfig = Callable[[Reference, str, str, str], "str | None"]
-
-# Row statuses relay sets itself, beside ACR's own build statuses.
-ERROR = "ERROR"  # relay could not start or follow the build
-TIMEOUT = "TIMEOUT"  # still running at the deadline
-SKIPPED = "SKIPPED"  # cannot be done (e.g. the repository is not relay's)
-STARTED = "STARTED"  # started and not waited for
-QUEUED = "QUEUED"  # not started: not waiting, and the cap or its rule was busy
-_BAD = FAILURES | {ERROR, TIMEOUT, SKIPPED}
-
-
-# --- observing ------------------------------------------------------------------------------
-
-
-def observe(
-    client: AcrClient,
-    settings: AcrSettings,
-    wanted: list[WantedRepo],
-    *,
-    upstream_config: UpstreamConfig | None = None,
-    prune: bool = False,
-) -> Observed:
-    assert settings.namespace is not None
-    namespace = settings.namespace
-    namespaces = client.list_namespaces()
-    exists = namespace in namespaces
-    repos = {info.name: RepoState(info) for info in client.list_repos(namespace)} if exists else {}
-    observed = Observed(namespace, exists, len(namespaces), repos)
-    if any(w.name not in repos for w in wanted):
-        # Only a run that creates repositories can cross the quota; only then count the rest.
-        observed.other_repo_count = sum(client.count_repos(n) for n in namespaces if n != namespace)
-    ours = [w for w in wanted if w.name in repos and is_managed(repos[w.name].info)]
-
-    def read_images(want: WantedRepo) -> None:
-        state = repos[want.name]
-        state.images = client.list_images(state.info)
-
-    def read_rules(state: RepoState) -> None:
-        state.rules = client.list_rules(state.info)
-        state.builds = client.list_builds(state.info)
-
-    with ThreadPoolExecutor(max_workers=settings.workers) as pool:
-        list(pool.map(read_images, ours))
-        if upstream_config is not None:
-            present = [
-                (w, wt) for w in ours for wt in w.tags if wt.tag in (repos[w.name].images or {})
-            ]
-            configs = pool.map(lambda item: _upstream(upstream_config, *item), present)
-            for (w, wt), config in zip(present, configs, strict=True):
-                observed.upstream[(w.source.name, wt.tag)] = config
-        if prune:
-            work = [repos[w.name] for w in ours]
-        else:
-            work = [repos[w.name] for w in ours if needs_rules(w, observed)]
-        list(pool.map(read_rules, work))
-    return observed
-
-
-def _upstream(upstream_config: UpstreamConfig, want: WantedRepo, wt: WantedTag) -> str | None:
-    try:
-        return upstream_config(want.source, wt.tag, wt.digest, want.platform)
-    except Exception as exc:  # any failure means "unknown": build if missing
-        log.warning(
-            "%s:%s: cannot read upstream's config (%s); building only if missing",
-            want.source.name,
-            wt.tag,
-            exc,
-        )
-        return None
-
-
-# --- the report -------------------------------------------------------------------------------
-
-
-@dataclass
-class Row:
-    repo: str
-    tag: str
-    action: str  # "build", "wait", "skip"
-    build_id: str = ""
-    status: str = ""
-    duration: float | None = None
-    note: str = ""
-
-    @property
-    def failed(self) -> bool:
-        return self.status.upper() in _BAD
-
-
-@dataclass
-class ApplyReport:
-    rows: list[Row] = field(default_factory=list)
-    done: list[str] = field(default_factory=list)  # setup actions carried out
-    errors: list[str] = field(default_factory=list)  # setup actions that failed
-    up_to_date: int = 0
-    stats: CallStats = field(default_factory=CallStats)
-    elapsed: float = 0.0
-    registry: str = ""
-    namespace: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and not any(r.failed for r in self.rows)
-
-    def counts(self) -> dict[str, int]:
-        built = sum(1 for r in self.rows if r.status.upper() == "SUCCESS")
-        failed = sum(1 for r in self.rows if r.failed)
-        return {
-            "built": built,
-            "failed": failed,
-            "pending": len(self.rows) - built - failed,
-            "up to date": self.up_to_date,
-        }
-
-    def summary_line(self) -> str:
-        counts = ", ".join(f"{n} {what}" for what, n in self.counts().items())
-        return f"{counts} in {self.elapsed:.1f}s; {self.stats.summary()}"
-
-    def table(self) -> Table:
-        table = Table(
-            "relay acr apply",
-            [
-                Column("Tag", code=True),
-                Column("Action"),
-                Column("Build"),
-                Column("Status"),
-                Column("Duration", "right"),
-                Column("Note"),
-            ],
-            summary=self.summary_line(),
-            notes=[*self.done, *(f"error: {e}" for e in self.errors)],
-            status="ok" if self.ok else "failed",
-            where=f"{self.registry}/{self.namespace}" if self.registry else "",
-        )
-        for r in self.rows:
-            table.add(
-                f"{r.repo}:{r.tag}",
-                r.action,
-                r.build_id or "-",
-                r.status or "-",
-                duration(r.duration),
-                r.note,
-                flag=r.failed,
-            )
-        return table
-
-    def text(self) -> str:
-        return self.table().text() + "\n"
 
 
 # --- carrying out a plan -------------------------------------------------------------------------

@@ -9,19 +9,9 @@ from typing import Any
 
 from aliyunsdkcore.request import AcsRequest, CommonRequest
 
-from relay.stages.acr.client import (
-    ENTERPRISE_VERSION,
-    ONCE_ONLY,
-    PAGE_SIZE,
-    AcrClient,
-    as_text,
-    flag,
-    int_or_none,
-    pages,
-    sdk_class,
-    truthy,
-)
+from relay.stages.acr.api import ONCE_ONLY
 from relay.stages.acr.errors import AcrError
+from relay.stages.acr.sdk import SdkClient, sdk_class
 from relay.stages.acr.state import (
     Binding,
     Build,
@@ -31,11 +21,20 @@ from relay.stages.acr.state import (
     RuleSpec,
     normalise_digest,
 )
+from relay.stages.acr.wire import (
+    ENTERPRISE_VERSION,
+    PAGE_SIZE,
+    as_text,
+    flag,
+    int_or_none,
+    pages,
+    truthy,
+)
 
 log = logging.getLogger(__name__)
 
 
-class EnterpriseClient(AcrClient):
+class EnterpriseClient(SdkClient):
     edition = "enterprise"
 
     def _call(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -10,18 +10,9 @@ from typing import Any
 
 from aliyunsdkcore.request import AcsRequest, CommonRequest
 
-from relay.stages.acr.client import (
-    ONCE_ONLY,
-    PAGE_SIZE,
-    PERSONAL_OPERATIONS,
-    PERSONAL_VERSION,
-    AcrClient,
-    as_text,
-    int_or_none,
-    pages,
-    sdk_class,
-)
+from relay.stages.acr.api import ONCE_ONLY
 from relay.stages.acr.errors import AcrError
+from relay.stages.acr.sdk import SdkClient, sdk_class
 from relay.stages.acr.state import (
     Binding,
     Build,
@@ -31,11 +22,19 @@ from relay.stages.acr.state import (
     RuleSpec,
     normalise_digest,
 )
+from relay.stages.acr.wire import (
+    PAGE_SIZE,
+    PERSONAL_OPERATIONS,
+    PERSONAL_VERSION,
+    as_text,
+    int_or_none,
+    pages,
+)
 
 log = logging.getLogger(__name__)
 
 
-class PersonalClient(AcrClient):
+class PersonalClient(SdkClient):
     edition = "personal"
 
     def _call(

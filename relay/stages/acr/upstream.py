@@ -14,7 +14,7 @@ from relay.config.lockfile import Lock
 from relay.ops.inspectimage import inspect_image
 from relay.reference import Reference
 from relay.registry.client import RegistryClient
-from relay.stages.acr.apply import UpstreamConfig
+from relay.stages.acr.observe import UpstreamConfig
 
 
 def from_registry(get_client: Callable[[str], RegistryClient]) -> UpstreamConfig:

@@ -1,7 +1,7 @@
-"""ACR API client for both editions, on aliyun-python-sdk-core + aliyun-python-sdk-cr.
+"""The SDK plumbing both editions share, on aliyun-python-sdk-core + aliyun-python-sdk-cr.
 
 The SDK is used for signing and transport only; everything else it gets wrong for `cr` is done
-here (acr-api.md):
+here (docs/vendors/acr.md#endpoints-and-the-python-sdk):
 
 * Bodies: the 2016 request classes set no body, so bodies are `json.dumps(...)` bytes sent as
   application/json, PascalCase under a wrapper (`{"Repo": {...}}`); answers are camelCase under
@@ -15,7 +15,7 @@ here (acr-api.md):
   here and always passed explicitly (None for direct).
 * Path parameters must be str (an int raises TypeError inside the SDK), so every id is str.
 
-Both editions present one interface (`AcrClient`) in terms of relay.acr.state, and every call is
+Both editions implement the interface in relay.stages.acr.api on `SdkClient`, and every call is
 counted as a read, a write or a list page for the benchmark and the report.
 """
 
@@ -28,127 +28,46 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import requests
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import AcsRequest
 
 from relay.net.retry import RetryPolicy, retrying
+from relay.stages.acr.api import CallStats, kind_of
 from relay.stages.acr.errors import AcrError, from_sdk
 from relay.stages.acr.settings import AcrSettings, Credentials
 from relay.stages.acr.state import (
-    Binding,
     Build,
-    Image,
     RepoInfo,
     Rule,
     RuleSpec,
     outcome,
 )
+from relay.stages.acr.wire import PAGE_SIZE, pages
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-PERSONAL_VERSION = "2016-06-07"
-ENTERPRISE_VERSION = "2018-12-01"
-PAGE_SIZE = 100  # ACR's own maximum is UNCONFIRMED; paging below copes with a smaller cap
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 20
-
-# Personal edition (ROA): action -> (method, URI). Used for CommonRequest when the SDK has no
-# class; where it has one, tests check the two agree.
-PERSONAL_OPERATIONS: dict[str, tuple[str, str]] = {
-    "GetNamespaceList": ("GET", "/namespace"),
-    "CreateNamespace": ("PUT", "/namespace"),
-    "GetRepoListByNamespace": ("GET", "/repos/[RepoNamespace]"),
-    "CreateRepo": ("PUT", "/repos"),
-    "UpdateRepo": ("POST", "/repos/[RepoNamespace]/[RepoName]"),
-    "DeleteRepo": ("DELETE", "/repos/[RepoNamespace]/[RepoName]"),
-    "GetRepoSourceRepo": ("GET", "/repos/[RepoNamespace]/[RepoName]/sourceRepo"),
-    "UpdateRepoSourceRepo": ("POST", "/repos/[RepoNamespace]/[RepoName]/sourceRepo"),
-    "GetRepoTags": ("GET", "/repos/[RepoNamespace]/[RepoName]/tags"),
-    "GetRepoBuildRuleList": ("GET", "/repos/[RepoNamespace]/[RepoName]/rules"),
-    "CreateRepoBuildRule": ("PUT", "/repos/[RepoNamespace]/[RepoName]/rules"),
-    "UpdateRepoBuildRule": ("POST", "/repos/[RepoNamespace]/[RepoName]/rules/[BuildRuleId]"),
-    "DeleteRepoBuildRule": ("DELETE", "/repos/[RepoNamespace]/[RepoName]/rules/[BuildRuleId]"),
-    "StartRepoBuildByRule": (
-        "PUT",
-        "/repos/[RepoNamespace]/[RepoName]/rules/[BuildRuleId]/build",
-    ),
-    "GetRepoBuildList": ("GET", "/repos/[RepoNamespace]/[RepoName]/build"),
-    "GetRepoBuildStatus": ("GET", "/repos/[RepoNamespace]/[RepoName]/build/[BuildId]/status"),
-}
-
-# Writes that would happen twice if repeated after a lost answer (relay.acr.client._write_once).
-ONCE_ONLY = frozenset({"CreateRepoBuildRule", "StartRepoBuildByRule", "CreateBuildRecordByRule"})
-
-# Calls that page through a listing rather than read one repository's state.
-LIST_ACTIONS = frozenset(
-    {"GetNamespaceList", "GetRepoListByNamespace", "ListNamespace", "ListRepository"}
-)
-
-
-def kind_of(action: str, method: str = "POST") -> str:
-    """ "list", "read" or "write", for counting."""
-    if action in LIST_ACTIONS:
-        return "list"
-    if action.startswith(("Get", "List")) or method == "GET":
-        return "read"
-    return "write"
-
-
-@dataclass
-class CallStats:
-    """API calls made (every attempt counts: that is what the service sees)."""
-
-    reads: int = 0
-    writes: int = 0
-    list_pages: int = 0
-    retries: int = 0
-    by_action: Counter[str] = field(default_factory=Counter)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def count(self, action: str, kind: str) -> None:
-        with self._lock:
-            self.by_action[action] += 1
-            if kind == "list":
-                self.list_pages += 1
-            elif kind == "read":
-                self.reads += 1
-            else:
-                self.writes += 1
-
-    def retried(self) -> None:
-        with self._lock:
-            self.retries += 1
-
-    @property
-    def total(self) -> int:
-        return self.reads + self.writes + self.list_pages
-
-    def summary(self) -> str:
-        return (
-            f"{self.total} ACR API calls: {self.reads} reads, {self.writes} writes, "
-            f"{self.list_pages} list pages, {self.retries} retries"
-        )
 
 
 def proxies_for(url: str, env: Mapping[str, str]) -> dict[str, str | None]:
     """The proxy map to hand the SDK. Never empty: an empty map makes the SDK read HTTP(S)_PROXY
-    itself and ignore NO_PROXY. Loopback endpoints (the emulator) always go direct."""
+    itself and ignore NO_PROXY. NO_PROXY is read by requests' own rule (CIDRs, ports,
+    suffixes), the one the registry client uses. Loopback endpoints (the emulator) go direct."""
     direct: dict[str, str | None] = {"http": None, "https": None}
     host = urlsplit(url).hostname or ""
     if host == "localhost" or _is_loopback(host):
         return direct
     lower = {k.lower(): v for k, v in env.items()}
-    no_proxy = lower.get("no_proxy", "")
-    if no_proxy and _bypassed(host, no_proxy):
+    if requests.utils.should_bypass_proxies(url, no_proxy=lower.get("no_proxy") or ""):
         return direct
     found: dict[str, str | None] = {s: lower.get(f"{s}_proxy") or None for s in ("http", "https")}
     return found if any(found.values()) else direct
@@ -159,18 +78,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _bypassed(host: str, no_proxy: str) -> bool:
-    for item in (x.strip().lower() for x in no_proxy.split(",")):
-        if not item:
-            continue
-        if item == "*":
-            return True
-        item = item.split(":", 1)[0].lstrip(".")
-        if host == item or host.endswith("." + item):
-            return True
-    return False
 
 
 class _QuietSdkErrors(logging.Filter):
@@ -192,8 +99,8 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-class AcrClient:
-    """The edition-neutral interface; `connect()` returns one of the two subclasses."""
+class SdkClient:
+    """Signing, retries, proxies and counting for one edition's client (a subclass)."""
 
     edition = ""
 
@@ -317,16 +224,7 @@ class AcrClient:
             raise AcrError(action, "BadResponse", "the answer is not a JSON object")
         return body
 
-    # --- the interface ------------------------------------------------------------------------
-
-    def list_namespaces(self) -> list[str]:
-        raise NotImplementedError
-
-    def create_namespace(self, name: str) -> None:
-        raise NotImplementedError
-
-    def list_repos(self, namespace: str) -> list[RepoInfo]:
-        raise NotImplementedError
+    # --- shared by both editions (the interface itself: relay.stages.acr.api) ---------------
 
     def _repo_page(self, namespace: str, page: int, size: int) -> tuple[list[Any], int | None]:
         """One page of repositories and the total, in the edition's own casing."""
@@ -339,39 +237,7 @@ class AcrClient:
             return total
         return sum(1 for _ in pages(lambda page: self._repo_page(namespace, page, PAGE_SIZE)))
 
-    def create_repo(
-        self, namespace: str, name: str, *, summary: str, detail: str, binding: Binding
-    ) -> RepoInfo:
-        raise NotImplementedError
-
-    def update_repo(self, repo: RepoInfo, *, summary: str, detail: str) -> None:
-        raise NotImplementedError
-
-    def delete_repo(self, repo: RepoInfo) -> None:
-        raise NotImplementedError
-
-    def get_binding(self, repo: RepoInfo) -> Binding | None:
-        raise NotImplementedError
-
-    def bind_source(self, repo: RepoInfo, binding: Binding) -> None:
-        raise NotImplementedError
-
-    def list_images(self, repo: RepoInfo) -> dict[str, Image]:
-        raise NotImplementedError
-
     def list_rules(self, repo: RepoInfo) -> list[Rule]:
-        raise NotImplementedError
-
-    def create_rule(self, repo: RepoInfo, spec: RuleSpec) -> str | None:
-        raise NotImplementedError
-
-    def update_rule(self, repo: RepoInfo, rule_id: str, spec: RuleSpec) -> None:
-        raise NotImplementedError
-
-    def delete_rule(self, repo: RepoInfo, rule_id: str) -> None:
-        raise NotImplementedError
-
-    def start_build(self, repo: RepoInfo, rule_id: str, tag: str) -> str | None:
         raise NotImplementedError
 
     def _rule_landed(self, repo: RepoInfo, spec: RuleSpec) -> str | None:
@@ -390,26 +256,6 @@ class AcrClient:
     def list_builds(self, repo: RepoInfo) -> list[Build]:
         raise NotImplementedError
 
-    def build_status(self, repo: RepoInfo, build_id: str) -> str:
-        raise NotImplementedError
-
-
-def connect(
-    settings: AcrSettings,
-    creds: Credentials,
-    *,
-    env: Mapping[str, str],
-    stats: CallStats | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    rand: Callable[[], float] = random.random,
-) -> AcrClient:
-    # The editions import this module for the base class, so they are imported here.
-    from relay.stages.acr.enterprise import EnterpriseClient
-    from relay.stages.acr.personal import PersonalClient
-
-    cls: type[AcrClient] = EnterpriseClient if settings.edition == "enterprise" else PersonalClient
-    return cls(settings, creds, env=env, stats=stats, sleep=sleep, rand=rand)
-
 
 def sdk_class(version: str, action: str) -> type[AcsRequest] | None:
     module = f"aliyunsdkcr.request.v{version.replace('-', '')}.{action}Request"
@@ -417,39 +263,3 @@ def sdk_class(version: str, action: str) -> type[AcsRequest] | None:
         return getattr(importlib.import_module(module), f"{action}Request")
     except (ImportError, AttributeError):
         return None
-
-
-def pages(fetch: Callable[[int], tuple[list[Any], int | None]]) -> Iterator[Any]:
-    """Every item over pages 1, 2, …; stops at the total, or at a short or empty page when the
-    total is missing (so a server that caps the page size below ours still pages right)."""
-    page, seen = 1, 0
-    while True:
-        items, total = fetch(page)
-        yield from items
-        seen += len(items)
-        if not items or (total is not None and seen >= total):
-            return
-        if total is None and len(items) < PAGE_SIZE:
-            return
-        page += 1
-
-
-def int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def as_text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def flag(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() == "true"
-    return bool(value)

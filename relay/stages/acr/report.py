@@ -1,0 +1,93 @@
+"""What `relay acr apply` did: a row per tag, rendered by relay.output.tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from relay.output.tables import Column, Table, duration
+from relay.stages.acr.api import CallStats
+from relay.stages.acr.state import FAILURES
+
+# Row statuses relay sets itself, beside ACR's own build statuses.
+ERROR = "ERROR"  # relay could not start or follow the build
+TIMEOUT = "TIMEOUT"  # still running at the deadline
+SKIPPED = "SKIPPED"  # cannot be done (e.g. the repository is not relay's)
+STARTED = "STARTED"  # started and not waited for
+QUEUED = "QUEUED"  # not started: not waiting, and the cap or its rule was busy
+_BAD = FAILURES | {ERROR, TIMEOUT, SKIPPED}
+
+
+@dataclass
+class Row:
+    repo: str
+    tag: str
+    action: str  # "build", "wait", "skip"
+    build_id: str = ""
+    status: str = ""
+    duration: float | None = None
+    note: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status.upper() in _BAD
+
+
+@dataclass
+class ApplyReport:
+    rows: list[Row] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)  # setup actions carried out
+    errors: list[str] = field(default_factory=list)  # setup actions that failed
+    up_to_date: int = 0
+    stats: CallStats = field(default_factory=CallStats)
+    elapsed: float = 0.0
+    registry: str = ""
+    namespace: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not any(r.failed for r in self.rows)
+
+    def counts(self) -> dict[str, int]:
+        built = sum(1 for r in self.rows if r.status.upper() == "SUCCESS")
+        failed = sum(1 for r in self.rows if r.failed)
+        return {
+            "built": built,
+            "failed": failed,
+            "pending": len(self.rows) - built - failed,
+            "up to date": self.up_to_date,
+        }
+
+    def summary_line(self) -> str:
+        counts = ", ".join(f"{n} {what}" for what, n in self.counts().items())
+        return f"{counts} in {self.elapsed:.1f}s; {self.stats.summary()}"
+
+    def table(self) -> Table:
+        table = Table(
+            "relay acr apply",
+            [
+                Column("Tag", code=True),
+                Column("Action"),
+                Column("Build"),
+                Column("Status"),
+                Column("Duration", "right"),
+                Column("Note"),
+            ],
+            summary=self.summary_line(),
+            notes=[*self.done, *(f"error: {e}" for e in self.errors)],
+            status="ok" if self.ok else "failed",
+            where=f"{self.registry}/{self.namespace}" if self.registry else "",
+        )
+        for r in self.rows:
+            table.add(
+                f"{r.repo}:{r.tag}",
+                r.action,
+                r.build_id or "-",
+                r.status or "-",
+                duration(r.duration),
+                r.note,
+                flag=r.failed,
+            )
+        return table
+
+    def text(self) -> str:
+        return self.table().text() + "\n"

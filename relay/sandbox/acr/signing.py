@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from tests.acr_emulator import errors
+from relay.sandbox.acr import errors
 
 ROA_VERSION = "2016-06-07"
 RPC_VERSION = "2018-12-01"

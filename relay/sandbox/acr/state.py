@@ -31,7 +31,8 @@ FINAL_STATES = frozenset({SUCCESS, FAILED, CANCELED})
 
 # --- Name rules -------------------------------------------------------------------------------
 
-# Personal namespace: 2-30 chars (docs 142765/72396), terraform's validateContainerRegistryNamespaceName.
+# Personal namespace: 2-30 chars (docs 142765/72396), terraform's
+# validateContainerRegistryNamespaceName.
 NAMESPACE_RE = re.compile(r"^[a-z0-9]+[_\-a-z0-9]*$")
 NAMESPACE_LEN = (2, 30)
 # Personal repository: the sources disagree (1-64, 2-30, 2-64), so this is UNCONFIRMED; the

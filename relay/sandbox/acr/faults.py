@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from tests.acr_emulator import errors
+from relay.sandbox.acr import errors
 
 FAULTS = ("throttling", "5xx", "5xx-after", "latency")
 

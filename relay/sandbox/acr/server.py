@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.acr_emulator import errors, signing
-from tests.acr_emulator.backend import Backend
-from tests.acr_emulator.builds import BuildRunner, BuildSettings
-from tests.acr_emulator.enterprise import EnterpriseApi
-from tests.acr_emulator.faults import FaultInjector
-from tests.acr_emulator.personal import Flat, PersonalApi, RoaRequest, match
-from tests.acr_emulator.registry_view import RegistryTarget
-from tests.acr_emulator.state import ENTERPRISE, PERSONAL, Call, Edition, State
+from relay.sandbox.acr import errors, signing
+from relay.sandbox.acr.backend import Backend
+from relay.sandbox.acr.builds import BuildRunner, BuildSettings
+from relay.sandbox.acr.enterprise import EnterpriseApi
+from relay.sandbox.acr.faults import FaultInjector
+from relay.sandbox.acr.personal import Flat, PersonalApi, RoaRequest, match
+from relay.sandbox.acr.registry_view import RegistryTarget
+from relay.sandbox.acr.state import ENTERPRISE, PERSONAL, Call, Edition, State
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.acr_emulator.registry_view import RegistryTarget
-from tests.acr_emulator.state import (
+from relay.sandbox.acr.registry_view import RegistryTarget
+from relay.sandbox.acr.state import (
     BUILDING,
     CANCELED,
     ENTERPRISE,
@@ -60,7 +60,8 @@ class BuildSettings:
     # well under a second, so a poller would otherwise never see the intermediate states.
     pending_seconds: float = 0.0
     min_building_seconds: float = 0.0
-    # ACR's builders run Docker, so pushed images are Docker schema2 (UNCONFIRMED); "oci" also works.
+    # ACR's builders run Docker, so pushed images are Docker schema2 (UNCONFIRMED); "oci" also
+    # works.
     image_format: str = "docker"
     timeout: float = 600.0  # per build, clone to push
     workers: int = 1  # buildah processes at once: CI has 2 cores

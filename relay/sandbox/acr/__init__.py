@@ -15,8 +15,8 @@ Use it through the pytest fixture ``acr_emulator`` (tests/fixtures/acr.py). Modu
 ``errors``    the three error shapes and all codes             ``registry_view`` tag reading
 """
 
-from tests.acr_emulator.builds import BuildSettings
-from tests.acr_emulator.server import AcrServer
-from tests.acr_emulator.state import Call, Limits, State
+from relay.sandbox.acr.builds import BuildSettings
+from relay.sandbox.acr.server import AcrServer
+from relay.sandbox.acr.state import Call, Limits, State
 
 __all__ = ["AcrServer", "BuildSettings", "Call", "Limits", "State"]

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.acr_emulator import errors
-from tests.acr_emulator.backend import Backend, TagRow, bare_hex, page_slice
-from tests.acr_emulator.state import (
+from relay.sandbox.acr import errors
+from relay.sandbox.acr.backend import Backend, TagRow, bare_hex, page_slice
+from relay.sandbox.acr.state import (
     DETAIL_MAX,
     DOCKERFILE_LOCATION_LEN,
     DOCKERFILE_NAME_LEN,

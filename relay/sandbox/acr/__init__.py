@@ -1,8 +1,9 @@
 """An emulator of Alibaba Cloud Container Registry's control plane, for tests.
 
 It speaks both API editions on one port, held to the vendor's contract as researched in
-shared/docs/acr-api.md: personal edition 2016-06-07 (ROA: PascalCase bodies in wrappers,
-camelCase ``data`` responses, lower-case service errors) and enterprise edition 2018-12-01 (RPC:
+Alibaba's API reference and the aliyun-python-sdk-cr request classes: personal edition
+2016-06-07 (ROA: PascalCase bodies in wrappers, camelCase ``data`` responses, lower-case
+service errors) and enterprise edition 2018-12-01 (RPC:
 query parameters, PascalCase flat responses, ``IsSuccess``). Signatures are verified as the
 gateway does; builds really run (git clone, buildah bud, buildah push to a local registry).
 

@@ -72,6 +72,7 @@ from relay.sandbox.harbor.state import (
     Credential,
     Execution,
     Filter,
+    JobStatus,
     Policy,
     Project,
     Registry,
@@ -1389,7 +1390,7 @@ class HarborServer:
     # handlers: executions and tasks
     # ======================================================================================
 
-    def _live_status(self, execution: Execution) -> str:
+    def _live_status(self, execution: Execution) -> JobStatus:
         """The status the refresher computes from the tasks (src/pkg/task/hook.go)."""
         if execution.marked:
             return execution.status
@@ -1417,13 +1418,13 @@ class HarborServer:
             new = self._live_status(execution)
             execution.refreshed_at = t
             if new != execution.status:
-                execution.status = new  # type: ignore[assignment]  # a JobStatus value
+                execution.status = new
                 if new in FINAL:
                     execution.end_time = now()
 
-    def _mark(self, execution: Execution, status: str, message: str) -> None:
+    def _mark(self, execution: Execution, status: JobStatus, message: str) -> None:
         with self.state.lock:
-            execution.status = status  # type: ignore[assignment]  # a JobStatus value
+            execution.status = status
             execution.status_text = message
             execution.end_time = now()
             execution.marked = True

@@ -656,6 +656,45 @@ def test_brace_filter_lists_only_those_repositories(h: HarborEmulator, s: reques
     ]
 
 
+def test_enterprise_edition_is_told_by_the_service_and_listed_with_rpc(
+    harbor_factory: HarborFactory, skopeo: Skopeo
+) -> None:
+    h = harbor_factory(acr_enterprise=True)
+    s = h.session()
+    digests = h.seed_acr_repo("eens", "app", ["v1"], edition="enterprise")
+    registry_id = create_acr_registry(h, s, url=h.acr_ee_url)
+    policy_id = create_policy(h, s, registry_id, filters=[{"type": "name", "value": "**"}])
+    h.reset_calls()
+    execution = run(h, s, policy_id)
+    assert execution["status"] == "Succeed", execution
+    assert skopeo.digest("mirror/app:v1", h.registry) == digests["v1"]
+    # cri- in the challenge's service: the 2018-12-01 RPC API, with the instance id
+    assert set(h.openapi_calls) == {
+        "ListNamespace",
+        "ListRepository",
+        "ListRepoTag",
+        "GetAuthorizationToken",
+    }
+    assert {c.query.get("InstanceId") for c in h.acr.calls} == {h.acr.instance_id}
+
+
+def test_enterprise_urls_need_2_12(harbor_factory: HarborFactory) -> None:
+    h = harbor_factory(version="v2.11.2", acr_enterprise=True)
+    resp = h.session().post(h.api + "/registries", json=h.acr_registry_body(url=h.acr_ee_url))
+    assert resp.status_code == 500
+    assert h.server.core_log[-1].endswith("Invalid Rgistry|CR service url")
+    ok = h.session().post(h.api + "/registries", json=h.acr_registry_body())
+    assert ok.status_code == 201  # registry.<region>.aliyuncs.com still fine
+
+
+def test_registry_name_rules(h: HarborEmulator, s: requests.Session) -> None:
+    resp = s.post(h.api + "/registries", json=h.acr_registry_body(name="x" * 65))
+    assert error(resp) == ("BAD_REQUEST", "the max length of name is 64")
+    resp = s.post(h.api + "/registries", json=h.acr_registry_body(name=""))
+    assert error(resp) == ("BAD_REQUEST", "name cannot be empty")
+    assert h.openapi_calls == {}  # both refused before the health check
+
+
 @pytest.mark.parametrize(
     ("count", "expected"),
     [(-1, "mirror/app"), (0, "mirror/myns/app"), (1, "mirror/app")],

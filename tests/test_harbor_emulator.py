@@ -164,7 +164,8 @@ def test_unknown_fields_are_dropped_with_the_real_servers_quirk(
     policy_id = create_policy(h, s, registry_id, replicate_deletion=True, dest_namespcae="typo")
     policy = s.get(h.api + f"/replication/policies/{policy_id}").json()
     assert "colour" not in s.get(h.api + f"/registries/{registry_id}").json()
-    assert policy["replicate_deletion"] is False and "dest_namespcae" not in policy
+    assert "replicate_deletion" not in policy  # false, and false is omitted
+    assert policy["name"] == "acr-myns" and "dest_namespcae" not in policy
 
 
 def test_query_parameters_are_typed_and_bounded(h: HarborEmulator, s: requests.Session) -> None:
@@ -269,7 +270,8 @@ def test_create_registry_health_checks_with_the_real_signature(
         "access_key": h.acr.access_key_id,
         "access_secret": "*****",
     }
-    assert got["status"] == "healthy" and got["ca_certificate"] is None
+    assert got["status"] == "healthy"
+    assert "ca_certificate" not in got and "insecure" not in got  # unset pointer; false
     # Harbor asked ACR for a temporary token, signed with the stored AccessKey
     token_calls = [c for c in h.acr.calls if c.action == "GetAuthorizationToken"]
     assert [(c.status, c.code) for c in token_calls] == [(200, None)]
@@ -445,6 +447,7 @@ def test_policy_put_replaces_everything(h: HarborEmulator, s: requests.Session) 
     policy_id = create_policy(h, s, registry_id, speed=-5)
     got = s.get(h.api + f"/replication/policies/{policy_id}").json()
     assert (got["enabled"], got["dest_namespace_replace_count"], got["speed"]) == (True, 1, 0)
+    assert got["copy_by_chunk"] is False  # pointers stay even when false
     assert got["dest_registry"]["name"] == "Local" and got["src_registry"]["id"] == registry_id
     assert got["src_registry"]["credential"]["access_secret"] == "*****"
     resp = s.put(
@@ -453,10 +456,10 @@ def test_policy_put_replaces_everything(h: HarborEmulator, s: requests.Session) 
     )
     assert resp.status_code == 200
     got = s.get(h.api + f"/replication/policies/{policy_id}").json()
-    assert got["enabled"] is False
-    assert "filters" not in got and "trigger" not in got
+    # go-swagger's omitempty: false and "" are not sent at all
+    for gone in ("enabled", "filters", "trigger", "dest_namespace", "override", "deletion"):
+        assert gone not in got, gone
     assert got["dest_namespace_replace_count"] == -1
-    assert got["dest_namespace"] == "" and got["override"] is False
 
 
 def test_deletion_is_read_replicate_deletion_is_not(h: HarborEmulator, s: requests.Session) -> None:
@@ -465,7 +468,7 @@ def test_deletion_is_read_replicate_deletion_is_not(h: HarborEmulator, s: reques
     honoured = create_policy(h, s, registry_id, name="b", deletion=True, replicate_deletion=False)
     a = s.get(h.api + f"/replication/policies/{ignored}").json()
     b = s.get(h.api + f"/replication/policies/{honoured}").json()
-    assert (a["deletion"], a["replicate_deletion"]) == (False, False)
+    assert "deletion" not in a and "replicate_deletion" not in a  # false: omitted
     assert (b["deletion"], b["replicate_deletion"]) == (True, True)
 
 

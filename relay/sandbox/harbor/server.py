@@ -708,7 +708,9 @@ class HarborServer:
                 entry["error"] = error
             components.append(entry)
         overall = "healthy" if all(c["status"] == "healthy" for c in components) else "unhealthy"
-        return self._json({"status": overall, "components": components})
+        return self._json(
+            spec.render("OverallHealthStatus", {"status": overall, "components": components})
+        )
 
     def op_getSystemInfo(self, ctx: Ctx) -> Reply:
         # handler/systeminfo.go: the protected fields only for authenticated callers.
@@ -733,26 +735,25 @@ class HarborServer:
                     "current_time": timestamp(now()),
                 }
             )
-        return self._json(info)
+        return self._json(spec.render("GeneralInfo", info))
 
     def op_getCurrentUserInfo(self, ctx: Ctx) -> Reply:
         self._require_authenticated(ctx)
         if ctx.security.kind == "robot":
             raise errors.precondition("get current user not available for security context: robot")
         t = timestamp(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
-        return self._json(
-            {
-                "user_id": 1,
-                "username": "admin",
-                "email": "admin@example.com",
-                "realname": "system admin",
-                "comment": "admin user",
-                "sysadmin_flag": True,
-                "admin_role_in_auth": False,
-                "creation_time": t,
-                "update_time": t,
-            }
-        )
+        reply: dict[str, Any] = {
+            "user_id": 1,
+            "username": "admin",
+            "email": "admin@example.com",
+            "realname": "system admin",
+            "comment": "admin user",
+            "sysadmin_flag": True,
+            "admin_role_in_auth": False,
+            "creation_time": t,
+            "update_time": t,
+        }
+        return self._json(spec.render("UserResp", reply))
 
     # ======================================================================================
     # handlers: registries
@@ -791,9 +792,9 @@ class HarborServer:
                 "access_key": r.credential.access_key,
                 "access_secret": MASKED if r.credential.access_secret else "",
             }
-        if self.at_least(FIELD_SINCE[("Registry", "ca_certificate")]):
-            out["ca_certificate"] = r.ca_certificate
-        return out
+        if self.at_least(FIELD_SINCE[("Registry", "ca_certificate")]) and r.ca_certificate:
+            out["ca_certificate"] = r.ca_certificate  # a pointer, set only when non-empty
+        return spec.render("Registry", out)
 
     def _ca_file(self, pem: str | None) -> str | None:
         if not pem:
@@ -1017,16 +1018,19 @@ class HarborServer:
         except AdapterError as exc:
             raise errors.internal(str(exc)) from None
         return self._json(
-            {
-                "type": "ali-acr",
-                "description": "",
-                "supported_resource_filters": [
-                    {"type": "name", "style": "input"},
-                    {"type": "tag", "style": "input"},
-                    {"type": "resource", "style": "radio", "values": ["image"]},
-                ],
-                "supported_triggers": ["manual", "scheduled"],
-            }
+            spec.render(
+                "RegistryInfo",
+                {
+                    "type": "ali-acr",
+                    "description": "",
+                    "supported_resource_filters": [
+                        {"type": "name", "style": "input"},
+                        {"type": "tag", "style": "input"},
+                        {"type": "resource", "style": "radio", "values": ["image"]},
+                    ],
+                    "supported_triggers": ["manual", "scheduled"],
+                },
+            )
         )
 
     def _adapters(self) -> list[str]:
@@ -1077,7 +1081,7 @@ class HarborServer:
     # ======================================================================================
 
     def _render_project(self, p: Project) -> dict[str, Any]:
-        return {
+        out = {
             "project_id": p.id,
             "owner_id": p.owner_id,
             "name": p.name,
@@ -1089,6 +1093,7 @@ class HarborServer:
             "repo_count": 0,
             "metadata": {"public": "true" if p.public else "false", **p.metadata},
         }
+        return spec.render("Project", out)
 
     def _can_see(self, sec: Security, p: Project) -> bool:
         if p.public or sec.kind == "admin":
@@ -1241,9 +1246,7 @@ class HarborServer:
         for name, value in gated.items():
             if self.at_least(FIELD_SINCE[("ReplicationPolicy", name)]):
                 out[name] = value
-        if out["filters"] is None:
-            del out["filters"]
-        return out
+        return spec.render("ReplicationPolicy", out)
 
     def _policy_from_body(self, ctx: Ctx, policy_id: int) -> Policy:
         """The handler's conversion: only what the body says (PUT replaces everything)."""
@@ -1441,35 +1444,41 @@ class HarborServer:
         with self.state.lock:
             tasks = self.state.tasks_of(e.id)
             counts = Counter(t.status for t in tasks)
-            return {
-                "id": e.id,
-                "policy_id": e.policy_id,
-                "status": EXECUTION_WORDS.get(e.status, e.status),
-                "status_text": e.status_text,
-                "trigger": e.trigger,
-                "start_time": timestamp(e.start_time),
-                "end_time": timestamp(e.end_time) if e.end_time else timestamp(None),
-                # populateExecution -> GetMetrics: live from the task table
-                "total": len(tasks),
-                "failed": counts["Error"],
-                "succeed": counts["Success"],
-                "in_progress": counts["Pending"] + counts["Scheduled"] + counts["Running"],
-                "stopped": counts["Stopped"],
-            }
+            return spec.render(
+                "ReplicationExecution",
+                {
+                    "id": e.id,
+                    "policy_id": e.policy_id,
+                    "status": EXECUTION_WORDS.get(e.status, e.status),
+                    "status_text": e.status_text,
+                    "trigger": e.trigger,
+                    "start_time": timestamp(e.start_time),
+                    "end_time": timestamp(e.end_time) if e.end_time else timestamp(None),
+                    # populateExecution -> GetMetrics: live from the task table
+                    "total": len(tasks),
+                    "failed": counts["Error"],
+                    "succeed": counts["Success"],
+                    "in_progress": counts["Pending"] + counts["Scheduled"] + counts["Running"],
+                    "stopped": counts["Stopped"],
+                },
+            )
 
     def _render_task(self, t: Task) -> dict[str, Any]:
-        return {
-            "id": t.id,
-            "execution_id": t.execution_id,
-            "status": TASK_WORDS.get(t.status, t.status),
-            "job_id": t.job_id,
-            "operation": t.operation,
-            "resource_type": t.resource_type,
-            "src_resource": t.src_resource,
-            "dst_resource": t.dst_resource,
-            "start_time": timestamp(t.start_time),
-            "end_time": timestamp(t.end_time),
-        }
+        return spec.render(
+            "ReplicationTask",
+            {
+                "id": t.id,
+                "execution_id": t.execution_id,
+                "status": TASK_WORDS.get(t.status, t.status),
+                "job_id": t.job_id,
+                "operation": t.operation,
+                "resource_type": t.resource_type,
+                "src_resource": t.src_resource,
+                "dst_resource": t.dst_resource,
+                "start_time": timestamp(t.start_time),
+                "end_time": timestamp(t.end_time),
+            },
+        )
 
     def start_execution(self, policy: Policy, trigger: Literal["manual", "scheduled"]) -> int:
         """controller.Start in src/controller/replication/execution.go."""

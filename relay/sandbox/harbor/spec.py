@@ -124,6 +124,46 @@ def definition_properties(model: str, version: Version) -> set[str]:
     return {p for p in props if version >= FIELD_SINCE.get((model, p), (0, 0, 0))}
 
 
+def _empty(value: Any) -> bool:
+    return value is None or value is False or value == 0 or value == "" or value in ([], {})
+
+
+def render(model: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A response body as go-swagger's generated model marshals it.
+
+    Optional properties carry ``omitempty`` unless the swagger says ``x-omitempty: false``, so
+    zero values vanish: a disabled policy has no ``enabled`` key, an empty description no
+    ``description``. Pointers (``x-nullable``/``x-isnullable``, nested objects) stay when set;
+    date-times are structs and always stay; an untyped property is an interface{}, omitted
+    only when nil.
+    """
+    props: dict[str, Any] = load_spec()["definitions"][model].get("properties", {})
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        prop = props.get(key, {})
+        if value is None:
+            continue
+        ref = prop.get("$ref")
+        items = prop.get("items", {}) if prop.get("type") == "array" else {}
+        if ref and isinstance(value, dict):
+            value = render(ref.rsplit("/", 1)[1], value)
+        elif items.get("$ref") and isinstance(value, list):
+            inner = items["$ref"].rsplit("/", 1)[1]
+            value = [render(inner, v) if isinstance(v, dict) else v for v in value]
+        keep = (
+            prop.get("x-omitempty") is False
+            or prop.get("x-nullable")
+            or prop.get("x-isnullable")
+            or prop.get("format") == "date-time"
+            or ref is not None
+            or "type" not in prop
+            or not _empty(value)
+        )
+        if keep:
+            out[key] = value
+    return out
+
+
 def _go_field(param: str, model: str | None, path: list[Any]) -> str:
     dotted = ".".join(str(p) for p in path if not isinstance(p, int))
     return f"{model or param}.{dotted}" if dotted else (model or param)

@@ -1,4 +1,4 @@
-"""The ACR emulator is strict: it holds clients to the vendor's contract (shared/docs/acr-api.md).
+"""The ACR emulator is strict: it holds clients to the vendor's contract (its documented API).
 
 Requests are signed by the real SDK (aliyun-python-sdk-core + aliyun-python-sdk-cr) wherever
 possible; raw requests signed by relay/sandbox/acr/signing.py are used where a test needs to

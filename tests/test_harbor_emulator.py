@@ -472,32 +472,35 @@ def test_deletion_is_read_replicate_deletion_is_not(h: HarborEmulator, s: reques
     assert (b["deletion"], b["replicate_deletion"]) == (True, True)
 
 
-@pytest.mark.parametrize(
-    ("cron", "message"),
-    [
-        ("0 0 2 * * *", None),
-        ("0 */15 * * * 1-5", None),
-        ("0  5 * * * *", None),  # Harbor splits on single spaces: passes its own checks
-        ("* 0 2 * * *", SECONDS_MESSAGE),
-        ("30 0 2 * * *", SECONDS_MESSAGE),
-        ("0 * 2 * * *", MINUTES_MESSAGE),
-        ("0 0 2 * *", "invalid cron string for scheduled trigger: 0 0 2 * *"),
-        ("@daily", "invalid cron string for scheduled trigger: @daily"),
-        ("0 0 25 * * *", "invalid cron string for scheduled trigger: 0 0 25 * * *"),
-        ("", "the cron string cannot be empty when the trigger type is scheduled"),
-    ],
-)
-def test_cron_rules_and_messages(h: HarborEmulator, cron: str, message: str | None) -> None:
-    s = h.session()
+CRON_CASES: list[tuple[str, str | None]] = [
+    ("0 0 2 * * *", None),
+    ("0 */15 * * * 1-5", None),
+    ("0 0 2 * * SUN", None),
+    ("0  5 * * * *", None),  # Harbor splits on single spaces: passes its own checks
+    ("* 0 2 * * *", SECONDS_MESSAGE),
+    ("30 0 2 * * *", SECONDS_MESSAGE),
+    ("0 * 2 * * *", MINUTES_MESSAGE),
+    ("0 0 2 * *", "invalid cron string for scheduled trigger: 0 0 2 * *"),
+    ("@daily", "invalid cron string for scheduled trigger: @daily"),
+    ("0 0 25 * * *", "invalid cron string for scheduled trigger: 0 0 25 * * *"),
+    ("0 0 2 ? * L", "invalid cron string for scheduled trigger: 0 0 2 ? * L"),
+    ("", "the cron string cannot be empty when the trigger type is scheduled"),
+]
+
+
+def test_cron_rules_and_messages(h: HarborEmulator, s: requests.Session) -> None:
     h.state.registries[1] = _fake_registry()
-    trigger = {"type": "scheduled", "trigger_settings": {"cron": cron}}
-    resp = s.post(h.api + "/replication/policies", json=policy_body(1, trigger=trigger))
-    if message is None:
-        assert resp.status_code == 201, resp.text
-        assert h.state.schedules == {1: cron}
-    else:
-        assert resp.status_code == 400
-        assert error(resp) == ("BAD_REQUEST", message)
+    for i, (cron, message) in enumerate(CRON_CASES):
+        trigger = {"type": "scheduled", "trigger_settings": {"cron": cron}}
+        body = policy_body(1, name=f"p{i}", trigger=trigger)
+        resp = s.post(h.api + "/replication/policies", json=body)
+        if message is None:
+            assert resp.status_code == 201, (cron, resp.text)
+            policy_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+            assert h.state.schedules[policy_id] == cron
+        else:
+            assert resp.status_code == 400, cron
+            assert error(resp) == ("BAD_REQUEST", message)
 
 
 def test_cron_checks_arrived_in_2_9(harbor_factory: HarborFactory) -> None:
@@ -744,6 +747,7 @@ def test_tag_filter_excludes_and_project_is_created_private(
     assert project["metadata"]["public"] == "false" and project["owner_name"] == "admin"
     assert s.head(h.api + "/projects", params={"project_name": "mirror"}).status_code == 200
     assert s.head(h.api + "/projects", params={"project_name": "nope"}).status_code == 404
+    assert s.head(h.api + "/projects").status_code == 422  # project_name is required
 
 
 def test_no_matching_resources_succeeds_with_a_note(h: HarborEmulator, s: requests.Session) -> None:

@@ -138,6 +138,9 @@ _DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 REPOSITORY_NAME_RE = re.compile(
     rf"^(?:{_DOMAIN}(?:\.{_DOMAIN})*(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*$"
 )
+# Query parameters a handler reads although the swagger does not declare them: the legacy
+# replication scheduler job starts executions with ?trigger=scheduled (handler/replication.go).
+UNDECLARED_QUERY = {("startReplication", "trigger")}
 # src/controller/health/checker.go (trivy only when enabled)
 HEALTH_COMPONENTS = ("core", "database", "jobservice", "portal", "redis", "registry", "registryctl")
 PROJECT_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")  # src/pkg/project/manager.go
@@ -598,6 +601,9 @@ class HarborServer:
         for name, raw in request.query_pairs:
             p = by_place.get(("query", name))
             if p is None:
+                if (route.operation, name) in UNDECLARED_QUERY:
+                    query[name] = raw
+                    continue
                 if self.strict_fields:
                     problems.append(f"{name} in query is not a parameter of {route.operation}")
                 continue
@@ -608,7 +614,10 @@ class HarborServer:
             if problem:
                 problems.append(problem)
             query[name] = value
+        given = {name for name, _ in request.query_pairs}
         for p in declared:
+            if p.where == "query" and p.schema.get("required") and p.name not in given:
+                problems.append(f"{p.name} in query is required")  # go-openapi errors.Required
             if p.where == "header" and p.name.lower() in request.headers:
                 _, problem = spec.convert_param(p, request.headers[p.name.lower()])
                 if problem:
@@ -1508,7 +1517,10 @@ class HarborServer:
         self._require_system(ctx, "replication", "create")
         body = ctx.body or {}
         policy = self._get_policy(int(body.get("policy_id") or 0))
-        return self._created(ctx, self.start_execution(policy, "manual"))
+        trigger: Literal["manual", "scheduled"] = (
+            "scheduled" if ctx.query.get("trigger") == "scheduled" else "manual"
+        )
+        return self._created(ctx, self.start_execution(policy, trigger))
 
     def _get_execution(self, execution_id: int) -> Execution:
         with self.state.lock:

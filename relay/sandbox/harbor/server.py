@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -88,6 +88,8 @@ log = logging.getLogger(__name__)
 BASE = spec.BASE_PATH
 JSON = "application/json"
 MASKED = "*****"  # handler/replication.go convertRegistry masks a set secret like this
+MAX_CSRF_TOKENS = 10_000
+MAX_CORE_LOG = 1_000
 
 # Adapter types a Harbor build registers (src/pkg/reg/adapter/*); only ali-acr is emulated.
 REGISTERED_ADAPTERS = (
@@ -303,8 +305,8 @@ class HarborServer:
         self.core_log: list[str] = []  # what Harbor's core log would say (5xx causes ...)
         self.log = log
         self.copier = Copier(self.workdir / "copies")
-        self._csrf_tokens: set[str] = set()
-        self._sessions: set[str] = set()
+        # Issued CSRF tokens, newest last; bounded so a long-running sandbox does not grow.
+        self._csrf_tokens: OrderedDict[str, None] = OrderedDict()
         self._runners: dict[int, ExecutionRunner] = {}
         self._ca_dir = Path(tempfile.mkdtemp(prefix="ca-", dir=self.workdir))
         self.front = HttpFront(
@@ -388,6 +390,7 @@ class HarborServer:
         """A line for the emulated core log (never holds secrets)."""
         with self.state.lock:
             self.core_log.append(message)
+            del self.core_log[:-MAX_CORE_LOG]
         log.info("harbor core: %s", message)
 
     # -- versions --------------------------------------------------------------------------
@@ -550,8 +553,9 @@ class HarborServer:
         sid = secrets.token_hex(16)
         token = secrets.token_urlsafe(24)
         with self.state.lock:
-            self._sessions.add(sid)
-            self._csrf_tokens.add(token)
+            self._csrf_tokens[token] = None
+            while len(self._csrf_tokens) > MAX_CSRF_TOKENS:
+                self._csrf_tokens.popitem(last=False)
         return [
             ("Set-Cookie", f"sid={sid}; Path=/; HttpOnly"),
             ("X-Harbor-Csrf-Token", token),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark a no-op `relay acr apply`: 300 repositories x 3 tags, everything already built.
 
-Starts the ACR emulator (tests/acr_emulator) and its stand-in registry, seeds the emulator's state
+Starts the ACR emulator (relay/sandbox/acr) and its stand-in registry, seeds the emulator's state
 directly (the namespace; 300 repositories marked as relay's and bound as relay binds them) and
 pushes one small image under every repository:tag, with the config upstream has. Then runs
 `relay acr apply --wait` in-process and prints the API calls, as the emulator saw them and as
@@ -34,12 +34,12 @@ from relay.commands import acr as commands  # noqa: E402
 from relay.config import lockfile as lock_mod  # noqa: E402
 from relay.config import mirrors  # noqa: E402
 from relay.reference import parse_repository  # noqa: E402
+from relay.sandbox.acr import AcrServer  # noqa: E402
+from relay.sandbox.acr.state import PERSONAL, Namespace, Repo, SourceBinding  # noqa: E402
 from relay.stages import generate  # noqa: E402
 from relay.stages.acr.api import LIST_ACTIONS, CallStats  # noqa: E402
 from relay.stages.acr.plan import binding_for, detail_for, summary_for  # noqa: E402
 from relay.stages.acr.settings import AcrSettings, SourceSettings  # noqa: E402
-from tests.acr_emulator import AcrServer  # noqa: E402
-from tests.acr_emulator.state import PERSONAL, Namespace, Repo, SourceBinding  # noqa: E402
 from tests.fixtures.images import Image, ImageFactory, OracleClient  # noqa: E402
 from tests.fixtures.registries import Registry, generate_pki, start_registry  # noqa: E402
 

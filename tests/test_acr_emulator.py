@@ -1,7 +1,7 @@
-"""The ACR emulator is strict: it holds clients to the vendor's contract (shared/docs/acr-api.md).
+"""The ACR emulator is strict: it holds clients to the vendor's contract (its documented API).
 
 Requests are signed by the real SDK (aliyun-python-sdk-core + aliyun-python-sdk-cr) wherever
-possible; raw requests signed by tests/acr_emulator/signing.py are used where a test needs to
+possible; raw requests signed by relay/sandbox/acr/signing.py are used where a test needs to
 see or bend the exact bytes. Builds are real (git + buildah + docker-registry) and few.
 """
 
@@ -54,7 +54,7 @@ from aliyunsdkcr.request.v20181201.GetNamespaceRequest import (
     GetNamespaceRequest as EeGetNamespace,
 )
 
-from tests.acr_emulator import signing
+from relay.sandbox.acr import signing
 from tests.fixtures.images import OCI_INDEX_KIND, ImageFactory, OracleClient, PushedImage
 from tests.fixtures.registries import Registry, RegistryFactory
 

@@ -1,8 +1,9 @@
 """The personal edition, API version 2016-06-07 (ROA): routes, body rules, responses.
 
 Requests: PascalCase keys inside a PascalCase wrapper, ``Content-Type: application/json``;
-anything else is ``REQUEST_BODY_FORMAT_INVALID`` (acr-api.md §1.1). Responses: camelCase inside
-``{"data": {...}, "requestId": ...}`` (the server adds the envelope). Service errors: lower-case
+anything else is ``REQUEST_BODY_FORMAT_INVALID`` (Alibaba doc 72396; aliyun/aliyun-cli#397).
+Responses: camelCase inside ``{"data": {...}, "requestId": ...}`` (the server adds the
+envelope). Service errors: lower-case
 ``{"code","message"}``.
 """
 
@@ -14,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.acr_emulator import errors
-from tests.acr_emulator.backend import Backend, TagRow, bare_hex, page_slice
-from tests.acr_emulator.state import (
+from relay.sandbox.acr import errors
+from relay.sandbox.acr.backend import Backend, TagRow, bare_hex, page_slice
+from relay.sandbox.acr.state import (
     DETAIL_MAX,
     DOCKERFILE_LOCATION_LEN,
     DOCKERFILE_NAME_LEN,
@@ -84,7 +85,8 @@ REPO_CREATE: Shape = {
         },
         True,
     ),
-    # Undocumented GitHub binding (acr-api.md §2); UNCONFIRMED that the server honours it.
+    # Undocumented GitHub binding (nanoric/docker-mirror-creator; lizebang/aliyun-go-sdk-cr);
+    # UNCONFIRMED that the server honours it.
     "RepoSource": F(REPO_SOURCE),
 }
 REPO_UPDATE: Shape = {
@@ -578,8 +580,8 @@ class PersonalApi:
         repo = self._repo(req)
         rule = self._rule(repo, req.params["rule"])
         self.backend.start_build(repo, rule, errors.service)
-        # Response UNCONFIRMED (acr-api.md §1.1): no build id is promised, so none is given;
-        # clients find the new build with GetRepoBuildList.
+        # Response UNCONFIRMED (no doc page shows it): no build id is promised, so none is
+        # given; clients find the new build with GetRepoBuildList.
         return {}
 
     def _build_json(self, build: Build) -> dict[str, Any]:

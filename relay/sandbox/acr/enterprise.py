@@ -1,6 +1,6 @@
 """The enterprise edition, API version 2018-12-01 (RPC): ``POST /?Action=...`` with every
 parameter in the query string; PascalCase flat responses with ``Code``/``IsSuccess``
-(acr-api.md §6).
+(terraform-provider-alibabacloudstack, service_apsarastack_cr.go).
 
 Error policy (the split is UNCONFIRMED beyond INSTANCE_NOT_EXIST): missing mandatory parameters
 are gateway errors (``Missing<Name>``, HTTP 400); "does not exist", "already exists" and quota
@@ -14,9 +14,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from tests.acr_emulator import errors
-from tests.acr_emulator.backend import Backend, TagRow, bare_hex, page_slice
-from tests.acr_emulator.state import (
+from relay.sandbox.acr import errors
+from relay.sandbox.acr.backend import Backend, TagRow, bare_hex, page_slice
+from relay.sandbox.acr.state import (
     DOCKERFILE_LOCATION_LEN,
     DOCKERFILE_NAME_LEN,
     EE_CODE_REPO_TYPES,
@@ -444,7 +444,8 @@ class EnterpriseApi:
     def op_GetRepoBuildRecordStatus(self, p: Params) -> dict[str, Any]:
         build = self._build(p, self._repo(p))
         # The doc example of this operation is lower-case ("success") while ListRepoBuildRecord
-        # shows "SUCCESS" (acr-api.md §1.2); reproducing both forces case-insensitive clients.
+        # shows "SUCCESS" (Alibaba doc 142770; nanoric/docker-mirror-creator); reproducing
+        # both forces case-insensitive clients.
         return {"BuildStatus": build.status.lower()}
 
     def _record_json(self, build: Build) -> dict[str, Any]:

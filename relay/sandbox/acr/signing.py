@@ -1,7 +1,7 @@
 """Alibaba Cloud POP signatures: ROA (personal edition 2016-06-07) and RPC (enterprise 2018-12-01).
 
 Server side: :func:`verify_roa` and :func:`verify_rpc` re-derive the string-to-sign from what
-arrived on the wire, exactly as acr-api.md §4 describes (and as aliyunsdkcore 2.16.1 composes
+arrived on the wire, exactly as Alibaba doc 72382 describes (and as aliyunsdkcore 2.16.1 composes
 it), and raise the gateway's errors. Client side: :func:`sign_roa` and :func:`sign_rpc` produce
 the same signatures independently of the SDK, so tests can hand-craft (and tamper with) requests.
 
@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from tests.acr_emulator import errors
+from relay.sandbox.acr import errors
 
 ROA_VERSION = "2016-06-07"
 RPC_VERSION = "2018-12-01"

@@ -15,12 +15,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from relay.sandbox.common import recording as common
+
 Edition = Literal["personal", "enterprise"]
 PERSONAL: Edition = "personal"
 ENTERPRISE: Edition = "enterprise"
 
-# Build states. PENDING/BUILDING/SUCCESS/FAILED are observed values (acr-api.md §1.2); the
-# spelling of the cancelled state is UNCONFIRMED and this emulator says CANCELED.
+# Build states. PENDING/BUILDING/SUCCESS/FAILED are observed values (Alibaba doc 142770;
+# nanoric/docker-mirror-creator); the spelling of the cancelled state is UNCONFIRMED and
+# this emulator says CANCELED.
 PENDING = "PENDING"
 BUILDING = "BUILDING"
 SUCCESS = "SUCCESS"
@@ -31,11 +34,13 @@ FINAL_STATES = frozenset({SUCCESS, FAILED, CANCELED})
 
 # --- Name rules -------------------------------------------------------------------------------
 
-# Personal namespace: 2-30 chars (docs 142765/72396), terraform's validateContainerRegistryNamespaceName.
+# Personal namespace: 2-30 chars (docs 142765/72396), terraform's
+# validateContainerRegistryNamespaceName.
 NAMESPACE_RE = re.compile(r"^[a-z0-9]+[_\-a-z0-9]*$")
 NAMESPACE_LEN = (2, 30)
 # Personal repository: the sources disagree (1-64, 2-30, 2-64), so this is UNCONFIRMED; the
-# emulator uses the safe rule (acr-api.md §3) with a configurable maximum (Limits.repo_name_max).
+# emulator uses the safe rule (Alibaba docs 72396/142765; terraform-provider-alicloud) with a
+# configurable maximum (Limits.repo_name_max).
 REPO_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 REPO_NAME_MIN = 2
 # Enterprise names: 2-120 chars of lower-case letters, digits, "_", "-", "." (doc 145483). The
@@ -72,7 +77,7 @@ def _rand(n: int = 16) -> str:
 
 @dataclass
 class Limits:
-    """Quotas. All vendor numbers here are UNCONFIRMED (acr-api.md §3, §7)."""
+    """Quotas. All vendor numbers here are UNCONFIRMED (no vendor document states them)."""
 
     namespaces: int = 3  # per edition (the brief's default; a 2020 blog said 5)
     repos: int = 300  # per edition, account-wide
@@ -172,26 +177,17 @@ class Build:
 
 
 @dataclass
-class Call:
-    """One API call as the emulator saw it (the AccessKey secret is never part of a request)."""
+class Call(common.Call):
+    """One API call as the emulator saw it (the AccessKey secret is never part of a request).
 
-    action: str | None  # None when no API matched the path/Action
-    edition: Edition | None
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any  # parsed JSON for ROA bodies, raw text if not JSON, None if empty
-    status: int
-    code: str | None = None  # error code (gateway or service), None on success
-    at: float = field(default_factory=time.time)
+    ``write`` is true for every action that is not a Get*/List* read.
+    """
 
-    @property
-    def is_read(self) -> bool:
-        return self.action is not None and self.action.startswith(("Get", "List"))
+    edition: Edition | None = None
 
-    @property
-    def is_write(self) -> bool:
-        return self.action is not None and not self.is_read
+
+def is_read_action(action: str | None) -> bool:
+    return action is not None and action.startswith(("Get", "List"))
 
 
 # --- The world --------------------------------------------------------------------------------
@@ -209,7 +205,8 @@ class State:
         self.namespaces: dict[tuple[Edition, str], Namespace] = {}
         self.repos: dict[tuple[Edition, str, str], Repo] = {}
         self.builds: dict[str, Build] = {}  # insertion order = creation order
-        self.calls: list[Call] = []
+        self.recorder: common.Recorder[Call] = common.Recorder(self.lock)
+        self.calls: list[Call] = self.recorder.calls
         # (namespace, repo, tag) -> (first push ms, last push ms), filled by successful builds so
         # GetRepoTags can report imageCreate/imageUpdate for images the registry cannot date.
         self.tag_times: dict[tuple[str, str, str], tuple[int, int]] = {}
@@ -285,8 +282,7 @@ class State:
                     yield repo, rule
 
     def record(self, call: Call) -> None:
-        with self.lock:
-            self.calls.append(call)
+        self.recorder.record(call)
 
     def note_tag_pushed(self, namespace: str, repo: str, tag: str) -> None:
         with self.lock:

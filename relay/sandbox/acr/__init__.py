@@ -1,8 +1,9 @@
 """An emulator of Alibaba Cloud Container Registry's control plane, for tests.
 
 It speaks both API editions on one port, held to the vendor's contract as researched in
-shared/docs/acr-api.md: personal edition 2016-06-07 (ROA: PascalCase bodies in wrappers,
-camelCase ``data`` responses, lower-case service errors) and enterprise edition 2018-12-01 (RPC:
+Alibaba's API reference and the aliyun-python-sdk-cr request classes: personal edition
+2016-06-07 (ROA: PascalCase bodies in wrappers, camelCase ``data`` responses, lower-case
+service errors) and enterprise edition 2018-12-01 (RPC:
 query parameters, PascalCase flat responses, ``IsSuccess``). Signatures are verified as the
 gateway does; builds really run (git clone, buildah bud, buildah push to a local registry).
 
@@ -15,8 +16,8 @@ Use it through the pytest fixture ``acr_emulator`` (tests/fixtures/acr.py). Modu
 ``errors``    the three error shapes and all codes             ``registry_view`` tag reading
 """
 
-from tests.acr_emulator.builds import BuildSettings
-from tests.acr_emulator.server import AcrServer
-from tests.acr_emulator.state import Call, Limits, State
+from relay.sandbox.acr.builds import BuildSettings
+from relay.sandbox.acr.server import AcrServer
+from relay.sandbox.acr.state import Call, Limits, State
 
 __all__ = ["AcrServer", "BuildSettings", "Call", "Limits", "State"]

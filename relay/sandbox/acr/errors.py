@@ -1,6 +1,7 @@
 """Error shapes of the ACR control plane, as the emulator returns them.
 
-There are three distinct shapes, and a client has to cope with all of them (acr-api.md §5, §6):
+There are three distinct shapes, and a client has to cope with all of them (aliyun/aliyun-cli
+#397 and #400; terraform-provider-alibabacloudstack):
 
 * **Gateway (POP) errors**, for both editions: capitalised
   ``{"RequestId","HostId","Code","Message","Recommend"}`` with a 4xx/5xx status. Signature,
@@ -59,7 +60,8 @@ class ServiceError(Exception):
 class EnterpriseError(Exception):
     """An enterprise-edition (RPC) service error: capitalised, with ``IsSuccess: false``.
 
-    ``status`` 200 reproduces the "HTTP 200 but IsSuccess false" answers (acr-api.md §6).
+    ``status`` 200 reproduces the "HTTP 200 but IsSuccess false" answers
+    (terraform-provider-alibabacloudstack, service_apsarastack_cr.go).
     """
 
     code: str
@@ -76,7 +78,7 @@ class EnterpriseError(Exception):
 
 
 # --- Gateway errors ---------------------------------------------------------------------------
-# Codes and messages seen in vendor material (acr-api.md §5) or standard POP codes.
+# Codes and messages seen in vendor material (aliyun/aliyun-cli#400) or standard POP codes.
 
 
 def signature_does_not_match(string_to_sign: str) -> GatewayError:
@@ -153,8 +155,8 @@ def invalid_version(version: str | None) -> GatewayError:
     )
 
 
-# Throttling: the exact cr body is UNCONFIRMED (acr-api.md §5). The emulator uses the gateway
-# shape with Throttling.User and HTTP 400, which is what POP has long answered for user flow
+# Throttling: the exact cr body is UNCONFIRMED (aliyun/aliyun-cli#400). The emulator uses the
+# gateway shape with Throttling.User and HTTP 400, which is what POP has long answered for user flow
 # control ("HTTP Status: 400 Error:Throttling.User ..."); newer gateways may answer 429, so
 # AcrEmulator.inject("throttling", status=429) switches the status for a test.
 THROTTLING_STATUS = 400

@@ -8,10 +8,10 @@ What ACR's build machines do with our single-FROM Dockerfiles, done locally and 
   containers.conf, TMPDIR, HOME and the blob-info-cache all inside a per-build temp dir that is
   removed afterwards, and ``--pull=always`` (a fresh store per build also rules out stale bases);
 * upstream names (``registry.k8s.io`` ...) reach local registries through registries.conf
-  ``[[registry]] prefix=... location=127.0.0.1:PORT`` entries (registry-lab.md §3);
+  ``[[registry]] prefix=... location=127.0.0.1:PORT`` entries (containers-registries.conf(5));
 * the result is pushed to the stand-in for ``registry.<region>.aliyuncs.com/<ns>/<repo>:<tag>``.
 
-The blob-info-cache gotcha (registry-lab.md §7): as root, c/image writes it to
+The blob-info-cache gotcha: as root, c/image writes it to
 /var/lib/containers/cache, shared by every run, and it changes which compressed digests are
 reused. c/image decides "root" from ``_CONTAINERS_ROOTLESS_UID`` when set, so setting it makes
 the cache land in the per-build ``$XDG_DATA_HOME`` (the trick tests/fixtures/skopeo.py uses;
@@ -35,8 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.acr_emulator.registry_view import RegistryTarget
-from tests.acr_emulator.state import (
+from relay.sandbox.acr.registry_view import RegistryTarget
+from relay.sandbox.acr.state import (
     BUILDING,
     CANCELED,
     ENTERPRISE,
@@ -54,13 +54,14 @@ LOG_LINES_PER_COMMAND = 200  # keep the tail of each command's output in the bui
 
 @dataclass
 class BuildSettings:
-    """Knobs for how builds behave. Vendor numbers are UNCONFIRMED (acr-api.md §7)."""
+    """Knobs for how builds behave. Vendor numbers are UNCONFIRMED (no document states them)."""
 
     # Seconds a build stays PENDING / at least BUILDING: real builds take minutes and local ones
     # well under a second, so a poller would otherwise never see the intermediate states.
     pending_seconds: float = 0.0
     min_building_seconds: float = 0.0
-    # ACR's builders run Docker, so pushed images are Docker schema2 (UNCONFIRMED); "oci" also works.
+    # ACR's builders run Docker, so pushed images are Docker schema2 (UNCONFIRMED); "oci" also
+    # works.
     image_format: str = "docker"
     timeout: float = 600.0  # per build, clone to push
     workers: int = 1  # buildah processes at once: CI has 2 cores

@@ -10,27 +10,25 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.acr_emulator import errors, signing
-from tests.acr_emulator.backend import Backend
-from tests.acr_emulator.builds import BuildRunner, BuildSettings
-from tests.acr_emulator.enterprise import EnterpriseApi
-from tests.acr_emulator.faults import FaultInjector
-from tests.acr_emulator.personal import Flat, PersonalApi, RoaRequest, match
-from tests.acr_emulator.registry_view import RegistryTarget
-from tests.acr_emulator.state import ENTERPRISE, PERSONAL, Call, Edition, State
+from relay.sandbox.acr import errors, signing
+from relay.sandbox.acr.backend import Backend
+from relay.sandbox.acr.builds import BuildRunner, BuildSettings
+from relay.sandbox.acr.enterprise import EnterpriseApi
+from relay.sandbox.acr.faults import FaultInjector, gateway_error
+from relay.sandbox.acr.personal import Flat, PersonalApi, RoaRequest, match
+from relay.sandbox.acr.state import ENTERPRISE, PERSONAL, Call, Edition, State, is_read_action
+from relay.sandbox.common.faults import Decision
+from relay.sandbox.common.front import HttpFront, Reply, Request, ResetConnection
+from relay.sandbox.common.registry import RegistryTarget
 
 log = logging.getLogger(__name__)
-
-MAX_BODY = 1 << 20  # API bodies are tiny; refuse anything silly
 
 
 @dataclass(frozen=True)
@@ -38,6 +36,7 @@ class Response:
     status: int
     body: dict[str, Any]
     request_id: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class AcrServer:
@@ -81,32 +80,22 @@ class AcrServer:
         self.enterprise = EnterpriseApi(self.backend, token_user, token_password)
         self.faults = FaultInjector()
         self.nonces = signing.NonceCache()
-        self._httpd = _Server((host, port), _Handler)
-        self._httpd.emulator = self
-        self._thread: threading.Thread | None = None
+        self.front = HttpFront(
+            self._serve, on_error=self._front_error, name="acr-emulator", host=host, port=port
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     @property
     def endpoint(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"{host}:{port}"
+        return self.front.endpoint
 
     def start(self) -> AcrServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="acr-emulator",
-            daemon=True,
-        )
-        self._thread.start()
+        self.front.start()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self.front.stop()
         self.runner.close()
 
     def add_access_key(self, access_key_id: str, secret: str) -> None:
@@ -116,6 +105,27 @@ class AcrServer:
         return self._access_keys.get(access_key_id)
 
     # -- request handling ----------------------------------------------------------------------
+
+    def _serve(self, request: Request) -> Reply:
+        resp = self.handle(request.method, request.target, request.headers, request.body)
+        return _reply(resp)
+
+    def _front_error(self, status: int, reason: str) -> Reply:
+        # A too-large body or an emulator bug: the gateway's capitalised shape.
+        rid = str(uuid.uuid4()).upper()
+        code = "RequestEntityTooLarge" if status == 413 else "InternalError"
+        exc = errors.GatewayError(code, reason, status)
+        return _reply(Response(status, exc.body(rid, self.host_id), rid))
+
+    def _apply_faults(self, action: str | None) -> Decision:
+        decision = self.faults.decide(action)
+        if decision.delay:
+            time.sleep(decision.delay)
+        if decision.reset:
+            raise ResetConnection
+        if decision.before is not None:
+            raise gateway_error(decision.before)
+        return decision
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         """Answer one request. ``headers`` keys must be lower-case."""
@@ -144,10 +154,22 @@ class AcrServer:
         status: int,
         code: str | None,
     ) -> None:
-        self.state.record(Call(action, edition, method, path, query, body, status, code))
+        self.state.record(
+            Call(
+                action,
+                method,
+                path,
+                query,
+                body,
+                status,
+                code,
+                write=action is not None and not is_read_action(action),
+                edition=edition,
+            )
+        )
 
     def _gateway_error(self, exc: errors.GatewayError, rid: str) -> Response:
-        return Response(exc.status, exc.body(rid, self.host_id), rid)
+        return Response(exc.status, exc.body(rid, self.host_id), rid, dict(exc.headers))
 
     def _handle_roa(
         self,
@@ -170,11 +192,7 @@ class AcrServer:
             if version != signing.ROA_VERSION:
                 raise errors.invalid_version(version)
             signing.verify_roa(method, headers, target, body, self._secret_for, self.nonces)
-            decision = self.faults.decide(action)
-            if decision.delay:
-                time.sleep(decision.delay)
-            if decision.error_before is not None:
-                raise decision.error_before
+            decision = self._apply_faults(action)
             req = RoaRequest(method, path, query, headers, body, params=found[1])
             try:
                 result = self.personal.handle(found[0], req)
@@ -187,8 +205,8 @@ class AcrServer:
                 else:
                     resp = Response(200, {"data": result, "requestId": rid}, rid)
                 code = None
-            if decision.error_after is not None:
-                raise decision.error_after
+            if decision.after is not None:
+                raise gateway_error(decision.after)
         except errors.GatewayError as exc:
             resp = self._gateway_error(exc, rid)
             code = exc.code
@@ -213,11 +231,7 @@ class AcrServer:
             if params.get("Version") != signing.RPC_VERSION:
                 raise errors.invalid_version(params.get("Version"))
             signing.verify_rpc(method, pairs, self._secret_for, self.nonces)
-            decision = self.faults.decide(action)
-            if decision.delay:
-                time.sleep(decision.delay)
-            if decision.error_before is not None:
-                raise decision.error_before
+            decision = self._apply_faults(action)
             assert action is not None
             try:
                 result = self.enterprise.handle(action, params)
@@ -228,8 +242,8 @@ class AcrServer:
                 resp = Response(
                     200, {"RequestId": rid, "Code": "success", "IsSuccess": True, **result}, rid
                 )
-            if decision.error_after is not None:
-                raise decision.error_after
+            if decision.after is not None:
+                raise gateway_error(decision.after)
         except errors.GatewayError as exc:
             resp = self._gateway_error(exc, rid)
             code = exc.code
@@ -249,62 +263,11 @@ def _parse_json_or_text(body: bytes) -> Any:
         return body.decode("utf-8", "replace")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    emulator: AcrServer
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: the SDK's requests session reuses connections
-    # Headers and body go out in two writes; with Nagle on, a keep-alive client waits ~40 ms
-    # for the delayed ACK on every call.
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().strip().split(b";")[0], 16)
-                if size == 0:
-                    self.rfile.readline()
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise ValueError("body too large")
-        return self.rfile.read(length) if length else b""
-
-    def _dispatch(self) -> None:
-        try:
-            body = self._read_body()
-        except ValueError:
-            self.send_error(413)
-            return
-        headers: dict[str, str] = {}
-        for name, value in self.headers.items():
-            headers.setdefault(name.lower(), value)
-        try:
-            resp = self.server.emulator.handle(self.command, self.path, headers, body)
-        except Exception:  # an emulator bug: answer 500 with the POP shape, and log it
-            log.exception("acr emulator failed on %s %s", self.command, urlsplit(self.path).path)
-            rid = str(uuid.uuid4()).upper()
-            exc = errors.GatewayError("InternalError", "emulator internal error", 500)
-            resp = Response(500, exc.body(rid, "emulator"), rid)
-        data = json.dumps(resp.body).encode()
-        self.send_response(resp.status)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-acs-request-id", resp.request_id)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Request lines only go to debug logging; Authorization is never logged.
-        log.debug("%s %s", self.address_string(), format % args)
+def _reply(resp: Response) -> Reply:
+    headers = [("x-acs-request-id", resp.request_id), *resp.headers.items()]
+    return Reply(
+        resp.status,
+        json.dumps(resp.body).encode(),
+        content_type="application/json;charset=utf-8",
+        headers=headers,
+    )

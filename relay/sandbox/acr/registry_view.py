@@ -8,20 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from tests.fixtures.images import MANIFEST_ACCEPT, OracleClient, sha256_digest
+from relay.sandbox.common.registry import RegistryReader, RegistryTarget, sha256_digest
 
-
-class RegistryTarget(Protocol):
-    """What the emulator needs to know about a registry (tests.fixtures Registry fits)."""
-
-    host: str
-    url: str
-    username: str | None
-    password: str | None
-    ca_file: str | None
-    cert_dir: str | None
+__all__ = ["RegistryTarget", "RegistryView", "TagInfo"]
 
 
 @dataclass(frozen=True)
@@ -43,52 +34,34 @@ def _pick_child(index: dict[str, Any]) -> dict[str, Any] | None:
 
 
 class RegistryView:
-    """Lists tags and describes images with plain HTTP (OracleClient handles Basic/Bearer)."""
+    """Lists tags and describes images with plain HTTP (the reader handles Basic/Bearer)."""
 
     def __init__(self, registry: RegistryTarget) -> None:
         self.registry = registry
 
-    def _client(self) -> OracleClient:
-        return OracleClient(self.registry)
+    def _client(self) -> RegistryReader:
+        return RegistryReader.for_target(self.registry)
 
     def tags(self, repo_path: str) -> list[str]:
         with self._client() as cli:
-            resp = cli.request(
-                "GET", f"/v2/{repo_path}/tags/list", scope=f"repository:{repo_path}:pull"
-            )
-            if resp.status_code == 404:  # NAME_UNKNOWN: nothing pushed yet
-                return []
-            resp.raise_for_status()
-            return sorted(resp.json().get("tags") or [])
+            return cli.tags(repo_path)
 
     def describe(self, repo_path: str, tag: str) -> TagInfo | None:
         with self._client() as cli:
-            scope = f"repository:{repo_path}:pull"
-            resp = cli.request(
-                "GET",
-                f"/v2/{repo_path}/manifests/{tag}",
-                scope=scope,
-                headers={"Accept": MANIFEST_ACCEPT},
-            )
-            if resp.status_code == 404:
+            found = cli.manifest(repo_path, tag)
+            if found is None:
                 return None
-            resp.raise_for_status()
-            raw = resp.content
-            media_type = resp.headers.get("Content-Type", "")
+            raw, media_type = found
             doc = json.loads(raw)
             manifest = doc
             if "manifests" in doc:  # an index / manifest list: describe the amd64 child
                 child = _pick_child(doc)
                 if child is None:
                     return TagInfo(tag, sha256_digest(raw), "", 0, media_type)
-                cresp = cli.request(
-                    "GET",
-                    f"/v2/{repo_path}/manifests/{child['digest']}",
-                    scope=scope,
-                    headers={"Accept": MANIFEST_ACCEPT},
-                )
-                cresp.raise_for_status()
-                manifest = json.loads(cresp.content)
+                found_child = cli.manifest(repo_path, child["digest"])
+                if found_child is None:
+                    return None
+                manifest = json.loads(found_child[0])
             config = manifest.get("config") or {}
             size = int(config.get("size", 0)) + sum(
                 int(layer.get("size", 0)) for layer in manifest.get("layers") or []

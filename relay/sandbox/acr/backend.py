@@ -6,10 +6,10 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.acr_emulator import errors
-from tests.acr_emulator.builds import BuildRunner
-from tests.acr_emulator.registry_view import RegistryTarget, RegistryView, TagInfo
-from tests.acr_emulator.state import ENTERPRISE, Build, BuildRule, Edition, Repo, State, now_ms
+from relay.sandbox.acr import errors
+from relay.sandbox.acr.builds import BuildRunner
+from relay.sandbox.acr.registry_view import RegistryTarget, RegistryView, TagInfo
+from relay.sandbox.acr.state import ENTERPRISE, Build, BuildRule, Edition, Repo, State, now_ms
 
 # Builds an edition-specific exception from (code, message, http status).
 ErrorFactory = Callable[[str, str, int], Exception]

@@ -7,21 +7,24 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv docker-registry skopeo buildah apache2-utils git make
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint system-deps clean
+.PHONY: demo test test-fast lint system-deps clean
 
 demo: $(BIN)/.installed
 	$(BIN)/relay validate
 	$(BIN)/relay generate
 	$(BIN)/relay generate --check
 
-test: system-deps $(BIN)/.installed-test
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: system-deps lint
 	$(BIN)/python -m pytest
+
+# Everything but real buildah builds and the slowest flows: for the edit-test loop, not for CI.
+test-fast: system-deps lint
+	$(BIN)/python -m pytest -m "not buildah and not slow"
 
 lint: $(BIN)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \

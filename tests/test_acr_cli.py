@@ -6,7 +6,11 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from relay import cli
+
+pytestmark = [pytest.mark.buildah, pytest.mark.slow]
 
 if TYPE_CHECKING:
     from tests.fixtures.acr import AcrEmulator

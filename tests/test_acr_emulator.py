@@ -843,6 +843,7 @@ def test_repo_quota(acr_emulator: AcrEmulator) -> None:
     expect_service_error(emu, req, "REPO_LIMIT_EXCEED")
 
 
+@pytest.mark.buildah
 def test_build_rule_limit_per_repo(acr_emulator: AcrEmulator) -> None:
     emu = acr_emulator
     create_namespace(emu, "relay")
@@ -866,6 +867,7 @@ def test_build_rule_limit_per_repo(acr_emulator: AcrEmulator) -> None:
     create_rule(emu, "relay", "app", rule_body("/", tag="v5"))
 
 
+@pytest.mark.buildah
 def test_concurrent_build_limit_and_cancel(acr_emulator: AcrEmulator) -> None:
     emu = acr_emulator
     emu.set_limits(concurrent_builds=1)
@@ -1033,6 +1035,7 @@ def _poll(emu: AcrEmulator, ns: str, repo: str, build_id: str, timeout: float = 
     raise AssertionError(f"build {build_id} still {seen[-1]} after {timeout}s")
 
 
+@pytest.mark.buildah
 def test_real_build_pushes_the_upstream_image_and_missing_dockerfile_fails(
     acr_emulator: AcrEmulator,
     upstream: Registry,
@@ -1119,6 +1122,7 @@ def test_real_build_pushes_the_upstream_image_and_missing_dockerfile_fails(
     assert list((emu.workdir / "builds").iterdir()) == []
 
 
+@pytest.mark.buildah
 def test_build_failures_clone_and_source(acr_emulator: AcrEmulator) -> None:
     """Failures that need no buildah run: unknown GitHub repo, missing branch, no source."""
     emu = acr_emulator
@@ -1169,6 +1173,7 @@ def multi_image(upstream: Registry, image_factory: ImageFactory) -> PushedImage:
     return image_factory.push(upstream, "multi", "1", OCI_INDEX_KIND, seed="acr-emulator-multi")
 
 
+@pytest.mark.buildah
 def test_enterprise_multi_platform_build_flow(
     acr_emulator: AcrEmulator, upstream: Registry, multi_image: PushedImage
 ) -> None:

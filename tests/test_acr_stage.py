@@ -28,6 +28,8 @@ from tests.fixtures.acr import AcrEmulator, acr_emulator  # noqa: F401 - the fix
 from tests.fixtures.images import MANIFEST_ACCEPT, ImageFactory, OracleClient, PushedImage
 from tests.fixtures.registries import Registry, RegistryFactory
 
+pytestmark = [pytest.mark.buildah, pytest.mark.slow]
+
 GITHUB = "octo/mirrors"
 NAMESPACE = "relay-test"
 

@@ -7,6 +7,7 @@ import re
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,8 @@ from relay.config import mirrors
 from relay.config import settings as relay_settings
 from relay.errors import InputError
 from relay.stages import generate
+
+pytestmark = pytest.mark.slow
 
 HEX = "0123456789abcdef"
 NASTY = [

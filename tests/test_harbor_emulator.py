@@ -19,6 +19,8 @@ from relay.sandbox.harbor.patterns import match, replace_namespace, specific_com
 from tests.fixtures.harbor import robot
 from tests.fixtures.registries import http_session
 
+pytestmark = pytest.mark.slow
+
 if TYPE_CHECKING:
     from tests.fixtures.harbor import HarborEmulator, HarborFactory
     from tests.fixtures.skopeo import Skopeo

@@ -28,6 +28,8 @@ from relay.net import transport
 from relay.net.retry import RetryPolicy
 from tests.fixtures.registries import free_port
 
+pytestmark = pytest.mark.slow
+
 DIGEST = "sha256:" + "ab" * 32
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from relay import files, reference
 from relay.errors import InputError, Problem
@@ -26,13 +27,16 @@ _MEDIA_TYPES = {
 }
 
 
+SelectedBy = Literal["tag", "rule"]  # listed in `tags:`, or picked by a `select:` rule
+
+
 @dataclass(frozen=True)
 class LockedTag:
     digest: str
     media_type: str
     platforms: tuple[str, ...] = ()
     # "rule" when a selection rule chose the tag rather than the list naming it.
-    selected_by: str = "tag"
+    selected_by: SelectedBy = "tag"
     # (platform, image config digest) for the platforms a build stage compares: a FROM-only
     # build keeps upstream's config, so the ACR stage can check its images with no request.
     configs: tuple[tuple[str, str], ...] = ()

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from relay.config import naming, schema, yamlnodes
 from relay.errors import InputError, Problem
 
 SETTINGS_FILE = "mirrors/relay.yaml"
-TRANSPORTS = ("build", "copy")
+Transport = Literal["build", "copy"]
+TRANSPORTS: tuple[Transport, ...] = ("build", "copy")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Settings:
     naming: NamingSettings = field(default_factory=NamingSettings)
     registries: RegistrySettings = field(default_factory=RegistrySettings)
     lock: LockSettings = field(default_factory=LockSettings)
-    transport: str = "build"
+    transport: Transport = "build"
     copy: CopySettings = field(default_factory=CopySettings)
 
 

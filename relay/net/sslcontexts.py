@@ -73,7 +73,7 @@ class SharedContextAdapter(HTTPAdapter):
 
     def build_connection_pool_key_attributes(
         self, request: Any, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> tuple[Any, Any]:
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
             request, verify, cert
         )

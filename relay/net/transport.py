@@ -294,8 +294,8 @@ class Transport:
             )
 
         def release(exc: BaseException) -> None:
-            if isinstance(exc, RetryableAnswer):
-                exc.answer.close()  # type: ignore[attr-defined]  # a requests.Response
+            if isinstance(exc, RetryableAnswer) and isinstance(exc.answer, requests.Response):
+                exc.answer.close()
 
         try:
             return retrying(
@@ -311,7 +311,8 @@ class Transport:
             )
         except RetryableAnswer as exc:
             # Out of attempts (or told to wait too long): the caller reads the last answer.
-            response: requests.Response = exc.answer  # type: ignore[assignment]
+            response = exc.answer
+            assert isinstance(response, requests.Response)
             return response
         except _CONNECTION_ERRORS as exc:
             tries = policy.attempts if replayable else 1

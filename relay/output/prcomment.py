@@ -74,9 +74,15 @@ def post(
     """Create or update relay's comment on the pull request; returns what happened."""
     from github import Auth, Github, GithubException  # PyGithub: only this command needs it
 
-    options = {} if throttle else {"seconds_between_requests": 0, "seconds_between_writes": 0}
     # lazy: no request until one is needed, so the repository itself is never fetched.
-    gh = Github(auth=Auth.Token(token), base_url=api_url, retry=2, lazy=True, **options)
+    gh = Github(
+        auth=Auth.Token(token),
+        base_url=api_url,
+        retry=2,
+        lazy=True,
+        seconds_between_requests=0.25 if throttle else 0,
+        seconds_between_writes=1.0 if throttle else 0,
+    )
     try:
         repo = gh.get_repo(repository)
         issue = repo.get_issue(number)

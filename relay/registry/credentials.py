@@ -371,10 +371,9 @@ class CredentialChain:
         return None
 
     def insecure(self, registry: str) -> bool:
-        return any(
-            callable(getattr(p, "insecure", None)) and p.insecure(registry)  # type: ignore[attr-defined]
-            for p in self.providers
-        )
+        # Only some providers (image-syncer's auth file) know of insecure registries.
+        checks = (getattr(p, "insecure", None) for p in self.providers)
+        return any(callable(check) and check(registry) for check in checks)
 
 
 def default_credentials(environ: Mapping[str, str] | None = None) -> CredentialChain:

@@ -21,7 +21,9 @@ assert set(_ALGORITHMS) == set(SUPPORTED_DIGEST_ALGORITHMS), "one list of digest
 
 
 def compute_digest(data: bytes, algorithm: str = "sha256") -> str:
-    return f"{algorithm}:{_ALGORITHMS[algorithm](data).hexdigest()}"
+    hasher = _ALGORITHMS[algorithm]()
+    hasher.update(data)
+    return f"{algorithm}:{hasher.hexdigest()}"
 
 
 class Hasher:

@@ -11,7 +11,7 @@ import io
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Union
+from typing import IO, Any, Union, cast
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from relay.registry.digests import DigestVerifier
@@ -86,7 +86,7 @@ class BlobSource:
             if size is None:
                 self.size = os.path.getsize(data)
         elif _is_file(data):
-            handle: IO[bytes] = data  # type: ignore[assignment]
+            handle = cast(IO[bytes], data)  # _is_file() checked: a binary file
             seekable = False
             try:
                 seekable = handle.seekable()
@@ -121,13 +121,13 @@ class BlobSource:
         if isinstance(data, (bytes, bytearray, memoryview, str, os.PathLike)):
             return _iter_produced(data, chunk_size)
         if _is_file(data):
-            handle: IO[bytes] = data  # type: ignore[assignment]
+            handle = cast(IO[bytes], data)  # _is_file() checked: a binary file
             if self._start_offset is not None:
                 handle.seek(self._start_offset)
             return self._mark(_iter_file(handle, chunk_size), one_shot=not self.restartable)
         if callable(data):
             return _iter_produced(data(), chunk_size)
-        return self._mark(iter(data), one_shot=True)  # type: ignore[arg-type]
+        return self._mark(iter(data), one_shot=True)
 
     def _mark(self, chunks: Iterator[bytes], one_shot: bool) -> Iterator[bytes]:
         for chunk in chunks:

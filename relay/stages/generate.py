@@ -14,6 +14,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from relay import files
 from relay.config.lockfile import Lock
@@ -34,7 +35,7 @@ _FROM_RE = re.compile(
 
 @dataclass(frozen=True)
 class Change:
-    action: str  # "create", "update" or "delete"
+    action: Literal["create", "update", "delete"]
     path: str  # relative to the repository root
     content: str | None = None
 

@@ -17,8 +17,9 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
-from relay.config.lockfile import Lock, LockedTag
+from relay.config.lockfile import Lock, LockedTag, SelectedBy
 from relay.config.mirrors import Entry, MirrorList
 from relay.errors import Problem
 from relay.ops.inspectimage import inspect_image
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 class Wanted:
     entry: Entry
     tag: str
-    selected_by: str  # "tag" or "rule"
+    selected_by: SelectedBy
     line: int
 
 
@@ -46,7 +47,7 @@ class Resolution:
 
 @dataclass(frozen=True)
 class LockChange:
-    kind: str  # "add", "move", "remove"
+    kind: Literal["add", "move", "remove"]
     source: str
     tag: str
     old: str | None = None
@@ -118,6 +119,7 @@ def resolve(
         source = w.entry.source
         previous = old.get(source.name, w.tag)
         need = config_platforms(w.entry) if config_platforms else ()
+        locked: LockedTag | None
         if previous is not None and not recheck and _has_configs(previous, need):
             locked = replace(previous, selected_by=w.selected_by, line=None)
         else:
@@ -163,7 +165,7 @@ def _fetch(
     path: str,
     tag: str,
     previous: LockedTag | None,
-    selected_by: str,
+    selected_by: SelectedBy,
     config_platforms: tuple[str, ...],
 ) -> LockedTag | None:
     if previous is not None:

@@ -60,6 +60,12 @@ def _entries(path: str | os.PathLike[str], text: str, problems: list[Problem]) -
 _WS = re.compile(r"[ \t\n\r]*")
 
 
+def _skip_ws(text: str, at: int) -> int:
+    """The index of the first non-whitespace character at or after ``at`` (JSON whitespace)."""
+    found = _WS.match(text, at)
+    return found.end() if found is not None else at
+
+
 def _json_entries(path: str, text: str, problems: list[Problem]) -> list[_Entry]:
     try:
         doc = json.loads(text)
@@ -74,13 +80,14 @@ def _json_entries(path: str, text: str, problems: list[Problem]) -> list[_Entry]
     decoder = json.JSONDecoder()
     entries: list[_Entry] = []
     seen: dict[str, int] = {}
-    i = _WS.match(text, 0).end() + 1  # past "{"
-    i = _WS.match(text, i).end()
+    i = _skip_ws(text, 0) + 1  # past "{"
+    i = _skip_ws(text, i)
     while text[i] == '"':
         line = text.count("\n", 0, i) + 1
+        # json.decoder.scanstring is public (json's own decoder uses it) but not in typeshed.
         key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
-        i = _WS.match(text, i).end() + 1  # past ":"
-        value, i = decoder.raw_decode(text, _WS.match(text, i).end())
+        i = _skip_ws(text, i) + 1  # past ":"
+        value, i = decoder.raw_decode(text, _skip_ws(text, i))
         if key in seen:
             problems.append(
                 Problem(path, line, f"duplicate key {key!r} (first at line {seen[key]})")
@@ -88,9 +95,9 @@ def _json_entries(path: str, text: str, problems: list[Problem]) -> list[_Entry]
         else:
             seen[key] = line
             entries.append(_Entry(key, line, value))
-        i = _WS.match(text, i).end()
+        i = _skip_ws(text, i)
         if text[i] == ",":
-            i = _WS.match(text, i + 1).end()
+            i = _skip_ws(text, i + 1)
     return entries
 
 

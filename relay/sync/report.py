@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Literal
 
 from relay.output.tables import Column, Table, human_size
 
 log = logging.getLogger(__name__)
 
-COPIED = "copied"
-UNCHANGED = "unchanged"
-FAILED = "failed"
-SKIPPED = "skipped"  # a tag listing or regex that selected nothing: reported, not a failure
+Result = Literal["copied", "unchanged", "failed", "skipped"]
+COPIED: Result = "copied"
+UNCHANGED: Result = "unchanged"
+FAILED: Result = "failed"
+SKIPPED: Result = "skipped"  # a tag listing or regex that selected nothing: not a failure
 
 
 @dataclass
@@ -21,7 +23,7 @@ class ImageResult:
 
     source: str
     destination: str
-    result: str  # COPIED, UNCHANGED, FAILED or SKIPPED
+    result: Result
     digest: str = ""
     bytes: int = 0
     attempts: int = 0
@@ -45,7 +47,7 @@ class SyncReport:
     def failed(self) -> list[ImageResult]:
         return [r for r in self.results if r.result == FAILED]
 
-    def count(self, result: str) -> int:
+    def count(self, result: Result) -> int:
         return sum(1 for r in self.results if r.result == result)
 
     def summary_line(self) -> str:

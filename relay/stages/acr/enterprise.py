@@ -280,7 +280,7 @@ class EnterpriseClient(SdkClient):
         for b in data.get("BuildRecords") or []:
             if not isinstance(b, dict) or not b.get("BuildRecordId"):
                 continue
-            image = b.get("Image") if isinstance(b.get("Image"), dict) else {}
+            image: dict[str, Any] = b["Image"] if isinstance(b.get("Image"), dict) else {}
             builds.append(
                 Build(
                     as_text(b.get("BuildRecordId")),

@@ -57,7 +57,7 @@ class PersonalClient(SdkClient):
                 )
                 request.set_method(method)
             for key, value in (path or {}).items():
-                request.add_path_param(key, str(value))  # type: ignore[attr-defined]
+                request.add_path_param(key, str(value))
             for key, value in (query or {}).items():
                 request.add_query_param(key, str(value))
             if body is not None:
@@ -176,9 +176,13 @@ class PersonalClient(SdkClient):
     def get_binding(self, repo: RepoInfo) -> Binding | None:
         data = self._call("GetRepoSourceRepo", path=self._repo_path(repo))
         # Shape UNCONFIRMED: accept the request's PascalCase layout in camelCase, nested or flat.
-        src = data.get("sourceRepo") or data.get("repoSource") or data
-        source = src.get("source") if isinstance(src.get("source"), dict) else src
-        config = src.get("buildConfig") if isinstance(src.get("buildConfig"), dict) else src
+        src: dict[str, Any] = data.get("sourceRepo") or data.get("repoSource") or data
+        if not isinstance(src, dict):
+            return None
+        source: dict[str, Any] = src["source"] if isinstance(src.get("source"), dict) else src
+        config: dict[str, Any] = (
+            src["buildConfig"] if isinstance(src.get("buildConfig"), dict) else src
+        )
         owner = as_text(source.get("sourceRepoNamespace"))
         name = as_text(source.get("sourceRepoName"))
         if not owner or not name:
@@ -288,7 +292,7 @@ class PersonalClient(SdkClient):
         for b in data.get("builds") or []:
             if not isinstance(b, dict) or b.get("buildId") is None:
                 continue
-            image = b.get("image") if isinstance(b.get("image"), dict) else {}
+            image: dict[str, Any] = b["image"] if isinstance(b.get("image"), dict) else {}
             builds.append(
                 Build(as_text(b.get("buildId")), as_text(b.get("buildStatus")), image.get("tag"))
             )

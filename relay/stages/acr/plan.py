@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from relay.config.lockfile import Lock
 from relay.config.mirrors import Entry, MirrorList
@@ -29,6 +30,7 @@ from relay.stages import generate
 from relay.stages.acr.settings import AcrSettings
 from relay.stages.acr.state import (
     Binding,
+    Build,
     Observed,
     RepoInfo,
     RepoState,
@@ -43,6 +45,19 @@ _MARKER_RE = re.compile(r"managed-by: relay(?: bind:([0-9a-f]{8}))?")
 SUMMARY_MAX = 100  # acr-api.md §3
 DETAIL_MAX = 2000
 DEFAULT_PLATFORM = "linux/amd64"  # what Personal Edition builds, and Enterprise's default
+
+
+ActionKind = Literal[
+    "create-namespace",
+    "create-repo",
+    "bind-source",
+    "add-rule",
+    "update-rule",
+    "delete-rule",
+    "delete-repo",
+    "build",
+    "wait",
+]
 
 
 @dataclass(frozen=True)
@@ -71,8 +86,7 @@ class WantedRepo:
 class Action:
     """One change, printable for the plan: "create repo nginx", "build nginx:1.27 (missing)"."""
 
-    kind: str  # create-namespace create-repo bind-source add-rule update-rule delete-rule
-    # delete-repo build wait
+    kind: ActionKind
     target: str  # namespace or repository name
     tag: str = ""
     rule_id: str = ""
@@ -101,7 +115,7 @@ class Job:
     tag: str
     spec: RuleSpec
     slot: str
-    rule_op: str  # "", "add" or "update"
+    rule_op: Literal["", "add", "update"]
     reason: str
     running_build: str | None = None
     reused: bool = False  # the rule was another tag's; it is pointed here first
@@ -316,12 +330,12 @@ def _assign(
     as many tags at a time as it has rules)."""
     ours = [r for r in rules if normalise_location(r.location).startswith(want.prefix)]
     by_location: dict[str, Rule] = {}
-    for rule in ours:
-        by_location.setdefault(normalise_location(rule.location), rule)
-    running = {}
-    for build in state.builds or []:  # newest first, as ACR lists them
-        if build.tag and outcome(build.status) == "running":
-            running.setdefault(build.tag, build)
+    for each_rule in ours:
+        by_location.setdefault(normalise_location(each_rule.location), each_rule)
+    running: dict[str, Build] = {}
+    for each_build in state.builds or []:  # newest first, as ACR lists them
+        if each_build.tag and outcome(each_build.status) == "running":
+            running.setdefault(each_build.tag, each_build)
     capacity = limit - len(rules)
     jobs: list[Job] = []
     deferred: list[tuple[WantedTag, str]] = []
@@ -333,8 +347,10 @@ def _assign(
             slot = rule.rule_id if rule else f"build:{build.build_id}"
             jobs.append(Job(want.name, wt.tag, wt.rule, slot, "", reason, build.build_id))
         elif rule is not None:
-            op = "" if rule.matches(wt.rule, check_platforms=True) else "update"
-            jobs.append(Job(want.name, wt.tag, wt.rule, rule.rule_id, op, reason))
+            same = rule.matches(wt.rule, check_platforms=True)
+            jobs.append(
+                Job(want.name, wt.tag, wt.rule, rule.rule_id, "" if same else "update", reason)
+            )
         elif capacity > 0:
             capacity -= 1
             jobs.append(Job(want.name, wt.tag, wt.rule, f"new:{wt.tag}", "add", reason))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from relay.output.tables import Column, Table, duration
 from relay.stages.acr.api import CallStats
@@ -21,7 +22,7 @@ _BAD = FAILURES | {ERROR, TIMEOUT, SKIPPED}
 class Row:
     repo: str
     tag: str
-    action: str  # "build", "wait", "skip"
+    action: Literal["build", "wait", "skip"]
     build_id: str = ""
     status: str = ""
     duration: float | None = None

@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 import yaml
 
 from relay.config import schema, yamlnodes
 from relay.errors import InputError, Problem
 
-EDITIONS = ("personal", "enterprise")
+Edition = Literal["personal", "enterprise"]
+EDITIONS: tuple[Edition, ...] = ("personal", "enterprise")
 REPO_TYPES = ("PRIVATE", "PUBLIC")
 ENDPOINT_ENV = "RELAY_ACR_ENDPOINT"
 KEY_ENV_PAIRS = (
@@ -80,7 +82,7 @@ class RetrySettings:
 
 @dataclass(frozen=True)
 class AcrSettings:
-    edition: str = "personal"
+    edition: Edition = "personal"
     region: str = "cn-hangzhou"
     namespace: str | None = None
     instance_id: str | None = None  # enterprise only: cri-…

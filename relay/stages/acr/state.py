@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 PUSH_TYPE = "GIT_BRANCH"
 DOCKERFILE_NAME = "Dockerfile"
@@ -16,7 +17,10 @@ FAILURES = frozenset({"FAILED", "FAILURE", "CANCELED", "CANCELLED", "ERROR", "TI
 _HEX64 = re.compile(r"[a-f0-9]{64}")
 
 
-def outcome(status: str | None) -> str:
+Outcome = Literal["success", "failed", "running"]
+
+
+def outcome(status: str | None) -> Outcome:
     """ "success", "failed" or "running" (anything unknown keeps being polled)."""
     value = (status or "").strip().upper()
     if value == SUCCESS:

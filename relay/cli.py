@@ -190,6 +190,46 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prune", action="store_true", help="also remove relay-managed rules no longer listed"
     )
+
+    harbor = sub.add_parser(
+        "harbor",
+        help="reconcile Harbor's ali-acr endpoint, project and pull policies; run replications",
+    )
+    harbor_sub = harbor.add_subparsers(dest="harbor_command", required=True, metavar="COMMAND")
+    p = harbor_sub.add_parser(
+        "plan",
+        parents=[common],
+        help="print what `relay harbor apply` would change; change nothing",
+    )
+    p.add_argument(
+        "--prune", action="store_true", help="also remove relay-managed objects no longer wanted"
+    )
+    p = harbor_sub.add_parser(
+        "apply", parents=[common], help="make the endpoint, project and policies match the settings"
+    )
+    p.add_argument(
+        "--prune", action="store_true", help="also remove relay-managed objects no longer wanted"
+    )
+    p = harbor_sub.add_parser(
+        "replicate",
+        parents=[common],
+        help="run the pull policy (or only some repositories) and watch it with --wait",
+    )
+    p.add_argument("--wait", action="store_true", help="watch the execution until it ends")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="overall deadline with --wait (default: harbor.poll.timeout)",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="replicate only these target repositories (the fast path after a build)",
+    )
     return parser
 
 
@@ -239,6 +279,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.acr_command == "plan":
             return acr_plan(repo=args.repo, prune=args.prune)
         return acr_apply(repo=args.repo, wait=args.wait, timeout=args.timeout, prune=args.prune)
+    if command == "harbor":
+        from relay.commands.harbor import harbor_apply, harbor_plan, harbor_replicate
+
+        if args.harbor_command == "plan":
+            return harbor_plan(repo=args.repo, prune=args.prune)
+        if args.harbor_command == "apply":
+            return harbor_apply(repo=args.repo, prune=args.prune)
+        return harbor_replicate(
+            repo=args.repo, wait=args.wait, timeout=args.timeout, only=args.only
+        )
     raise AssertionError(f"no dispatch for {command!r}")  # pragma: no cover - argparse checks
 
 

@@ -541,3 +541,41 @@ def test_after_acr_builds_harbor_serves_the_image_acr_built(
     want = _config(skopeo, "org/app:1.0", upstream)
     assert _config(skopeo, f"{NS}/app:1.0", acr.registry) == want
     assert _config(skopeo, "mirror/app:1.0", h.registry) == want
+
+
+def test_the_access_key_goes_again_when_the_url_changes(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    settings = tmp_path / "mirrors/relay.yaml"
+    vpc = "https://registry-vpc.cn-hangzhou.aliyuncs.com"
+    settings.write_text(
+        settings.read_text().replace("project: mirror", f"project: mirror\n  source_url: {vpc}")
+    )
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "plan", "--repo", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"update endpoint relay-acr: url https://registry.cn-hangzhou.aliyuncs.com -> {vpc}" in out
+    )
+    assert "AccessKey re-sent" in out
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    [update] = [c for c in h.writes() if c.action == "updateRegistry"]
+    assert update.body["url"] == vpc and "access_secret" in update.body
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+
+
+def test_a_500_says_where_the_cause_is(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    h.inject("5xx", 10, action="createRegistry")
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 500 UNKNOWN: internal server error" in err
+    assert "Harbor hides the cause of a 500 in its core log" in err
+    assert len([c for c in h.calls if c.action == "createRegistry"]) == 4  # retry.attempts

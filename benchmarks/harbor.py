@@ -39,7 +39,7 @@ from relay.commands.harbor import harbor_apply, harbor_replicate  # noqa: E402
 from relay.sandbox.acr import AcrServer  # noqa: E402
 from relay.sandbox.acr.state import PERSONAL, Namespace, Repo  # noqa: E402
 from relay.sandbox.harbor import HarborServer  # noqa: E402
-from tests.fixtures.images import Image, ImageFactory, OracleClient  # noqa: E402
+from relay.sandbox.images import Image, ImageFactory, OracleClient  # noqa: E402
 from tests.fixtures.registries import Registry, TestPKI, generate_pki, start_registry  # noqa: E402
 
 REGION = "cn-hangzhou"

@@ -55,7 +55,7 @@ from aliyunsdkcr.request.v20181201.GetNamespaceRequest import (
 )
 
 from relay.sandbox.acr import signing
-from tests.fixtures.images import OCI_INDEX_KIND, ImageFactory, OracleClient, PushedImage
+from relay.sandbox.images import OCI_INDEX_KIND, ImageFactory, OracleClient, PushedImage
 from tests.fixtures.registries import Registry, RegistryFactory
 
 if TYPE_CHECKING:

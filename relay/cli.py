@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="relay: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
@@ -230,6 +230,25 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="replicate only these target repositories (the fast path after a build)",
     )
+    sandbox = sub.add_parser(
+        "sandbox", help="relay's whole world on this machine: emulated upstreams, ACR and Harbor"
+    )
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--dir", type=Path, default=None, metavar="DIR", help="where the sandbox keeps its state"
+    )
+    sandbox_sub.add_parser(
+        "up", parents=[where], help="start it in the background and print how to point relay at it"
+    )
+    sandbox_sub.add_parser("status", parents=[where], help="say whether it is up, and where")
+    sandbox_sub.add_parser("down", parents=[where], help="stop it and remove what it made")
+    p = sandbox_sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run relay's main job through the sandbox, from a pull request to a pull",
+    )
+    p.add_argument("--keep", action="store_true", help="leave the sandbox and the copy behind")
     return parser
 
 
@@ -289,6 +308,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         return harbor_replicate(
             repo=args.repo, wait=args.wait, timeout=args.timeout, only=args.only
         )
+    if command == "sandbox":
+        from relay.commands import sandbox
+
+        if args.sandbox_command == "demo":
+            return sandbox.demo(repo=args.repo, keep=args.keep)
+        base = args.dir or sandbox.default_dir()
+        if args.sandbox_command == "up":
+            return sandbox.up(base=base)
+        if args.sandbox_command == "status":
+            return sandbox.status(base=base)
+        return sandbox.down(base=base)
     raise AssertionError(f"no dispatch for {command!r}")  # pragma: no cover - argparse checks
 
 

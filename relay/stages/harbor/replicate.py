@@ -166,6 +166,7 @@ def watch(
     outcome.waited = True
     interval = poll.interval
     settled = False
+    shown: tuple[str, int, int] | None = None
     while True:
         execution = client.get(
             f"/replication/executions/{outcome.execution_id}", "read the execution"
@@ -188,13 +189,14 @@ def watch(
         if clock() >= deadline:
             outcome.timed_out = True
             return
-        log.info(
-            "execution %d: %s, %d of %d tasks done",
-            outcome.execution_id,
+        progress = (
             outcome.status,
             outcome.succeed + outcome.failed + outcome.stopped,
             outcome.total,
         )
+        if progress != shown:  # say what changed, not every poll
+            shown = progress
+            log.info("execution %d: %s, %d of %d tasks done", outcome.execution_id, *progress)
         sleep(min(interval, max(0.0, deadline - clock())))
         interval = min(poll.max_interval, interval * 1.5)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from relay import __version__
+from relay import __version__, safety
 from relay.errors import (
     CheckFailed,
     InputError,
@@ -27,16 +29,20 @@ log = logging.getLogger("relay")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything relay writes from here on goes through relay.safety: secrets the environment
+    # holds are known before the first line is printed.
+    safety.add_environment(os.environ)
+    with _console():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-        format="relay: %(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _logging(verbose=getattr(args, "verbose", False))
     try:
         return _dispatch(args)
     except (InputError, ProblemsFound) as exc:
@@ -46,17 +52,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         for detail in exc.details:
             print(detail)
         print(f"relay: {exc}", file=sys.stderr)
-        if ghactions.active():
-            print(f"::error::{exc}", file=sys.stderr)
+        ghactions.error(str(exc))
         return exc.exit_code
     except RelayError as exc:
         print(f"relay: error: {exc}", file=sys.stderr)
-        if ghactions.active():
-            print(f"::error::{exc}", file=sys.stderr)
+        ghactions.error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         print("relay: interrupted", file=sys.stderr)
         return 130
+
+
+@contextmanager
+def _console() -> Iterator[None]:
+    """stdout and stderr through relay.safety.Console for the length of one command."""
+    saved = sys.stdout, sys.stderr
+    out, err = safety.Console(saved[0]), safety.Console(saved[1])
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield
+    finally:
+        for stream in (out, err):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more can be said there
+                pass
+        sys.stdout, sys.stderr = saved
+
+
+if TYPE_CHECKING:
+    _StreamHandler = logging.StreamHandler[TextIO]
+else:  # subscriptable at run time from Python 3.11 only
+    _StreamHandler = logging.StreamHandler
+
+
+class _Handler(_StreamHandler):
+    """relay's log handler: writes to whatever sys.stderr is when a record is emitted (the
+    Console of the running command)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stderr)
+        super().emit(record)
+
+
+def _logging(*, verbose: bool) -> None:
+    """Logs on stderr, one redacted line a record, as logging.basicConfig would set them up:
+    not when something else (a test runner) has configured logging already."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _Handler):
+            root.removeHandler(handler)
+    if root.handlers:
+        return
+    handler = _Handler()
+    handler.setFormatter(safety.LogFormatter("relay: %(levelname)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def _report(problems: list[Problem]) -> None:

@@ -23,7 +23,8 @@ from relay.registry.auth import (
 )
 from relay.registry.context import RequestContext
 from relay.registry.credentials import Credential
-from relay.registry.errors import AuthenticationError, ProtocolError, Redactor
+from relay.registry.errors import AuthenticationError, ProtocolError
+from relay.safety import redact
 from tests.fakes.registry import FakeRegistry
 
 CTX = RequestContext("fake", "a/b", "test")
@@ -204,7 +205,6 @@ def test_fetch_token_fields_and_expiry(token_fake: FakeRegistry, field: str) -> 
     token_fake.token_field = field
     token_fake.token_ttl = 120
     clock = Clock()
-    redactor = Redactor()
     token = fetch_token(
         _transport(),
         _challenge(token_fake),
@@ -212,11 +212,10 @@ def test_fetch_token_fields_and_expiry(token_fake: FakeRegistry, field: str) -> 
         None,
         CTX,
         clock=clock,
-        redactor=redactor,
     )
     assert token.value.startswith("tok-")
     assert token.expires_at == clock.now + 120 and token.lifetime == 120
-    assert redactor(f"x {token.value}") == "x ***"
+    assert redact(f"x {token.value}") == "x ***"
     req = [r for r in token_fake.requests if r.path == "/token"][-1]
     assert "Authorization" not in req.headers
     assert (

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from relay import safety
 from relay.errors import OperationFailed
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def render(sections: list[Section], ok: bool) -> str:
         else:
             out.append(f"_{section.empty}_")
         out.append("")
-    body = "\n".join(out)
+    body = safety.clean_block("\n".join(out))  # no secret, no control character on the PR
     if len(body) > MAX_BODY:
         body = body[:MAX_BODY] + "\n```\n\n_…cut short; the job log has the whole plan._\n"
     return body

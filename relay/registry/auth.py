@@ -21,13 +21,13 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from relay import safety
 from relay.net.transport import Transport, origin, safe_url
 from relay.registry.context import RequestContext, send
 from relay.registry.credentials import Credential, CredentialProvider
 from relay.registry.errors import (
     AuthenticationError,
     ProtocolError,
-    Redactor,
     error_from_response,
 )
 
@@ -293,7 +293,6 @@ def fetch_token(
     ctx: RequestContext,
     *,
     clock: Callable[[], float] = time.monotonic,
-    redactor: Redactor | None = None,
 ) -> Token:
     """Ask the challenge's realm for a token covering ``scopes``."""
     realm = challenge.realm
@@ -360,7 +359,6 @@ def fetch_token(
             repository=ctx.repository,
             action=token_ctx.action,
             reason=f"token server {realm_host} rejected {who} for scope {' '.join(scopes) or '-'}",
-            redactor=redactor,
         )
         raise AuthenticationError(
             err.reason,
@@ -377,7 +375,6 @@ def fetch_token(
             repository=ctx.repository,
             action=token_ctx.action,
             reason=f"token server {safe_url(realm)} failed",
-            redactor=redactor,
         )
     try:
         data = json.loads(response.content)
@@ -394,8 +391,7 @@ def fetch_token(
             repository=ctx.repository,
             action=token_ctx.action,
         )
-    if redactor is not None:
-        redactor.add(value)
+    safety.add_secret(value)
     lifetime = float(DEFAULT_TOKEN_LIFETIME)
     raw_expiry = data.get("expires_in") if isinstance(data, dict) else None
     if raw_expiry is not None:
@@ -423,13 +419,11 @@ class Authenticator:
         transport: Transport,
         credentials: CredentialProvider | None,
         cache: TokenCache | None = None,
-        redactor: Redactor | None = None,
     ) -> None:
         self.registry = registry
         self.transport = transport
         self.credentials = credentials
         self.cache = cache or TokenCache()
-        self.redactor = redactor or Redactor()
         self._challenge: Challenge | None = None
         self._lock = threading.Lock()
 
@@ -445,10 +439,7 @@ class Authenticator:
     def credential(self, repository: str | None) -> Credential | None:
         if self.credentials is None:
             return None
-        cred = self.credentials.get(self.registry, repository)
-        if cred is not None:
-            self.redactor.add(*cred.secrets)
-        return cred
+        return self.credentials.get(self.registry, repository)
 
     def describe(self, repository: str | None) -> str:
         """Who we are acting as, for error messages (never the secret)."""
@@ -483,7 +474,6 @@ class Authenticator:
                 cred,
                 ctx,
                 clock=self.cache.clock,
-                redactor=self.redactor,
             ),
             stale=stale,
         )

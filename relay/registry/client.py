@@ -50,7 +50,6 @@ from relay.registry.digests import (
 from relay.registry.errors import (
     DigestMismatchError,
     ProtocolError,
-    Redactor,
     RegistryConnectionError,
     RegistryError,
     RegistryTLSError,
@@ -154,10 +153,7 @@ class RegistryClient:
             sleep=sleep,
             pool_size=pool_size,
         )
-        self.redactor = Redactor()
-        self.auth = Authenticator(
-            self.registry, self.transport, credentials, token_cache, self.redactor
-        )
+        self.auth = Authenticator(self.registry, self.transport, credentials, token_cache)
         self.pusher = Pusher(self)
         self.rate_limit: RateLimit | None = None
         """The last Docker Hub style quota seen (None for registries that send none)."""
@@ -342,7 +338,6 @@ class RegistryClient:
             repository=ctx.repository,
             action=ctx.action,
             reason=reason,
-            redactor=self.redactor,
         )
         response.close()
         return err

@@ -32,6 +32,8 @@ from typing import Protocol, runtime_checkable
 
 import yaml
 
+from relay import safety
+
 log = logging.getLogger(__name__)
 
 DOCKER_HUB = "docker.io"
@@ -51,6 +53,12 @@ class Credential:
     password: str = field(repr=False)
     identity_token: str | None = field(default=None, repr=False)
     source: str = ""
+
+    def __post_init__(self) -> None:
+        # Whatever provider made it, its secrets are known to relay.safety from now on, in
+        # every form (raw, base64 of user:password as a Basic header carries it, URL-encoded).
+        safety.add_credential(self.username, self.password)
+        safety.add_secret(self.identity_token)
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from relay import safety
 from relay.config.settings import RegistrySettings
 from relay.errors import InputError, RelayError
 from relay.ops.copyimage import CopyResult, copy_image
@@ -19,7 +20,6 @@ from relay.output import ghactions
 from relay.output.tables import human_size
 from relay.reference import is_valid_tag
 from relay.registry.credentials import CredentialChain, default_credentials
-from relay.registry.errors import redact
 from relay.registry.pool import ClientPool
 from relay.sync.files import load_auth, load_rules
 from relay.sync.report import (
@@ -241,11 +241,11 @@ def _copy(pool: ClientPool, job: _Job, secrets: list[str]) -> None:
 
 
 def _describe(exc: BaseException, secrets: list[str]) -> str:
-    # Registry errors are redacted by the client already; this also covers anything else.
+    # Every secret relay knows (the auth file's among them) is redacted by relay.safety.
     text = str(exc) or type(exc).__name__
     if not isinstance(exc, RelayError):
         text = f"{type(exc).__name__}: {text}"
-    return redact(" ".join(text.split()), secrets)
+    return safety.one_line(text, None)
 
 
 def _rows(expansions: list[_Expansion]) -> list[ImageResult]:

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.acr",
     "tests.fixtures.harbor",
     "tests.fakes.registry",
+    "tests.fakes.hostile",
 ]

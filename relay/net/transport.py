@@ -23,7 +23,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from relay.net.errors import ConnectionFailed, TLSFailed, TooManyRedirects
+from relay import safety
+from relay.net.errors import ConnectionFailed, InvalidAnswer, TLSFailed, TooManyRedirects
 from relay.net.retry import RetryableAnswer, RetryPolicy, parse_retry_after, retrying
 from relay.net.sslcontexts import SharedContextAdapter, shared_context
 from relay.net.stats import RequestStats
@@ -56,6 +57,29 @@ def safe_url(url: str) -> str:
 def origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{normalise_netloc(parts.netloc)}"
+
+
+def urljoin_safe(base: str, link: str) -> str:
+    """``urljoin``, with a server's unparseable URL ("http://[::1", say) as "" for
+    `checked_url` to refuse."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return ""
+
+
+def checked_url(url: str, what: str) -> str:
+    """``url`` if a server may send relay there: http(s) with a host that parses. A server
+    names redirects, token realms and next pages; anything else is an InvalidAnswer."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InvalidAnswer(f"the server sent an unusable URL {safety.show(url, 100)}", action=what)
+    return url
 
 
 _URL_IN_MESSAGE = re.compile(r"with url: \S+")
@@ -201,6 +225,9 @@ class Transport:
         ``on_response`` sees every response received, retried ones included.
         """
         hdrs = {"User-Agent": self.user_agent, **(headers or {})}
+        # Servers name many of the URLs relay requests (realms, redirects, next pages, upload
+        # locations): each must be one requests can send to, or it is the server's error.
+        checked_url(url, what)
         current_url, current_method, current_params = url, method.upper(), params
         hops = 0
         while True:
@@ -229,7 +256,7 @@ class Transport:
             response.close()
             if hops > MAX_REDIRECTS:
                 raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", action=what)
-            next_url = urljoin(response.url or current_url, location)
+            next_url = checked_url(urljoin_safe(response.url or current_url, location), what)
             if auth_origin is None or origin(next_url) != auth_origin:
                 hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
             if response.status_code == 303 and current_method != "HEAD":

@@ -293,13 +293,33 @@ def fetch_token(
     ctx: RequestContext,
     *,
     clock: Callable[[], float] = time.monotonic,
+    plain_http_ok: bool = False,
 ) -> Token:
-    """Ask the challenge's realm for a token covering ``scopes``."""
+    """Ask the challenge's realm for a token covering ``scopes``. Credentials go to a
+    plain-HTTP realm only with ``plain_http_ok`` (the registry itself is plain HTTP)."""
     realm = challenge.realm
     if not realm:
         raise ctx.error(
             "Bearer challenge without a realm",
             ProtocolError,
+        )
+    try:
+        parts = urlsplit(realm)
+        realm_ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[::1" and other unparseable URLs
+        realm_ok = False
+    if not realm_ok:
+        raise ctx.error(
+            f"the registry names an invalid token realm {safety.show(realm)}", ProtocolError
+        )
+    if credential is not None and parts.scheme == "http" and not plain_http_ok:
+        # Basic credentials (or a refresh token) in clear text to a host an HTTPS registry
+        # named: anyone on the path could read them. Docker sends them; relay does not.
+        raise ctx.error(
+            f"the registry names the plain-HTTP token realm {safe_url(realm)}; relay sends "
+            f"{credential.source or 'credentials'} in clear text only to a registry that is "
+            "itself plain HTTP (an insecure registry), and this one is not",
+            AuthenticationError,
         )
     token_ctx = ctx.then("(token)")
     service = challenge.service
@@ -424,6 +444,9 @@ class Authenticator:
         self.transport = transport
         self.credentials = credentials
         self.cache = cache or TokenCache()
+        # Set by the client once it knows the registry speaks plain HTTP (an insecure
+        # registry): then its realm may too, as nothing is protected on that path anyway.
+        self.plain_http = False
         self._challenge: Challenge | None = None
         self._lock = threading.Lock()
 
@@ -458,7 +481,11 @@ class Authenticator:
         ctx: RequestContext,
         stale: str | None,
     ) -> Token:
+        # The registry is part of the key: a token that registry A's flow obtained is never
+        # sent to registry B, even when B names A's realm and service (a look-alike or a
+        # mirror can), and even for the same user name.
         identity: TokenKey = (
+            self.registry,
             challenge.realm or "",
             challenge.service or "",
             cred.username if cred else "",
@@ -474,6 +501,7 @@ class Authenticator:
                 cred,
                 ctx,
                 clock=self.cache.clock,
+                plain_http_ok=self.plain_http,
             ),
             stale=stale,
         )

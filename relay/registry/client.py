@@ -82,6 +82,14 @@ _SCHEMA1_HELP = (
 )
 
 
+def _same(response: requests.Response, auth_origin: str) -> bool:
+    """Whether the (final) response came from ``auth_origin``."""
+    try:
+        return origin(response.url or "") == auth_origin
+    except ValueError:
+        return False
+
+
 class RegistryClient:
     """Client for one registry (``host[:port]``, ``docker.io``, or a URL forcing the scheme).
 
@@ -246,11 +254,12 @@ class RegistryClient:
                     )
                     raise self.error_from(response, ctx, reason)
                 challenge = None
-                if response.status_code == 401:
+                if response.status_code == 401 and _same(response, origin(base)):
                     challenge = select_challenge(
                         parse_www_authenticate(response.headers.get("WWW-Authenticate"))
                     )
                 self.auth.set_challenge(challenge)
+                self.auth.plain_http = scheme == "http"
                 verified: bool | None = None
                 if scheme == "https":
                     verified = self.transport.verify_for(self.netloc) is not False
@@ -316,7 +325,10 @@ class RegistryClient:
                 retry=retry,
                 on_response=self._note_rate_limit,
             )
-            if response.status_code != 401 or not same_origin:
+            # Only the registry's own 401 says how to authenticate to it: a host it redirected
+            # to (storage, a CDN, anyone) must not make relay fetch a token with the
+            # registry's credentials from a realm of that host's choosing.
+            if response.status_code != 401 or not same_origin or not _same(response, auth_origin):
                 return response
             again = self.auth.handle_unauthorized(response, ctx.repository, scopes, sent, ctx)
             if attempt == 2 or not again or not replayable:

@@ -683,6 +683,16 @@ def test_needs_a_harbor_section(tmp_path: Path, capsys) -> None:
     assert "mirrors/relay.yaml: relay clients needs the harbor: section" in err
 
 
+def test_credentials_in_the_harbor_url_are_refused_unprinted(tmp_path: Path, capsys) -> None:
+    settings = SETTINGS.replace(
+        "https://harbor.example.com", "https://robot:s3cr3t-pw@harbor.example.com"
+    )
+    repo = make_repo(tmp_path / "repo", settings=settings)
+    code, out, err = run(repo, "mapping-md", capsys)
+    assert code == 2 and out == "" and "must not carry credentials" in err
+    assert "s3cr3t-pw" not in err
+
+
 def test_a_ca_bundle_with_a_private_key_is_refused(tmp_path: Path, capsys) -> None:
     cert, key = _ca()
     repo = make_repo(tmp_path / "repo", ca=cert + key)

@@ -143,6 +143,11 @@ def _check_address(repository: str, tag: str, host: str) -> str | None:
 
 def check_host(host: str, what: str) -> str:
     """``host`` if it is a registry host[:port] as the reference grammar reads one."""
+    if "@" in host:
+        # user:password@host in a URL: say so without echoing the password.
+        raise InputError(
+            f"{what} must not carry credentials (user@host); they come from the environment"
+        )
     try:
         ref = reference.parse(f"{host}/x/y")
     except reference.InvalidReference as exc:

@@ -21,6 +21,7 @@ from typing import Literal, get_args
 
 from relay import files
 from relay.errors import InputError, Problem
+from relay.output.tables import escape
 from relay.stages.clients import kubeadm, kustomize, kyverno, mapping, nodes
 from relay.stages.clients.model import (
     Clients,
@@ -187,8 +188,8 @@ def _readme(c: Clients, paths: list[str], notes: list[str]) -> str:
     ]
     what = {
         "mapping.md": "upstream image → Harbor (and ACR) address, a Markdown table",
-        "mapping.csv": "the same, CSV",
-        "mapping.json": "the same, JSON",
+        "mapping.csv": "the mapping, CSV",
+        "mapping.json": "the mapping, JSON",
         "kustomize/kustomization.yaml": "a kustomize Component with an `images:` entry per "
         "spelling of each image",
         "kyverno/clusterpolicy.yaml": "a Kyverno ClusterPolicy pointing pods' images at Harbor",
@@ -205,7 +206,7 @@ def _readme(c: Clients, paths: list[str], notes: list[str]) -> str:
             text = what.get(path, "")
         lines.append(f"| `{path}` | {text} |")
     lines += ["", "## To do on the nodes", ""]
-    lines += [f"- {note}" for note in notes]
+    lines += [f"- {escape(note)}" for note in notes]
     return "\n".join(lines) + "\n"
 
 

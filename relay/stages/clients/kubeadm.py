@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import yaml
-
 from relay import reference
 from relay.config.mirrors import Entry
-from relay.stages.clients.model import Clients, Image
+from relay.stages.clients.model import Clients, Image, yaml_documents
 
 K8S_REGISTRY = "registry.k8s.io"
 # upstream path under registry.k8s.io → the name kubeadm asks for under a custom repository
@@ -147,7 +145,7 @@ def cluster_configuration(c: Clients, p: KubeadmPlan) -> str:
             f"# Project {c.harbor.project} is private: static pods cannot use imagePullSecrets,",
             "# so give the nodes' container runtime credentials for Harbor (or make it public).",
         ]
-    return "\n".join(lines) + "\n" + yaml.safe_dump(doc, sort_keys=False)
+    return "\n".join(lines) + "\n" + yaml_documents(doc)
 
 
 def crictl(c: Clients) -> str:

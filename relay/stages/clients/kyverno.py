@@ -29,10 +29,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import yaml
-
 from relay.config.mirrors import Entry
-from relay.stages.clients.model import Clients, Image, spellings
+from relay.stages.clients.model import Clients, Image, spellings, yaml_documents
 
 # kyverno.io/v1 Rule.name: maxLength 63 (config/crds/kyverno/kyverno.io_clusterpolicies.yaml).
 RULE_NAME_MAX = 63
@@ -190,5 +188,5 @@ def policies(c: Clients) -> list[dict[str, Any]]:
 
 
 def clusterpolicy(c: Clients) -> str:
-    body = yaml.safe_dump_all(policies(c), sort_keys=False, width=1 << 16)
+    body = yaml_documents(*policies(c))
     return HEADER.format(harbor=c.harbor.repository) + body

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import yaml
+
 from relay import reference
 from relay.config.lockfile import Lock
 from relay.config.mirrors import Entry, MirrorList
@@ -21,6 +23,17 @@ from relay.config.settings import Transport
 from relay.errors import InputError, Problem
 
 Scheme = Literal["https", "http"]
+
+try:  # libyaml writes the same text as PyYAML's Python emitter, four times as fast
+    _Dumper: type = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Dumper = yaml.SafeDumper
+
+
+def yaml_documents(*docs: object) -> str:
+    """YAML documents in the order given, keys in insertion order, long strings unfolded (a
+    Kyverno pattern stays on one line)."""
+    return yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=1 << 16)
 
 
 @dataclass(frozen=True)

@@ -186,14 +186,14 @@ def _parser() -> argparse.ArgumentParser:
         help="what nodes and manifests need to pull from Harbor: mapping, kustomize, Kyverno, "
         "kubeadm, crictl, containerd, docker",
     )
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
+    clients_output = p.add_mutually_exclusive_group()
+    clients_output.add_argument(
         "--format",
         choices=CLIENT_FORMATS,
         default="mapping-md",
         help="print one output on stdout (default: mapping-md)",
     )
-    where.add_argument(
+    clients_output.add_argument(
         "--out",
         type=Path,
         metavar="DIR",

@@ -29,10 +29,10 @@ import yaml
 from relay import cli, reference
 from relay.config import lockfile
 from relay.config.lockfile import Lock, LockedTag
+from relay.sandbox.registries import generate_pki
 from relay.stages import clients as stage
 from relay.stages.clients import kyverno
 
-from .fixtures.registries import generate_pki
 from .helpers import DIGEST_A, DIGEST_B, write_repo
 
 if sys.version_info >= (3, 11):

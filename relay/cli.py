@@ -27,6 +27,20 @@ from relay.output import ghactions
 
 log = logging.getLogger("relay")
 
+# `relay clients --format` values; relay.stages.clients.FORMATS is the source (the CLI imports
+# no stage at start-up), tests/test_clients.py checks that the two agree.
+CLIENT_FORMATS = (
+    "mapping-md",
+    "mapping-csv",
+    "mapping-json",
+    "kustomize",
+    "kyverno",
+    "kubeadm",
+    "crictl",
+    "containerd",
+    "docker",
+)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Everything relay writes from here on goes through relay.safety: secrets the environment
@@ -220,6 +234,26 @@ def _parser() -> argparse.ArgumentParser:
         help="further passes over the images that failed (default 2)",
     )
 
+    p = sub.add_parser(
+        "clients",
+        parents=[common],
+        help="what nodes and manifests need to pull from Harbor: mapping, kustomize, Kyverno, "
+        "kubeadm, crictl, containerd, docker",
+    )
+    clients_output = p.add_mutually_exclusive_group()
+    clients_output.add_argument(
+        "--format",
+        choices=CLIENT_FORMATS,
+        default="mapping-md",
+        help="print one output on stdout (default: mapping-md)",
+    )
+    clients_output.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write every output into DIR; only files whose content changed are written",
+    )
+
     acr = sub.add_parser(
         "acr", help="reconcile the ACR namespace, repositories and build rules; run builds"
     )
@@ -346,6 +380,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return sync(
             repo=args.repo, images=args.images, auth=args.auth, proc=args.proc, retries=args.retries
         )
+    if command == "clients":
+        from relay.commands.clients import clients
+
+        return clients(repo=args.repo, fmt=args.format, out=args.out)
     if command == "acr":
         from relay.commands.acr import acr_apply, acr_plan
 

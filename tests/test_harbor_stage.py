@@ -62,15 +62,19 @@ def write_repo(
     )
 
 
-@pytest.fixture
-def env(harbor_emulator: HarborEmulator, monkeypatch: pytest.MonkeyPatch) -> HarborEmulator:
-    h = harbor_emulator
+def use(h: HarborEmulator, monkeypatch: pytest.MonkeyPatch) -> HarborEmulator:
+    """Point relay's environment at ``h``: its admin login and ACR's AccessKey."""
     monkeypatch.setenv("HARBOR_USERNAME", "admin")
     monkeypatch.setenv("HARBOR_PASSWORD", h.admin_password)
     monkeypatch.setenv("RELAY_HARBOR_ACR_ACCESS_KEY_ID", h.acr.access_key_id)
     monkeypatch.setenv("RELAY_HARBOR_ACR_ACCESS_KEY_SECRET", h.acr.access_key_secret)
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     return h
+
+
+@pytest.fixture
+def env(harbor_emulator: HarborEmulator, monkeypatch: pytest.MonkeyPatch) -> HarborEmulator:
+    return use(harbor_emulator, monkeypatch)
 
 
 def policy(h: HarborEmulator, name: str) -> dict:
@@ -194,13 +198,7 @@ def test_no_cookie_is_kept_so_the_csrf_trap_never_springs(
     harbor_factory: HarborFactory, tmp_path: Path, monkeypatch
 ) -> None:
     h = harbor_factory(quirks=Quirks(sid_cookie="always"))
-    for name, value in {
-        "HARBOR_USERNAME": "admin",
-        "HARBOR_PASSWORD": h.admin_password,
-        "RELAY_HARBOR_ACR_ACCESS_KEY_ID": h.acr.access_key_id,
-        "RELAY_HARBOR_ACR_ACCESS_KEY_SECRET": h.acr.access_key_secret,
-    }.items():
-        monkeypatch.setenv(name, value)
+    use(h, monkeypatch)
     write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
     # The emulator sets `sid` on every answer and refuses cookie-carrying writes: a client
     # that kept it would fail at the first POST after a GET.
@@ -225,13 +223,7 @@ def test_fields_are_sent_only_to_harbors_that_know_them(
     absent: set[str],
 ) -> None:
     h = harbor_factory(version=version)  # strict: a field newer than the version is a 422
-    for name, value in {
-        "HARBOR_USERNAME": "admin",
-        "HARBOR_PASSWORD": h.admin_password,
-        "RELAY_HARBOR_ACR_ACCESS_KEY_ID": h.acr.access_key_id,
-        "RELAY_HARBOR_ACR_ACCESS_KEY_SECRET": h.acr.access_key_secret,
-    }.items():
-        monkeypatch.setenv(name, value)
+    use(h, monkeypatch)
     write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
     assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
     [body, *_] = [c.body for c in h.writes() if c.action == "createReplicationPolicy"]

@@ -22,6 +22,7 @@ RULES = {
     "relay.config.mirrors": ["relay.stages", "relay.commands", "relay.registry", "relay.net"],
     "relay.ops.copyimage": ["relay.stages", "relay.commands", "relay.config"],
     "relay.stages.generate": ["relay.commands", "relay.net", "relay.registry"],
+    "relay.stages.clients": ["relay.commands", "relay.net", "relay.registry", "requests"],
     "relay.cli": ["relay.stages", "relay.registry", "relay.net", "requests", "yaml"],
 }
 

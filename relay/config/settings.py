@@ -55,6 +55,26 @@ class CopySettings:
 
 
 @dataclass(frozen=True)
+class RetrySettings:
+    """How hard a stage's API client tries (the ACR and Harbor sections both have one)."""
+
+    attempts: int = 5  # tries per API call, the first included
+    backoff: float = 1.0  # first delay, seconds; doubles each retry, with jitter
+    max_backoff: float = 30.0
+
+
+RETRY = schema.Section(
+    RetrySettings,
+    [
+        schema.Key("attempts", schema.integer(1, 20)),
+        schema.Key("backoff", schema.number(0.0, 600)),
+        schema.Key("max_backoff", schema.number(0.0, 600)),
+    ],
+)
+"""A `retry:` sub-section, for stage sections to include."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """The core of mirrors/relay.yaml. A caller that also reads stage sections subclasses it
     with one field per stage (see relay.commands.common.RelaySettings)."""

@@ -290,6 +290,9 @@ def git_env(base: Path) -> dict[str, str]:
         "GIT_AUTHOR_EMAIL": "sandbox@relay.invalid",
         "GIT_COMMITTER_NAME": "relay sandbox",
         "GIT_COMMITTER_EMAIL": "sandbox@relay.invalid",
+        # Fixed dates: the same content makes the same commits, run after run.
+        "GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z",
+        "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z",
         "LANG": "C",
     }
 

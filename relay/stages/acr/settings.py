@@ -17,6 +17,7 @@ from typing import Literal
 import yaml
 
 from relay.config import schema, yamlnodes
+from relay.config.settings import RETRY, RetrySettings
 from relay.errors import InputError, Problem
 
 Edition = Literal["personal", "enterprise"]
@@ -73,13 +74,6 @@ class PollSettings:
     interval: float = 10.0  # first wait between build-status reads, seconds
     max_interval: float = 60.0  # the wait grows by half each round up to this
     timeout: float = 3600.0  # overall deadline of an apply that waits, seconds
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    attempts: int = 5  # tries per API call, the first included
-    backoff: float = 1.0  # first delay, seconds; doubles each retry, with jitter
-    max_backoff: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -234,17 +228,7 @@ SECTION = schema.Section(
                 ],
             ),
         ),
-        schema.Key(
-            "retry",
-            schema.Section(
-                RetrySettings,
-                [
-                    schema.Key("attempts", schema.integer(1, 20)),
-                    schema.Key("backoff", schema.number(0.0, 600)),
-                    schema.Key("max_backoff", schema.number(0.0, 600)),
-                ],
-            ),
-        ),
+        schema.Key("retry", RETRY),
     ],
     check=_check,
 )

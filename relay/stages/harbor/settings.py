@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from relay.config import schema, yamlnodes
+from relay.config.settings import RETRY, RetrySettings
 from relay.errors import InputError, Problem
 
 USER_ENV = "HARBOR_USERNAME"
@@ -45,13 +46,6 @@ class PollSettings:
     # v2.8) and shows a retried task as Failed for a while: a Failed status is re-read after
     # this long before it is reported (docs/vendors/harbor.md#executions-tasks-and-logs).
     settle: float = 30.0
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    attempts: int = 5  # tries per API call, the first included
-    backoff: float = 1.0  # first delay, seconds; doubles each retry, with jitter
-    max_backoff: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -210,17 +204,7 @@ SECTION = schema.Section(
                 ],
             ),
         ),
-        schema.Key(
-            "retry",
-            schema.Section(
-                RetrySettings,
-                [
-                    schema.Key("attempts", schema.integer(1, 20)),
-                    schema.Key("backoff", schema.number(0.0, 600)),
-                    schema.Key("max_backoff", schema.number(0.0, 600)),
-                ],
-            ),
-        ),
+        schema.Key("retry", RETRY),
     ],
     check=_check,
 )

@@ -1,0 +1,103 @@
+"""`relay clients [--format F | --out DIR]`: what nodes and manifests need to pull from Harbor.
+
+Reads the list, the lock and the settings; talks to no registry. `--format` prints one output
+on stdout (what a person must still do goes to stderr); `--out` writes them all into a
+directory, touching only files whose content changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from relay.commands.common import RelaySettings, load
+from relay.config import lockfile
+from relay.errors import CheckFailed, InputError, Problem
+from relay.stages import clients as stage
+from relay.stages.harbor.settings import SETTINGS_PATH
+
+log = logging.getLogger(__name__)
+
+
+def clients(*, repo: Path, fmt: stage.Format = "mapping-md", out: Path | None = None) -> int:
+    cfg, mirror_list = load(repo)
+    model = stage.build(
+        mirror_list, lockfile.read(repo), harbor_of(cfg, repo), via_of(cfg), cfg.transport
+    )
+    if out is not None:
+        return _write(model, out)
+    try:
+        output = stage.render(model, fmt)
+    except stage.Unavailable as exc:
+        for reason in exc.reasons:
+            log.error("%s", reason)
+        raise CheckFailed(
+            f"no {fmt} output for this list ({len(exc.reasons)} reason(s) above)"
+        ) from None
+    print(output.text, end="")
+    for note in output.notes:
+        log.info("%s", note)
+    return 0
+
+
+def _write(model: stage.Clients, out: Path) -> int:
+    want, notes = stage.desired(model)
+    have, _ = stage.scan(out)
+    changes = stage.plan(want, have, out)
+    stage.apply(out, changes, want)
+    for change in changes:
+        print(change)
+    for note in notes:
+        log.info("%s", note)
+    counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "delete")}
+    print(
+        f"{len(want)} files in {out}: {counts['create']} created, {counts['update']} updated, "
+        f"{counts['delete']} deleted, {len(want) - counts['create'] - counts['update']} unchanged"
+    )
+    return 0
+
+
+def harbor_of(cfg: RelaySettings, repo: Path) -> stage.Harbor:
+    h = cfg.harbor
+    if not h.configured or h.project is None or h.url is None:
+        raise InputError(
+            Problem(
+                SETTINGS_PATH,
+                None,
+                "relay clients needs the harbor: section (url and project at least): it says "
+                "where nodes pull from",
+            )
+        )
+    host = stage.check_host(h.registry_host, "harbor.registry (or the host of harbor.url)")
+    scheme: stage.Scheme = "http" if urlsplit(h.url).scheme == "http" else "https"
+    ca_file = h.ca_bundle or cfg.registries.ca_bundles.get(host)
+    ca_pem = None
+    if ca_file is not None:
+        path = repo / ca_file
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(Problem(ca_file, None, f"cannot read the CA bundle: {exc}")) from None
+        ca_pem = stage.certificates(text, ca_file)
+    return stage.Harbor(host, h.project, scheme, h.project_public, ca_file, ca_pem)
+
+
+def via_of(cfg: RelaySettings) -> stage.Via | None:
+    """The registry between upstream and Harbor, when the settings name it."""
+    if cfg.transport == "copy":
+        if cfg.copy.registry and cfg.copy.namespace:
+            return stage.Via(
+                stage.check_host(cfg.copy.registry, "copy.registry"), cfg.copy.namespace
+            )
+        return None
+    acr = cfg.acr
+    if not acr.namespace:
+        return None
+    if acr.edition == "enterprise" and not acr.registry_domain:
+        # The instance's registry domain is not derivable from the region.
+        if cfg.harbor.source_url:
+            host = urlsplit(cfg.harbor.source_url).netloc
+            return stage.Via(stage.check_host(host, "harbor.source_url"), acr.namespace)
+        return None
+    return stage.Via(stage.check_host(acr.registry, "acr.registry_domain"), acr.namespace)

@@ -7,12 +7,14 @@ that composes the whole file (relay.commands.common), so nothing here imports a 
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from relay import reference, safety
 from relay.config import naming, schema, yamlnodes
 from relay.errors import InputError, Problem
 
@@ -28,6 +30,18 @@ class NamingSettings:
 
 
 @dataclass(frozen=True)
+class RegistryLimits:
+    """How much relay reads from a registry and for how long (relay.registry.limits says
+    why each bound exists); the defaults are relay.registry.limits.Limits'."""
+
+    deadline: float = 300.0  # seconds for a whole answer; a streamed blob: each MiB of it
+    manifest_bytes: int = 4 << 20  # docker and containerd refuse larger manifests
+    token_bytes: int = 1 << 20
+    answer_bytes: int = 16 << 20  # other answers read into memory: tag pages, errors
+    tag_pages: int = 1000
+
+
+@dataclass(frozen=True)
 class RegistrySettings:
     """How relay talks to registries; credentials come from the environment or docker config."""
 
@@ -38,6 +52,7 @@ class RegistrySettings:
     # registry -> mirror URLs tried in turn for reads (docker's registry-mirrors, containerd's
     # hosts.toml), e.g. {"docker.io": ("https://docker.m.example.cn",)}
     mirrors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    limits: RegistryLimits = field(default_factory=RegistryLimits)
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,32 @@ class Settings:
     copy: CopySettings = field(default_factory=CopySettings)
 
 
+def _insecure_entry(value: str) -> str | None:
+    """Docker's insecure-registries entries: a CIDR, or a host[:port]."""
+    if "/" in value:
+        try:
+            ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError as exc:
+            return f"{safety.show(value)} is not a network: {exc}"
+        return None
+    return _registry_host(value)
+
+
+def _registry_host(value: str) -> str | None:
+    """A registry host[:port] by the reference grammar (no scheme, path or whitespace)."""
+    try:
+        domain: str | None = reference.parse_repository(f"{value}/x").domain
+    except ValueError:
+        domain = None
+    same = domain is not None and (
+        domain.lower() == value.lower()
+        or (domain == reference.DEFAULT_DOMAIN and value.lower() == reference.LEGACY_DEFAULT_DOMAIN)
+    )
+    if not same:
+        return f"{safety.show(value)} is not a registry host[:port]"
+    return None
+
+
 def _mirror_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -98,10 +139,23 @@ CORE: dict[str, schema.Reader] = {
     "registries": schema.Section(
         RegistrySettings,
         [
-            schema.Key("insecure", schema.list_of(schema.text())),
+            schema.Key("insecure", schema.list_of(schema.where(schema.text(), _insecure_entry))),
             schema.Key("ca_bundles", schema.map_of(schema.text())),
             schema.Key(
                 "mirrors", schema.map_of(schema.list_of(schema.where(schema.text(), _mirror_url)))
+            ),
+            schema.Key(
+                "limits",
+                schema.Section(
+                    RegistryLimits,
+                    [
+                        schema.Key("deadline", schema.number(1, 86400)),
+                        schema.Key("manifest_bytes", schema.integer(1024, 1 << 30)),
+                        schema.Key("token_bytes", schema.integer(1024, 1 << 30)),
+                        schema.Key("answer_bytes", schema.integer(1024, 1 << 30)),
+                        schema.Key("tag_pages", schema.integer(1, 1_000_000)),
+                    ],
+                ),
             ),
         ],
     ),
@@ -110,7 +164,7 @@ CORE: dict[str, schema.Reader] = {
     "copy": schema.Section(
         CopySettings,
         [
-            schema.Key("registry", schema.text()),
+            schema.Key("registry", schema.where(schema.text(), _registry_host)),
             schema.Key("namespace", schema.text()),
             schema.Key("concurrency", schema.integer(1, 64)),
         ],

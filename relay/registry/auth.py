@@ -294,6 +294,7 @@ def fetch_token(
     *,
     clock: Callable[[], float] = time.monotonic,
     plain_http_ok: bool = False,
+    max_bytes: int = 1 << 20,
 ) -> Token:
     """Ask the challenge's realm for a token covering ``scopes``. Credentials go to a
     plain-HTTP realm only with ``plain_http_ok`` (the registry itself is plain HTTP)."""
@@ -343,6 +344,7 @@ def fetch_token(
             kind="token",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             body=urlencode(form).encode("ascii"),
+            max_body=max_bytes,
         )
     else:
         params: list[tuple[str, str]] = []
@@ -363,6 +365,7 @@ def fetch_token(
             params=params,
             follow_redirects=True,
             auth_origin=origin(realm),
+            max_body=max_bytes,
         )
     who = (
         f"credentials of user {credential.username!r} ({credential.source})"
@@ -398,7 +401,7 @@ def fetch_token(
         )
     try:
         data = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     value = None
     if isinstance(data, dict):
@@ -439,8 +442,11 @@ class Authenticator:
         transport: Transport,
         credentials: CredentialProvider | None,
         cache: TokenCache | None = None,
+        *,
+        max_token_bytes: int = 1 << 20,
     ) -> None:
         self.registry = registry
+        self.max_token_bytes = max_token_bytes
         self.transport = transport
         self.credentials = credentials
         self.cache = cache or TokenCache()
@@ -502,6 +508,7 @@ class Authenticator:
                 ctx,
                 clock=self.cache.clock,
                 plain_http_ok=self.plain_http,
+                max_bytes=self.max_token_bytes,
             ),
             stale=stale,
         )

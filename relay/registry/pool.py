@@ -20,6 +20,7 @@ from relay.registry.credentials import (
     default_credentials,
     normalise_registry,
 )
+from relay.registry.limits import Limits
 from relay.registry.mirrors import ImageSource, Mirror, MirroredSource, parse_mirror
 
 
@@ -35,6 +36,28 @@ class RegistryOptions(Protocol):
 
     @property
     def mirrors(self) -> Mapping[str, Sequence[str]]: ...
+
+    @property
+    def limits(self) -> LimitOptions: ...
+
+
+class LimitOptions(Protocol):
+    """The settings' `registries.limits` (relay.registry.limits.Limits' fields)."""
+
+    @property
+    def deadline(self) -> float: ...
+
+    @property
+    def manifest_bytes(self) -> int: ...
+
+    @property
+    def token_bytes(self) -> int: ...
+
+    @property
+    def answer_bytes(self) -> int: ...
+
+    @property
+    def tag_pages(self) -> int: ...
 
 
 class ClientPool:
@@ -54,6 +77,18 @@ class ClientPool:
         }
         insecure = settings.insecure if settings is not None else ()
         self.tls = TLSConfig(ca_bundles=bundles, insecure_registries=insecure)
+        given = getattr(settings, "limits", None)
+        self.limits = (
+            Limits(
+                deadline=given.deadline,
+                manifest_bytes=given.manifest_bytes,
+                token_bytes=given.token_bytes,
+                answer_bytes=given.answer_bytes,
+                tag_pages=given.tag_pages,
+            )
+            if given is not None
+            else Limits()
+        )
         self.credentials = credentials if credentials is not None else default_credentials(environ)
         self.tokens = TokenCache()
         self.stats = RequestStats()
@@ -96,6 +131,7 @@ class ClientPool:
                     stats=self.stats,
                     token_cache=self.tokens,
                     pool_size=self.pool_size,
+                    limits=self.limits,
                 )
                 self._clients[registry] = client
             return client

@@ -19,11 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from relay import safety
 from relay.config.lockfile import Lock, LockedTag, SelectedBy
 from relay.config.mirrors import Entry, MirrorList
 from relay.errors import Problem
 from relay.ops.inspectimage import inspect_image
+from relay.reference import is_valid_tag
 from relay.registry.errors import NotFoundError, RegistryError
+from relay.registry.mediatypes import MANIFEST_TYPES
 from relay.registry.mirrors import ImageSource
 from relay.registry.models import Manifest
 from relay.registry.pool import ClientPool
@@ -92,6 +95,18 @@ def wanted(
         if isinstance(tags, Problem):
             problems.append(tags)
             continue
+        # The registry's word: only what relay's grammar accepts may reach the lock.
+        invalid = [t for t in tags if not is_valid_tag(t)]
+        if invalid:
+            log.warning(
+                "%s:%d: %s: skipped %d invalid tag(s) from upstream's list: %s",
+                mirrors.path,
+                entry.line,
+                entry.source.name,
+                len(invalid),
+                ", ".join(safety.show(t, 40) for t in invalid[:5]),
+            )
+            tags = [t for t in tags if is_valid_tag(t)]
         chosen = [t for t in entry.select.select(tags) if t not in explicit]
         if not chosen:
             log.warning("%s: the selection rules match no upstream tag", entry.source.name)
@@ -133,6 +148,13 @@ def resolve(
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag}: {exc}")
             if locked is None:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
+            if locked.media_type not in MANIFEST_TYPES:
+                return Problem(
+                    mirrors.path,
+                    w.line,
+                    f"{source.name}:{w.tag} is a {safety.show(locked.media_type)} manifest, "
+                    "not an image or an image index; relay does not lock it",
+                )
         missing = [p for p in w.entry.platforms if locked.platforms and p not in locked.platforms]
         if missing:
             return Problem(

@@ -26,15 +26,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from relay import safety
 from relay.errors import OperationFailed
+from relay.net import deadline as deadlines
 from relay.net.errors import TransportError
 from relay.net.paging import next_page
 from relay.net.retry import RetryPolicy
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig
-from relay.net.transport import Transport
+from relay.net.transport import DEFAULT_DEADLINE, Transport, describe_exception
 from relay.safety import one_line
 from relay.stages.harbor.settings import Login
 
@@ -165,7 +167,7 @@ class HarborClient:
             return None
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise HarborError(f"Harbor {self.url}: the answer is not JSON") from None
 
     def get(self, path: str, what: str, params: Mapping[str, str] | None = None) -> Any:
@@ -206,7 +208,7 @@ class HarborClient:
         code = message = ""
         try:
             doc = json.loads(raw) if raw else None
-        except ValueError:
+        except (ValueError, RecursionError):
             doc = None
         if isinstance(doc, dict) and isinstance(doc.get("errors"), list) and doc["errors"]:
             first = doc["errors"][0]
@@ -296,14 +298,27 @@ def _read(response: requests.Response, limit: int, *, tail: bool = False) -> byt
     chunks: list[bytes] = []
     size = 0
     try:
-        for chunk in response.iter_content(64 << 10):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                if not tail:
-                    return None
-                joined = b"".join(chunks)[-limit:]
-                chunks, size = [joined], len(joined)
+        # The whole body within the transport's deadline: a trickling server cannot hold a run.
+        with deadlines.guard(response, DEFAULT_DEADLINE) as watch:
+            try:
+                for chunk in response.iter_content(64 << 10):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > limit:
+                        if not tail:
+                            return None
+                        joined = b"".join(chunks)[-limit:]
+                        chunks, size = [joined], len(joined)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                late = watch is not None and watch.fired
+                raise HarborError(
+                    "Harbor's answer broke off: "
+                    + (
+                        f"not complete within {DEFAULT_DEADLINE:g} s"
+                        if late
+                        else describe_exception(exc)
+                    )
+                ) from exc
     finally:
         response.close()
     return b"".join(chunks)

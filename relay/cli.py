@@ -144,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--repo",
-        type=Path,
+        type=_directory,
         default=Path("."),
         metavar="DIR",
         help="the relay repository to act on (default: the current directory)",
@@ -338,6 +338,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--keep", action="store_true", help="leave the sandbox and the copy behind")
     return parser
+
+
+def _directory(value: str) -> Path:
+    """--repo: an existing directory (a usage error otherwise, the path shown short)."""
+    shown = value if len(value) <= 120 else value[:120] + f"... ({len(value)} characters)"
+    try:
+        if os.path.isdir(value):
+            return Path(value)
+        reason = "no such directory"
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+    raise argparse.ArgumentTypeError(f"{shown!r}: {reason}")
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -196,7 +196,12 @@ def forget_secrets() -> None:
 _COMMAND_START = re.compile(r"^\s*(?:::|##\[)")
 
 
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _escape_char(char: str) -> str:
+    if char in _NAMED:
+        return _NAMED[char]
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
@@ -242,8 +247,15 @@ def one_line(text: object, limit: int | None = 300) -> str:
 
 def show(value: object, limit: int = 80) -> str:
     """A value quoted for a message: in quotes, every unsafe character escaped (invisible ones
-    too), cut when long. What a person typed, as they can see it."""
-    text = escape_controls(redact(str(value)))
+    too), cut when long. What a person typed, as they can see it. A value that is not a
+    string (a server's null or number where a string belongs) is shown as JSON, unquoted."""
+    if not isinstance(value, str):
+        try:
+            shown = json.dumps(value, default=str)
+        except (ValueError, RecursionError):
+            shown = type(value).__name__
+        return one_line(shown, limit)
+    text = escape_controls(redact(value))
     if len(text) > limit:
         return f"'{text[: limit - 3]}...' ({len(str(value))} characters)"
     return f"'{text}'"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from relay import reference
+from relay import reference, untrusted
 from relay.config import naming, selection, yamlnodes
 from relay.errors import InputError, Problem
 
@@ -55,10 +55,10 @@ class MirrorList:
 
 
 def load(repo: Path, *, max_name_length: int = naming.DEFAULT_MAX_LENGTH) -> MirrorList:
-    path = repo / LIST_FILE
-    if not path.exists():
+    text = untrusted.read_repo_text(repo, LIST_FILE)  # a regular file inside repo, capped
+    if text is None:
         raise InputError(Problem(LIST_FILE, None, "no mirrors list here (is --repo right?)"))
-    return parse(path.read_text(encoding="utf-8"), LIST_FILE, max_name_length=max_name_length)
+    return parse(text, LIST_FILE, max_name_length=max_name_length)
 
 
 def parse(text: str, path: str, *, max_name_length: int = naming.DEFAULT_MAX_LENGTH) -> MirrorList:

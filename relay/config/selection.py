@@ -12,6 +12,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from relay import userregex
+from relay.userregex import PatternError, UserPattern, compile_pattern
+
 _NUM = r"0|[1-9]\d*"
 _VERSION_RE = re.compile(
     rf"v?(?P<major>{_NUM})\.(?P<minor>{_NUM})\.(?P<patch>{_NUM})"
@@ -23,7 +26,7 @@ _PARTIAL_RE = re.compile(
 )
 _COMPARATOR_RE = re.compile(r"(?P<op><=|>=|<|>|=|\^|~>?|)(?P<ver>[^<>=^~\s]\S*)")
 
-MAX_REGEX_LENGTH = 256
+MAX_REGEX_LENGTH = userregex.MAX_LENGTH
 MAX_LATEST = 1000
 
 
@@ -183,13 +186,12 @@ def _expand(op: str, p: _Partial) -> list[Comparator]:
     return [Comparator(">=", lo)]  # ">="
 
 
-def compile_regex(text: str) -> re.Pattern[str]:
-    if len(text) > MAX_REGEX_LENGTH:
-        raise RuleError(f"regex is longer than {MAX_REGEX_LENGTH} characters")
+def compile_regex(text: str) -> UserPattern:
+    """A user's include/exclude pattern, compiled with RE2 (relay.userregex says why)."""
     try:
-        return re.compile(text)
-    except re.error as exc:
-        raise RuleError(f"invalid regex: {exc}") from None
+        return compile_pattern(text)
+    except PatternError as exc:
+        raise RuleError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -197,8 +199,8 @@ class Selection:
     """Which upstream tags an entry wants, besides its explicit ones."""
 
     semver: SemverRange | None = None
-    include: re.Pattern[str] | None = None
-    exclude: re.Pattern[str] | None = None
+    include: UserPattern | None = None
+    exclude: UserPattern | None = None
     latest: int | None = None
 
     def select(self, tags: Iterable[str]) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from relay import reference, safety
+from relay import reference, safety, untrusted
 from relay.config import naming, schema, yamlnodes
 from relay.errors import InputError, Problem
 
@@ -181,10 +181,9 @@ def load(
     into: type[S] = Settings,  # type: ignore[assignment]  # the default is an S
 ) -> S:
     """Read the settings file; a missing file means every default."""
-    path = repo / SETTINGS_FILE
-    if not path.exists():
+    text = untrusted.read_repo_text(repo, SETTINGS_FILE)  # a regular file inside repo, capped
+    if text is None:
         return into(**schema.defaults(stages or {}))
-    text = path.read_text(encoding="utf-8")
     return parse(text, SETTINGS_FILE, stages=stages, into=into)
 
 

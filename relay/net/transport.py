@@ -454,10 +454,14 @@ class Transport:
                         f"TLS handshake with {normalise_netloc(netloc)}: {describe_exception(exc)}",
                         action=what,
                     ) from exc
-                except requests.exceptions.RequestException as exc:
-                    # Anything else requests refuses (an invalid header a server sent, say).
+                except (requests.exceptions.RequestException, ValueError) as exc:
+                    # Anything else requests refuses in an answer: an invalid header, or a
+                    # Location it cannot parse ("http://[::1"), which it reads even when
+                    # relay follows redirects itself.
                     self._check_deadline(watch, what, exc)
-                    raise InvalidAnswer(describe_exception(exc), action=what) from exc
+                    raise InvalidAnswer(
+                        f"unusable answer: {describe_exception(exc)}", action=what
+                    ) from exc
 
     def _check_deadline(self, watch: deadlines.Watch | None, what: str, exc: Exception) -> None:
         if watch is not None and watch.fired:

@@ -11,7 +11,6 @@ its config blob is read once (one GET), whatever is asked.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from relay.registry import platforms as platform_rules
 from relay.registry.errors import ProtocolError
 from relay.registry.mirrors import ImageSource
 from relay.registry.models import Manifest
+from relay.untrusted import load_json
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def _image(
 
 def _read_config(client: ImageSource, repository: str, digest: str) -> dict[str, Any]:
     try:
-        doc = json.loads(client.read_blob(repository, digest))
+        doc = load_json(client.read_blob(repository, digest))
     except (ValueError, UnicodeDecodeError):
         raise ProtocolError(f"image config {digest} is not JSON") from None
     if not isinstance(doc, dict):

@@ -10,7 +10,6 @@ the client fetches a token for it and retries once.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
 import threading
@@ -30,6 +29,7 @@ from relay.registry.errors import (
     ProtocolError,
     error_from_response,
 )
+from relay.untrusted import load_json
 
 log = logging.getLogger("relay.registry")
 
@@ -400,8 +400,8 @@ def fetch_token(
             reason=f"token server {safe_url(realm)} failed",
         )
     try:
-        data = json.loads(response.content)
-    except (ValueError, RecursionError):
+        data = load_json(response.content)
+    except ValueError:
         data = None
     value = None
     if isinstance(data, dict):

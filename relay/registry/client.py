@@ -5,7 +5,6 @@ Thread-safe: one :class:`RegistryClient` per registry is meant to be shared by a
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -73,6 +72,7 @@ from relay.registry.ratelimit import RateLimit, parse_rate_limit
 from relay.registry.uploads import (
     BlobData,
 )
+from relay.untrusted import load_json
 
 log = logging.getLogger("relay.registry")
 
@@ -568,8 +568,8 @@ class RegistryClient:
                     raise self.error_from(response, ctx)
                 self.stats.add_received(len(response.content))
                 try:
-                    doc = json.loads(response.content)
-                except (ValueError, RecursionError):
+                    doc = load_json(response.content)
+                except ValueError:
                     doc = None
                 if not isinstance(doc, dict):
                     raise ctx.error("tag list is not a JSON object", ProtocolError)

@@ -43,7 +43,7 @@ from typing import Protocol, runtime_checkable
 
 import yaml
 
-from relay import safety
+from relay import safety, untrusted
 from relay.errors import InputError, Problem
 
 log = logging.getLogger(__name__)
@@ -208,8 +208,8 @@ def _parse_map(value: str | None, name: str) -> dict[str, Credential]:
     if not value or not value.strip():
         return {}
     try:
-        doc = json.loads(value)
-    except (ValueError, RecursionError):
+        doc = untrusted.load_json(value)
+    except ValueError:
         doc = None
     if not isinstance(doc, dict):
         raise InputError(
@@ -295,9 +295,12 @@ class ImageSyncerAuth:
     def from_file(
         cls, path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
     ) -> ImageSyncerAuth:
-        text = Path(path).read_text(encoding="utf-8")
+        text = untrusted.read_text(path)
         # YAML is a superset of JSON, so one loader serves both of image-syncer's formats.
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise ValueError(f"{path}: not YAML or JSON: {type(exc).__name__}") from None
         if not isinstance(data, Mapping):
             raise ValueError(f"{path}: auth file must be a mapping of registry to credentials")
         return cls(data, source=str(path), environ=environ)
@@ -352,7 +355,7 @@ def run_credential_helper(helper: str, server_url: str) -> dict[str, str] | None
         log.debug("credential helper %s has no entry for %s", helper, server_url)
         return None
     try:
-        data = json.loads(proc.stdout)
+        data = untrusted.load_json(proc.stdout)
     except ValueError:
         log.warning("credential helper %s returned malformed output for %s", helper, server_url)
         return None
@@ -395,9 +398,16 @@ class DockerConfig:
     def from_file(
         cls, path: str | os.PathLike[str], helper_runner: HelperRunner | None = None
     ) -> DockerConfig:
-        data = json.loads(Path(path).read_text(encoding="utf-8") or "{}")
+        text = untrusted.read_text(path)  # a regular file, capped, UTF-8: else InputError
+        try:
+            data = untrusted.load_json(text or "{}")
+        except ValueError as exc:
+            line = exc.lineno if isinstance(exc, json.JSONDecodeError) else None
+            raise InputError(
+                Problem(str(path), line, "not a JSON object (docker's config.json)")
+            ) from None
         if not isinstance(data, Mapping):
-            raise ValueError(f"{path}: docker config must be a JSON object")
+            raise InputError(Problem(str(path), 1, "must be a JSON object (docker's config.json)"))
         return cls(data, source=str(path), helper_runner=helper_runner)
 
     @staticmethod
@@ -485,12 +495,13 @@ def default_credentials(environ: Mapping[str, str] | None = None) -> CredentialC
     env = environ if environ is not None else os.environ
     providers: list[CredentialProvider] = [EnvCredentials(env)]
     auth_file = env.get("REGISTRY_AUTH_FILE")
-    if auth_file and Path(auth_file).is_file():
+    if auth_file and os.path.lexists(auth_file):
+        # Named on purpose: anything wrong with it is an error naming it and its line.
         providers.append(DockerConfig.from_file(auth_file))
     docker_path = DockerConfig.default_path(env)
     if docker_path.is_file():
         try:
             providers.append(DockerConfig.from_file(docker_path))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, InputError) as exc:
             log.warning("ignoring unreadable docker config %s: %s", docker_path, exc)
     return CredentialChain(providers)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from relay import safety
 from relay.errors import OperationFailed
 from relay.net.retry import parse_retry_after
+from relay.untrusted import load_json
 
 _MAX_BODY_IN_MESSAGE = 300
 
@@ -44,8 +45,8 @@ def parse_error_body(body: bytes | str | None) -> list[ErrorDetail]:
     if not body or len(body) > _MAX_ERROR_BODY:
         return []
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        doc = load_json(body)
+    except (ValueError, UnicodeDecodeError):
         return []
     if not isinstance(doc, dict):
         return []

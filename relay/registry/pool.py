@@ -6,11 +6,15 @@ and fetches each repository scope's token once.
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from relay import untrusted
+from relay.errors import InputError, Problem
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig
 from relay.registry.auth import TokenCache
@@ -60,6 +64,24 @@ class LimitOptions(Protocol):
     def tag_pages(self) -> int: ...
 
 
+def _ca_bundle(repo: Path | None, path: str) -> str:
+    """A CA bundle path from the settings: one relative to the repository must stay inside it
+    (a pull request may set it), and either must be a regular file or a directory of
+    certificates (not /dev/zero, which TLS would read without end)."""
+    found = (
+        untrusted.repo_path(repo, path)
+        if repo is not None and not Path(path).is_absolute()
+        else Path(path)
+    )
+    try:
+        mode = os.stat(found).st_mode
+    except OSError:
+        return str(found)  # missing: the TLS layer says so when it is used
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError(Problem(path, None, "CA bundle is not a regular file"))
+    return str(found)
+
+
 class ClientPool:
     def __init__(
         self,
@@ -71,10 +93,7 @@ class ClientPool:
         pool_size: int = 32,
     ) -> None:
         ca_bundles = settings.ca_bundles if settings is not None else {}
-        bundles = {
-            host: str((repo / path) if repo is not None and not Path(path).is_absolute() else path)
-            for host, path in ca_bundles.items()
-        }
+        bundles = {host: _ca_bundle(repo, path) for host, path in ca_bundles.items()}
         insecure = settings.insecure if settings is not None else ()
         self.tls = TLSConfig(ca_bundles=bundles, insecure_registries=insecure)
         given = getattr(settings, "limits", None)

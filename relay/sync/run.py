@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from relay.sync.report import (
     SyncReport,
 )
 from relay.sync.rules import Pair, PermanentFailure, Rule, pair_tags, static_pairs
+from relay.userregex import compile_pattern
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def _selected(rule: Rule, tag: str) -> bool:
         log.warning("%s: skipping tag %r, which is not a valid tag", rule.repository, tag)
         return False
     # Searched, not anchored: image-syncer matches with Go's MatchString.
-    return rule.pattern is None or re.search(rule.pattern, tag) is not None
+    return rule.pattern is None or compile_pattern(rule.pattern).search(tag)
 
 
 def _copy(pool: ClientPool, job: _Job, secrets: list[str]) -> None:

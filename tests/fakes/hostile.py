@@ -42,6 +42,8 @@ class Answer:
     length: int | None = None
     # Stream the body as `stream_chunks` copies of `body` (a body too large to hold).
     stream_chunks: int = 0
+    # Send the body chunked, with no Content-Length (a stream that announces nothing).
+    chunked: bool = False
 
     @staticmethod
     def json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
@@ -93,11 +95,18 @@ class _Handler(BaseHTTPRequestHandler):
             )
             for name, value in answer.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(size))
+            if answer.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(size))
             self.end_headers()
             if self.command == "HEAD":
                 return
-            if answer.trickle:
+            if answer.chunked:
+                for _ in range(max(1, answer.stream_chunks)):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(answer.body), answer.body))
+                self.wfile.write(b"0\r\n\r\n")
+            elif answer.trickle:
                 for i in range(0, len(answer.body), answer.trickle):
                     self.wfile.write(answer.body[i : i + answer.trickle])
                     self.wfile.flush()

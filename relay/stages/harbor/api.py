@@ -39,6 +39,7 @@ from relay.net.tls import TLSConfig
 from relay.net.transport import DEFAULT_DEADLINE, Transport, describe_exception
 from relay.safety import one_line
 from relay.stages.harbor.settings import Login
+from relay.untrusted import load_json
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,8 @@ class HarborClient:
         if not raw:
             return None
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):
+            return load_json(raw)
+        except ValueError:
             raise HarborError(f"Harbor {self.url}: the answer is not JSON") from None
 
     def get(self, path: str, what: str, params: Mapping[str, str] | None = None) -> Any:
@@ -207,8 +208,8 @@ class HarborClient:
         raw = _read(response, 64 << 10) or b""
         code = message = ""
         try:
-            doc = json.loads(raw) if raw else None
-        except (ValueError, RecursionError):
+            doc = load_json(raw) if raw else None
+        except ValueError:
             doc = None
         if isinstance(doc, dict) and isinstance(doc.get("errors"), list) and doc["errors"]:
             first = doc["errors"][0]

@@ -120,7 +120,9 @@ SECRET_VARIABLES = (
     "ACTIONS_RUNTIME_TOKEN",
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
 )
-_SECRET_NAME = re.compile(r"(?:PASSWORD|PASSWD|SECRET|TOKEN|_AUTH(?:_|$))", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN", re.IGNORECASE)
+# ...unless the name says the value is where a secret is, not the secret.
+_NOT_SECRET = re.compile(r"_(?:FILE|PATH|DIR|URL|ENDPOINT|ID)$", re.IGNORECASE)
 _PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy")
 
 
@@ -147,7 +149,11 @@ def add_environment(environ: Mapping[str, str]) -> None:
                 username = password = None
             if password:
                 add_credential(username or "", password)
-        elif _SECRET_NAME.search(name) and len(value) >= _MIN_DERIVED:
+        elif (
+            _SECRET_NAME.search(name)
+            and not _NOT_SECRET.search(name)
+            and len(value) >= _MIN_DERIVED
+        ):
             add_secret(value)
 
 

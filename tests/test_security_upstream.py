@@ -103,7 +103,7 @@ def test_one_bad_tag_list_does_not_stop_other_entries(
     )
     assert _lock(repo, "--dry-run") == 1
     err = capsys.readouterr().err
-    assert "mirrors/images.yaml:1:" in err and "not a list" in err
+    assert "mirrors/images.yaml:2:" in err and "not a list" in err
     assert "team/other" not in err  # resolved fine; only the bad entry is reported
 
 

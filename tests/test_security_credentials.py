@@ -293,3 +293,22 @@ def test_a_proxy_on_the_path_sees_no_credentials(
         assert any("Basic" in r.headers.get("Authorization", "") for r in tls_fake.requests)
     finally:
         proxy.stop()
+
+
+def test_harbor_credentials_never_follow_a_page_link_to_another_host(hostile) -> None:
+    from relay.stages.harbor.api import HarborClient, HarborError
+    from relay.stages.harbor.settings import Login
+    from tests.fakes.hostile import Answer
+
+    harbor, other = hostile(), hostile()
+    elsewhere = other.url.replace("127.0.0.1", "localhost") + "/api/v2.0/projects?page=2"
+    harbor.route(
+        "GET",
+        "/api/v2.0/projects",
+        Answer.json([{"name": "a"}], headers={"Link": f'<{elsewhere}>; rel="next"'}),
+    )
+    client = HarborClient(harbor.url, Login("robot$relay", SECRET), retry=FAST)
+    with pytest.raises(HarborError, match="another host"):
+        list(client.paged("/projects", "list projects"))
+    assert other.seen == [] and not _leaked(other.all_text())
+    assert any("Basic" in s.headers.get("Authorization", "") for s in harbor.seen)

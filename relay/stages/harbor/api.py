@@ -36,7 +36,7 @@ from relay.net.paging import next_page
 from relay.net.retry import RetryPolicy
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig
-from relay.net.transport import DEFAULT_DEADLINE, Transport, describe_exception
+from relay.net.transport import DEFAULT_DEADLINE, Transport, describe_exception, origin
 from relay.safety import one_line
 from relay.stages.harbor.settings import Login
 from relay.untrusted import load_json
@@ -132,6 +132,12 @@ class HarborClient:
         retry: RetryPolicy | None = None,
     ) -> requests.Response:
         """Send, retrying what is safe to retry; raise HarborError unless the status is ``ok``."""
+        if url is not None and not _same_origin(url, self.url):
+            # A next-page Link names the URL: Harbor's credentials go to Harbor only.
+            raise HarborError(
+                f"Harbor {self.url}: {what}: the answer points at another host "
+                f"({one_line(url, 100)}); relay sends Harbor's credentials only to Harbor"
+            )
         hdrs = {"Authorization": self._authorization, "Accept": "application/json"}
         hdrs.update(headers or {})
         data: bytes | None = None
@@ -291,6 +297,13 @@ class HarborClient:
         raw = _read(response, MAX_LOG, tail=True) or b""
         text = raw.decode("utf-8", "replace")
         return [one_line(line, 400) for line in text.splitlines()[-lines:] if line]
+
+
+def _same_origin(url: str, base: str) -> bool:
+    try:
+        return origin(url) == origin(base)
+    except ValueError:
+        return False
 
 
 def _read(response: requests.Response, limit: int, *, tail: bool = False) -> bytes | None:

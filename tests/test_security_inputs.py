@@ -145,12 +145,12 @@ def test_malformed_registry_auth_file_names_the_file(
     auth = tmp_path / "auth.json"
     auth.write_text('{"auths": {\n  "a.io": \n}')
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth))
-    assert _run("copy", "a.io/x:1", "b.io/x:1", "--repo", str(tmp_path)) == 2
+    assert _run("copy", "127.0.0.1:9/x:1", "127.0.0.1:9/y:1", "--repo", str(tmp_path)) == 2
     err = capsys.readouterr().err
     assert f"{auth}:3:" in err and "Traceback" not in err
     auth.unlink()
     auth.mkdir()
-    assert _run("copy", "a.io/x:1", "b.io/x:1", "--repo", str(tmp_path)) == 2
+    assert _run("copy", "127.0.0.1:9/x:1", "127.0.0.1:9/y:1", "--repo", str(tmp_path)) == 2
     assert "is a directory" in capsys.readouterr().err
 
 
@@ -328,7 +328,7 @@ def test_validate_refuses_settings_that_fail_later(
 
 
 def test_copy_platform_is_checked(tmp_path: Path, capsys) -> None:
-    assert _run("copy", "a.io/x:1", "b.io/x:1", "--platform", "linux/amd64\n::error::x") == 2
+    assert _run("copy", "127.0.0.1:9/x:1", "127.0.0.1:9/y:1", "--platform", "linux/amd64\n::error::x") == 2
     err = capsys.readouterr().err
     assert "os/arch" in err and "\n::error::x" not in err
 

@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from relay import __version__
 from relay.errors import (
@@ -22,6 +22,9 @@ from relay.errors import (
     RelayError,
 )
 from relay.output import ghactions
+
+if TYPE_CHECKING:
+    from relay.config.shard import Shard
 
 log = logging.getLogger("relay")
 
@@ -82,6 +85,19 @@ def _parser() -> argparse.ArgumentParser:
         help="the relay repository to act on (default: the current directory)",
     )
     common.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sharded = argparse.ArgumentParser(add_help=False)
+    sharded.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="handle only part I of N of the list (stable by target name), for parallel jobs",
+    )
+    delivered = argparse.ArgumentParser(add_help=False)
+    delivered.add_argument(
+        "--delivered",
+        type=Path,
+        metavar="FILE",
+        help="write the target names built or copied by this run to FILE, one per line",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -100,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
-        "lock", parents=[common], help="resolve tags to digests into mirrors/images.lock"
+        "lock", parents=[common, sharded], help="resolve tags to digests into mirrors/images.lock"
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -147,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "publish",
-        parents=[common],
+        parents=[common, sharded, delivered],
         help="copy transport: copy every pinned tag to copy.registry/copy.namespace",
     )
 
@@ -171,13 +187,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     acr_sub = acr.add_subparsers(dest="acr_command", required=True, metavar="COMMAND")
     p = acr_sub.add_parser(
-        "plan", parents=[common], help="print what `relay acr apply` would do; change nothing"
+        "plan",
+        parents=[common, sharded],
+        help="print what `relay acr apply` would do; change nothing",
     )
     p.add_argument(
         "--prune", action="store_true", help="also remove relay-managed rules no longer listed"
     )
     p = acr_sub.add_parser(
-        "apply", parents=[common], help="create what is missing in ACR and build changed tags"
+        "apply",
+        parents=[common, sharded, delivered],
+        help="create what is missing in ACR and build changed tags",
     )
     p.add_argument("--wait", action="store_true", help="watch the builds until they end")
     p.add_argument(
@@ -208,7 +228,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "lock":
         from relay.commands.lock import lock
 
-        return lock(repo=args.repo, check=args.check, update=args.update, dry_run=args.dry_run)
+        return lock(
+            repo=args.repo,
+            check=args.check,
+            update=args.update,
+            dry_run=args.dry_run,
+            shard=_shard(args),
+        )
     if command == "plan":
         from relay.commands.plan import plan
 
@@ -226,7 +252,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "publish":
         from relay.commands.publish import publish
 
-        return publish(repo=args.repo)
+        return publish(repo=args.repo, shard=_shard(args), delivered=args.delivered)
     if command == "sync":
         from relay.commands.sync import sync
 
@@ -237,9 +263,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         from relay.commands.acr import acr_apply, acr_plan
 
         if args.acr_command == "plan":
-            return acr_plan(repo=args.repo, prune=args.prune)
-        return acr_apply(repo=args.repo, wait=args.wait, timeout=args.timeout, prune=args.prune)
+            return acr_plan(repo=args.repo, prune=args.prune, shard=_shard(args))
+        return acr_apply(
+            repo=args.repo,
+            wait=args.wait,
+            timeout=args.timeout,
+            prune=args.prune,
+            shard=_shard(args),
+            delivered=args.delivered,
+        )
     raise AssertionError(f"no dispatch for {command!r}")  # pragma: no cover - argparse checks
+
+
+def _shard(args: argparse.Namespace) -> Shard | None:
+    """`--shard I/N`, parsed by the one sharding rule (relay.config.shard)."""
+    from relay.config.shard import parse
+
+    return None if args.shard is None else parse(args.shard)
 
 
 def run() -> NoReturn:

@@ -57,3 +57,10 @@ def config_platforms(
         return (compared_platform(entry, cfg.acr),)
 
     return platforms
+
+
+def write_delivered(path: Path, targets: list[str]) -> None:
+    """`--delivered FILE`: the target names a delivery built or copied, one per line, sorted
+    and once each; the Harbor job replicates just these (`relay harbor replicate --only`)."""
+    text = "".join(f"{name}\n" for name in sorted(set(targets)))
+    path.write_text(text, encoding="utf-8")

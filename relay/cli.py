@@ -144,6 +144,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also post the plan as a pull-request comment (updated in place on re-runs)",
     )
     p.add_argument("--pr", type=int, help="the pull request (default: from the Actions event)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="also write the plan to DIR/relay-plan.json, the artifact the comment run posts",
+    )
 
     p = sub.add_parser(
         "copy",
@@ -181,6 +187,34 @@ def _parser() -> argparse.ArgumentParser:
         default=2,
         help="further passes over the images that failed (default 2)",
     )
+
+    gh = sub.add_parser("github", help="what the GitHub workflows ask of GitHub (see README)")
+    gh_sub = gh.add_subparsers(dest="github_command", required=True, metavar="COMMAND")
+    gh_sub.add_parser(
+        "settings",
+        parents=[common],
+        help="print the workflow settings (github: section, transport) as step outputs",
+    )
+    p = gh_sub.add_parser(
+        "comment-plan",
+        parents=[common],
+        help="in a workflow_run run: post the plan artifact of the pull request's run",
+    )
+    p.add_argument("--artifact", type=Path, required=True, metavar="DIR")
+    gh_sub.add_parser(
+        "propose",
+        parents=[common],
+        help="bring the lock and Dockerfiles to the default branch (a pull request, or a push)",
+    )
+    p = gh_sub.add_parser(
+        "report-run",
+        parents=[common],
+        help="open, update or close the one issue about failing scheduled runs",
+    )
+    outcome = p.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--ok", action="store_true", help="the run succeeded")
+    outcome.add_argument("--failed", action="store_true", help="the run failed")
+    p.add_argument("--what", default="the scheduled run", help="what ran, for the issue")
 
     acr = sub.add_parser(
         "acr", help="reconcile the ACR namespace, repositories and build rules; run builds"
@@ -238,7 +272,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "plan":
         from relay.commands.plan import plan
 
-        return plan(repo=args.repo, comment=args.comment, pr=args.pr)
+        return plan(repo=args.repo, comment=args.comment, pr=args.pr, out=args.out)
     if command == "copy":
         from relay.commands.copyimage import copy
 
@@ -259,6 +293,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         return sync(
             repo=args.repo, images=args.images, auth=args.auth, proc=args.proc, retries=args.retries
         )
+    if command == "github":
+        from relay.commands import github
+
+        if args.github_command == "settings":
+            return github.settings(repo=args.repo)
+        if args.github_command == "comment-plan":
+            return github.comment_plan(artifact=args.artifact)
+        if args.github_command == "propose":
+            return github.propose(repo=args.repo)
+        return github.report_run(ok=args.ok, what=args.what)
     if command == "acr":
         from relay.commands.acr import acr_apply, acr_plan
 

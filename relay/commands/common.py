@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from relay.config import mirrors, settings
+from relay.config import mirrors, schema, settings
 from relay.errors import InputError
+from relay.gh.settings import SECTION as GITHUB_SECTION
+from relay.gh.settings import GithubSettings
 from relay.stages.acr.settings import SECTION as ACR_SECTION
 from relay.stages.acr.settings import AcrSettings
 
@@ -21,9 +24,10 @@ class RelaySettings(settings.Settings):
     """Everything in mirrors/relay.yaml: the core sections and one field per stage section."""
 
     acr: AcrSettings = field(default_factory=AcrSettings)
+    github: GithubSettings = field(default_factory=GithubSettings)
 
 
-STAGE_SECTIONS = {"acr": ACR_SECTION}
+STAGE_SECTIONS: dict[str, schema.Section[Any]] = {"acr": ACR_SECTION, "github": GITHUB_SECTION}
 
 
 def load_settings(repo: Path) -> RelaySettings:

@@ -22,7 +22,6 @@ from tests.fakes.github import (
     USER_TOKEN,
     USERS,
     FakeGitHub,
-    fake_github,  # noqa: F401 - the fixture
 )
 
 from .helpers import DIGEST_A, write_repo
@@ -32,7 +31,7 @@ HEAD = "c0ffee" + "0" * 34
 
 
 @pytest.fixture
-def github(fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGitHub:  # noqa: F811
+def github(fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeGitHub:
     event = tmp_path / "event.json"
     event.write_text(
         json.dumps({"number": 7, "pull_request": {"number": 7, "head": {"sha": HEAD}}})

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from relay.commands.common import load, load_settings
 from relay.config import lockfile
@@ -25,6 +26,10 @@ from relay.gh import changes as changes_mod
 from relay.gh import client as ghclient
 from relay.gh import failures, planartifact
 from relay.output import ghactions, prcomment
+
+if TYPE_CHECKING:
+    from github import Github
+    from github.PullRequest import PullRequest
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +88,7 @@ def comment_plan(*, artifact: Path) -> int:
         # the very commit the run was for, from the same repository.
         pr = ghclient.call(
             f"read pull request #{plan.number}",
-            lambda: gh.get_repo(ctx.repository).get_pull(plan.number),
+            lambda: _loaded_pull(gh, ctx.repository, plan.number),
             api_url=ctx.api_url,
         )
         if pr.head.repo is None or pr.head.repo.full_name != head_repo:
@@ -154,3 +159,9 @@ def report_run(*, ok: bool, what: str) -> int:
         gh.close()
     print(f"failure issue: {done}")
     return 0
+
+
+def _loaded_pull(gh: Github, repository: str, number: int) -> PullRequest:
+    pull = gh.get_repo(repository).get_pull(number)
+    pull.update()  # the client is lazy: fetch now, inside the error mapping
+    return pull

@@ -36,10 +36,12 @@ from relay.stages import lock as lock_stage
 
 if TYPE_CHECKING:
     from github import Github
+    from github.GithubObject import CompletableGithubObject
     from github.GitRef import GitRef
     from github.Repository import Repository
 
 T = TypeVar("T")
+G = TypeVar("G", bound="CompletableGithubObject")
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +176,7 @@ def propose(
         return Proposal("up to date", True, base_sha)
     from github import InputGitAuthor, InputGitTreeElement
 
-    base = call(f"read commit {base_sha[:12]}", lambda: repo.get_git_commit(base_sha))
+    base = call(f"read commit {base_sha[:12]}", lambda: _loaded(repo.get_git_commit(base_sha)))
     elements = [
         InputGitTreeElement(c.path, "100644", "blob", content=c.content)
         if c.content is not None
@@ -197,7 +199,9 @@ def _push(repo: Repository, ctx: Context, sha: str, base_sha: str, branch: str) 
     from github import GithubException
 
     what = f"push to {branch}"
-    ref = ghclient.call(what, lambda: repo.get_git_ref(f"heads/{branch}"), api_url=ctx.api_url)
+    ref = ghclient.call(
+        what, lambda: _loaded(repo.get_git_ref(f"heads/{branch}")), api_url=ctx.api_url
+    )
     if ref.object.sha != base_sha:
         log.warning("%s moved since this run started; the newer commit's run does the work", branch)
         return Proposal("superseded", False, ref.object.sha)
@@ -230,7 +234,9 @@ def _pull_request(
     if ref is None:
         ghclient.call(what, lambda: repo.create_git_ref(f"refs/heads/{branch}", sha), api_url=api)
     else:
-        current = ghclient.call(what, lambda: repo.get_git_commit(ref.object.sha), api_url=api)
+        current = ghclient.call(
+            what, lambda: _loaded(repo.get_git_commit(ref.object.sha)), api_url=api
+        )
         if current.tree.sha != tree_sha:  # the same files: leave the branch (and its checks)
             ghclient.call(what, lambda: ref.edit(sha, force=True), api_url=api)
     owner = ctx.repository.split("/", 1)[0]
@@ -259,13 +265,22 @@ def _pull_request(
     return Proposal("pull request", False, sha, pr.html_url)
 
 
+def _loaded(obj: G) -> G:
+    """`obj` fetched now (the client is lazy), so GitHub's answer meets relay's error mapping
+    inside client.call rather than at the first attribute read."""
+    obj.update()
+    return obj
+
+
 def _ref_or_none(repo: Repository, branch: str) -> GitRef | None:
     from github import UnknownObjectException
 
     try:
-        return repo.get_git_ref(f"heads/{branch}")
+        ref = repo.get_git_ref(f"heads/{branch}")
+        ref.object  # noqa: B018 - the client is lazy: this is the GET
     except UnknownObjectException:  # 404: the branch does not exist yet
         return None
+    return ref
 
 
 def _close_stale(repo: Repository, ctx: Context, settings: GithubSettings, base: str) -> None:

@@ -91,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="I/N",
         help="handle only part I of N of the list (stable by target name), for parallel jobs",
     )
+    sharded.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME",
+        help="handle only these target names (shell-style patterns such as 'k8s_*' allowed)",
+    )
     delivered = argparse.ArgumentParser(add_help=False)
     delivered.add_argument(
         "--delivered",
@@ -268,6 +276,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             update=args.update,
             dry_run=args.dry_run,
             shard=_shard(args),
+            only=tuple(args.only),
         )
     if command == "plan":
         from relay.commands.plan import plan
@@ -286,7 +295,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "publish":
         from relay.commands.publish import publish
 
-        return publish(repo=args.repo, shard=_shard(args), delivered=args.delivered)
+        return publish(
+            repo=args.repo, shard=_shard(args), only=tuple(args.only), delivered=args.delivered
+        )
     if command == "sync":
         from relay.commands.sync import sync
 
@@ -307,13 +318,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         from relay.commands.acr import acr_apply, acr_plan
 
         if args.acr_command == "plan":
-            return acr_plan(repo=args.repo, prune=args.prune, shard=_shard(args))
+            return acr_plan(
+                repo=args.repo, prune=args.prune, shard=_shard(args), only=tuple(args.only)
+            )
         return acr_apply(
             repo=args.repo,
             wait=args.wait,
             timeout=args.timeout,
             prune=args.prune,
             shard=_shard(args),
+            only=tuple(args.only),
             delivered=args.delivered,
         )
     raise AssertionError(f"no dispatch for {command!r}")  # pragma: no cover - argparse checks

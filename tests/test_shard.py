@@ -106,3 +106,26 @@ def test_prune_and_shard_do_not_mix(tmp_path: Path, capsys) -> None:  # noqa: AN
     assert cli.main(["acr", "apply", "--prune", "--shard", "1/2", "--repo", str(tmp_path)]) == 2
     assert "run it without --shard" in capsys.readouterr().err
     assert cli.main(["lock", "--shard", "3/2", "--repo", str(tmp_path)]) == 2
+
+
+def test_only_and_the_copy_targets_credentials_from_env(
+    request, capsys, monkeypatch, tmp_path
+) -> None:  # noqa: ANN001
+    from relay.registry.credentials import EnvCredentials
+
+    repo, ns, index, single = request.getfixturevalue("setup")
+    tls = request.getfixturevalue("tls_registry")
+    # The workflow hands the copy target's secrets over as RELAY_COPY_USERNAME/PASSWORD.
+    monkeypatch.delenv(EnvCredentials.variable_name(tls.host))
+    monkeypatch.setenv("RELAY_COPY_USERNAME", tls.username)
+    monkeypatch.setenv("RELAY_COPY_PASSWORD", tls.password)
+    assert cli.main(["lock", "--repo", str(repo), "--only", "app"]) == 0
+    delivered = tmp_path / "d.txt"
+    assert (
+        cli.main(["publish", "--repo", str(repo), "--only", "t*", "--delivered", str(delivered)])
+        == 0
+    )
+    assert delivered.read_text() == "tool\n"
+    assert tls.password not in capsys.readouterr().out
+    assert cli.main(["publish", "--repo", str(repo), "--only", "nothing-like-it"]) == 2
+    assert "--only nothing-like-it: no image in the list" in capsys.readouterr().err

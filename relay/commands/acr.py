@@ -38,10 +38,12 @@ from relay.stages.acr.state import Observed
 log = logging.getLogger(__name__)
 
 
-def acr_plan(*, repo: Path, prune: bool, shard: Shard | None = None) -> int:
+def acr_plan(
+    *, repo: Path, prune: bool, shard: Shard | None = None, only: tuple[str, ...] = ()
+) -> int:
     """Print what `relay acr apply` would do; change nothing."""
-    _check_shard(prune, shard)
-    actions = _with_loaded(repo, lambda common: plan(**common, prune=prune), shard)
+    _check_shard(prune, shard, only)
+    actions = _with_loaded(repo, lambda common: plan(**common, prune=prune), shard, only)
     for action in actions:
         print(action)
     print(f"{len(actions)} action(s)" if actions else "ACR is up to date: nothing to do")
@@ -55,14 +57,16 @@ def acr_apply(
     timeout: float | None,
     prune: bool,
     shard: Shard | None = None,
+    only: tuple[str, ...] = (),
     delivered: Path | None = None,
 ) -> int:
     """Create what is missing in ACR and build changed tags; exit 1 if a build failed."""
-    _check_shard(prune, shard)
+    _check_shard(prune, shard, only)
     report: ApplyReport = _with_loaded(
         repo,
         lambda common: apply(**common, prune=prune, wait=wait, timeout=timeout, out=sys.stdout),
         shard,
+        only,
     )
     if delivered is not None:
         write_delivered(delivered, [r.repo for r in report.rows if r.status.upper() == "SUCCESS"])
@@ -71,23 +75,28 @@ def acr_apply(
     return 0
 
 
-def _check_shard(prune: bool, shard: Shard | None) -> None:
-    # A shard sees only its own entries: every other shard's repositories would look unlisted.
-    if prune and shard is not None:
+def _check_shard(prune: bool, shard: Shard | None, only: tuple[str, ...]) -> None:
+    # A part of the list sees only its own entries: the rest's repositories would look unlisted.
+    if prune and ((shard is not None and shard.count > 1) or only):
         raise InputError(
-            "--prune removes what the whole list no longer names: run it without --shard"
+            "--prune removes what the whole list no longer names: run it without --shard "
+            "(or with --shard 1/1) and without --only"
         )
 
 
 def _with_loaded(
-    repo: Path, run: Callable[[dict[str, Any]], Any], shard: Shard | None = None
+    repo: Path,
+    run: Callable[[dict[str, Any]], Any],
+    shard: Shard | None = None,
+    only: tuple[str, ...] = (),
 ) -> Any:
     """Load what both commands need (the list narrowed to the shard) and call `run(arguments)`."""
     from relay.registry.pool import ClientPool
     from relay.stages.acr import upstream
 
     cfg, full_list = load(repo)
-    mirror_list = sharding.mirrors(full_list, shard)
+    sharding.check_only(only, full_list)
+    mirror_list = sharding.mirrors(full_list, shard, only)
     locked = lockfile.read(repo)
     with ClientPool(cfg.registries, repo=repo) as pool:
         common = {
@@ -96,7 +105,7 @@ def _with_loaded(
             "mirrors": mirror_list,
             "lock": locked,
             "env": os.environ,
-            "narrowed": shard is not None,
+            "narrowed": mirror_list is not full_list,
             # The lock answers for upstream's config; the registry only for older locks.
             "upstream_config": upstream.from_lock(locked, upstream.from_registry(pool.get)),
         }

@@ -26,9 +26,11 @@ def lock(
     update: bool = False,
     dry_run: bool = False,
     shard: Shard | None = None,
+    only: tuple[str, ...] = (),
 ) -> int:
     cfg, full_list = load(repo)
-    mirror_list = sharding.mirrors(full_list, shard)
+    sharding.check_only(only, full_list)
+    mirror_list = sharding.mirrors(full_list, shard, only)
     old = lockfile.read(repo)
     with ClientPool(cfg.registries, repo=repo) as pool:
         result = stage.resolve(
@@ -42,15 +44,15 @@ def lock(
         requests = pool.stats.total_requests
     if result.problems:
         raise ProblemsFound(result.problems)
-    new = _merge(old, result.lock, full_list, shard)
+    new = _merge(old, result.lock, full_list, shard, only)
     changes = stage.diff(old, new)
     for change in changes:
         print(change)
     tags = sum(len(t) for t in result.lock.images.values())
     summary = f"{tags} tags resolved with {requests} registry requests"
-    if shard is not None:
+    if shard is not None or only:
         part = f"{len(mirror_list.entries)} of {len(full_list.entries)} images"
-        summary += f" (shard {shard}: {part})"
+        summary += f" ({f'shard {shard}: ' if shard else ''}{part})"
     if changes:
         ghactions.summary(
             "### relay lock\n\n```\n" + "\n".join(str(c) for c in changes) + "\n```\n"
@@ -68,11 +70,17 @@ def lock(
     return 0
 
 
-def _merge(old: Lock, resolved: Lock, full_list: MirrorList, shard: Shard | None) -> Lock:
-    """The lock to write: without a shard, what was resolved. With one, the old lock with this
-    shard's sources replaced by what was resolved; a source no longer listed belongs to the
-    shard of the name it would be given, so exactly one shard drops it."""
-    if shard is None:
+def _merge(
+    old: Lock,
+    resolved: Lock,
+    full_list: MirrorList,
+    shard: Shard | None,
+    only: tuple[str, ...] = (),
+) -> Lock:
+    """The lock to write: for the whole list, what was resolved. For part of it (a shard,
+    `--only`), the old lock with that part's sources replaced by what was resolved; a source no
+    longer listed belongs to the part its derived name falls in, so exactly one shard drops it."""
+    if shard is None and not only:
         return resolved
     targets = {e.source.name: e.target for e in full_list.entries}
     merged = Lock({s: dict(t) for s, t in resolved.images.items()})
@@ -83,6 +91,6 @@ def _merge(old: Lock, resolved: Lock, full_list: MirrorList, shard: Shard | None
                 target = naming.derive(reference.parse_repository(source))
             except ValueError:
                 target = source
-        if not shard.owns(target):
+        if not sharding.wanted(target, shard, only):
             merged.images[source] = dict(tags)
     return Lock(dict(sorted(merged.images.items())))

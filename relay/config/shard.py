@@ -1,4 +1,4 @@
-"""`--shard I/N`: which part of the list one of N parallel jobs handles.
+"""`--shard I/N` and `--only NAME…`: which part of the list one run handles.
 
 The one sharding rule, used by every command that takes `--shard` (lock, publish, acr apply,
 harbor replicate): an entry belongs to shard ``sha256(target name) mod N``, counted from 1. It
@@ -10,6 +10,7 @@ to the others.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
 from collections.abc import Callable, Iterable
@@ -55,20 +56,41 @@ def parse(text: str) -> Shard:
     raise InputError(f"--shard {text!r}: expected I/N with 1 <= I <= N <= {MAX_SHARDS}, e.g. 2/4")
 
 
-def select(items: Iterable[T], name: Callable[[T], str], shard: Shard | None) -> list[T]:
-    """The items whose target name (``name(item)``) this shard owns; all of them without one."""
-    return [item for item in items if shard is None or shard.owns(name(item))]
+def wanted(name: str, shard: Shard | None, only: tuple[str, ...] = ()) -> bool:
+    """Whether this run handles the target `name`: in the shard (if any) and matching one of
+    `only` (target names or shell-style patterns such as `k8s_*`; empty: every name)."""
+    if shard is not None and not shard.owns(name):
+        return False
+    return not only or any(fnmatch.fnmatchcase(name, pattern) for pattern in only)
 
 
-def mirrors(mirror_list: MirrorList, shard: Shard | None) -> MirrorList:
-    """The list narrowed to this shard's entries (the file's path and lines kept)."""
-    if shard is None:
+def select(
+    items: Iterable[T],
+    name: Callable[[T], str],
+    shard: Shard | None,
+    only: tuple[str, ...] = (),
+) -> list[T]:
+    """The items whose target name (``name(item)``) this run handles (see `wanted`)."""
+    return [item for item in items if wanted(name(item), shard, only)]
+
+
+def mirrors(mirror_list: MirrorList, shard: Shard | None, only: tuple[str, ...] = ()) -> MirrorList:
+    """The list narrowed to what this run handles (the file's path and lines kept)."""
+    if shard is None and not only:
         return mirror_list
-    return replace(mirror_list, entries=tuple(select(mirror_list.entries, _target, shard)))
+    return replace(mirror_list, entries=tuple(select(mirror_list.entries, _target, shard, only)))
+
+
+def check_only(only: tuple[str, ...], mirror_list: MirrorList) -> None:
+    """`--only` that names nothing in the list is a usage error, not a silent no-op."""
+    names = [e.target for e in mirror_list.entries]
+    unmatched = [p for p in only if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+    if unmatched:
+        raise InputError(f"--only {' '.join(unmatched)}: no image in the list has that target name")
 
 
 def _target(entry: Entry) -> str:
     return entry.target
 
 
-__all__ = ["MAX_SHARDS", "Shard", "mirrors", "parse", "select", "shard_of"]
+__all__ = ["MAX_SHARDS", "Shard", "check_only", "mirrors", "parse", "select", "shard_of", "wanted"]

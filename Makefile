@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv docker-registry skopeo buildah apache2-utils git make
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-fast lint system-deps clean
+.PHONY: demo test test-fast lint system-deps clean requirements
 
 demo: $(BIN)/.installed
 	$(BIN)/relay validate
@@ -52,3 +52,11 @@ $(BIN)/.installed-test: pyproject.toml | $(VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# The hash-locked files the GitHub workflows install (requirements/*.txt), refreshed from
+# pyproject.toml and requirements/*.in with pip-tools (in the test extra).
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-trusted-host --no-emit-find-links --upgrade
+requirements: $(BIN)/.installed-test
+	$(PIP_COMPILE) --output-file requirements/build.txt requirements/build.in
+	$(PIP_COMPILE) --output-file requirements/workflows.txt pyproject.toml requirements/workflows.in

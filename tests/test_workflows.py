@@ -196,7 +196,7 @@ def test_apply_delivers_from_the_default_branch_only() -> None:
     assert lock["permissions"] == {"contents": "write", "pull-requests": "write"}
     assert deliver["environment"] == "relay-delivery"
     assert deliver["permissions"] == {"contents": "read", "id-token": "write"}
-    assert "github.ref_name == github.event.repository.default_branch" in deliver["if"]
+    assert "github.ref == 'refs/heads/main'" in deliver["if"]  # the branch `push:` names
     assert deliver["strategy"]["fail-fast"] is False
     # The transport is read from mirrors/relay.yaml (relay github settings), not from variables.
     text = (GITHUB / "workflows" / "main.yml").read_text()

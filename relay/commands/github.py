@@ -121,6 +121,8 @@ def propose(*, repo: Path) -> int:
             f"mirrors/relay.yaml: github.repository is {cfg.github.repository or 'unset'}, "
             f"not {ctx.repository}; relay proposes changes only there"
         )
+    if not planartifact.SHA_RE.fullmatch(ctx.sha):
+        raise InputError("relay github propose needs GITHUB_SHA, the commit the run checked out")
     default_branch = str((ctx.event.get("repository") or {}).get("default_branch") or "main")
     found = changes_mod.working_changes(repo)
     title, body = changes_mod.describe(repo, ctx.run_url)

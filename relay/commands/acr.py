@@ -107,7 +107,7 @@ def _with_loaded(
             "env": os.environ,
             "narrowed": mirror_list is not full_list,
             # The lock answers for upstream's config; the registry only for older locks.
-            "upstream_config": upstream.from_lock(locked, upstream.from_registry(pool.get)),
+            "upstream_config": upstream.from_lock(locked, upstream.from_registry(pool.source)),
         }
         return run(common)
 

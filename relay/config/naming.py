@@ -29,7 +29,7 @@ REGISTRY_PREFIXES: dict[str, str] = {
 }
 
 # ACR repository names: lower case, digits, `-` and `_`, starting with a letter or digit.
-# acr-api.md §3: the length limit is UNCONFIRMED (sources say 30 or 64), hence a setting.
+# The length limit is UNCONFIRMED (docs/vendors/acr.md#name-rules), hence a setting.
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 MIN_LENGTH = 2
 DEFAULT_MAX_LENGTH = 30

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from relay.config import naming, schema, yamlnodes
 from relay.errors import InputError, Problem
@@ -34,6 +35,9 @@ class RegistrySettings:
     insecure: tuple[str, ...] = ()
     # host[:port] -> CA bundle path, relative to the repository root or absolute.
     ca_bundles: dict[str, str] = field(default_factory=dict)
+    # registry -> mirror URLs tried in turn for reads (docker's registry-mirrors, containerd's
+    # hosts.toml), e.g. {"docker.io": ("https://docker.m.example.cn",)}
+    mirrors: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,13 @@ class Settings:
     copy: CopySettings = field(default_factory=CopySettings)
 
 
+def _mirror_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        return "must be an http(s) URL of a registry mirror, e.g. https://docker.m.example.cn"
+    return None
+
+
 CORE: dict[str, schema.Reader] = {
     "naming": schema.Section(NamingSettings, [schema.Key("max_length", schema.integer(2, 255))]),
     "registries": schema.Section(
@@ -69,6 +80,9 @@ CORE: dict[str, schema.Reader] = {
         [
             schema.Key("insecure", schema.list_of(schema.text())),
             schema.Key("ca_bundles", schema.map_of(schema.text())),
+            schema.Key(
+                "mirrors", schema.map_of(schema.list_of(schema.where(schema.text(), _mirror_url)))
+            ),
         ],
     ),
     "lock": schema.Section(LockSettings, [schema.Key("concurrency", schema.integer(1, 64))]),

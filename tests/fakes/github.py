@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.httpserver import FakeServer
+from relay.sandbox.common.httpserver import FakeServer
 
 BOT_TOKEN = "ghs_relayTestBotToken_0123456789abcdef"
 FORK_TOKEN = "ghs_relayTestForkToken_0123456789abcdef"

@@ -1,7 +1,7 @@
 """The `acr:` section of mirrors/relay.yaml, and the ACR credentials from the environment.
 
-Every limit ACR does not document (acr-api.md §3, §7) is a setting with the safest reading as its
-default, so a user who learns the real number can change it without a release.
+Every limit ACR does not document (docs/vendors/acr.md#limits-and-quotas) is a setting with the
+safest reading as its default, so a user who learns the real number can change it without a release.
 
 Credentials never live in the file: they come from ALIBABA_CLOUD_ACCESS_KEY_ID /
 ALIBABA_CLOUD_ACCESS_KEY_SECRET (or the older ALIYUN_* pair) and are never printed or logged.
@@ -35,7 +35,8 @@ KEY_ENV_PAIRS = (
 # (https://www.alibabacloud.com/help/en/sdk/developer-reference/credentials), one per pair above.
 TOKEN_ENV = ("ALIBABA_CLOUD_SECURITY_TOKEN", "ALIYUN_SECURITY_TOKEN")
 
-# acr-api.md §3: 2–30 characters, lower case, digits, '-' and '_', not starting with '-' or '_'.
+# docs/vendors/acr.md#name-rules: 2–30 characters, lower case, digits, '-' and '_', not starting
+# with '-' or '_'.
 NAMESPACE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{1,29}")
 REGION_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 INSTANCE_RE = re.compile(r"cri-[a-z0-9]{1,64}")
@@ -68,7 +69,8 @@ class SourceSettings:
 
 @dataclass(frozen=True)
 class QuotaSettings:
-    # prior-art.md Part 3: "3 namespaces, 300 repos" for Personal Edition (a user report).
+    # "3 namespaces, 300 images" for Personal Edition, a user report
+    # (tech-shrimp/docker_image_pusher issue 86; docs/vendors/acr.md#quotas-and-concurrency).
     namespaces: int = 3
     repos: int = 300
 
@@ -96,11 +98,13 @@ class AcrSettings:
     endpoint: str | None = None  # API endpoint override; RELAY_ACR_ENDPOINT wins over it
     registry_domain: str | None = None  # default registry.<region>.aliyuncs.com
     repo_type: str = "PRIVATE"
-    overseas_build: bool = True  # UNCONFIRMED that Personal Edition still offers it (§7)
+    overseas_build: bool = True  # UNCONFIRMED that Personal Edition still offers it
+    # (docs/vendors/acr.md#github-source-binding-and-overseas-build)
     source: SourceSettings = field(default_factory=SourceSettings)
-    # UNCONFIRMED (§3): the only evidence is one project hard-coding 5.
+    # UNCONFIRMED (docs/vendors/acr.md#quotas-and-concurrency): one project hard-codes 5.
     rules_per_repo: int = 5
-    # UNCONFIRMED (§7): no published number; two at a time is gentle on a shared builder pool.
+    # UNCONFIRMED (docs/vendors/acr.md#quotas-and-concurrency): no published number; two at a
+    # time is gentle on a shared builder pool.
     max_concurrent_builds: int = 2
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     poll: PollSettings = field(default_factory=PollSettings)

@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from relay import __version__
 from relay.errors import (
@@ -22,6 +22,9 @@ from relay.errors import (
     RelayError,
 )
 from relay.output import ghactions
+
+if TYPE_CHECKING:
+    from relay.config.shard import Shard
 
 log = logging.getLogger("relay")
 
@@ -96,6 +99,27 @@ def _parser() -> argparse.ArgumentParser:
         help="the relay repository to act on (default: the current directory)",
     )
     common.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sharded = argparse.ArgumentParser(add_help=False)
+    sharded.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="handle only part I of N of the list (stable by target name), for parallel jobs",
+    )
+    sharded.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME",
+        help="handle only these target names (shell-style patterns such as 'k8s_*' allowed)",
+    )
+    delivered = argparse.ArgumentParser(add_help=False)
+    delivered.add_argument(
+        "--delivered",
+        type=Path,
+        metavar="FILE",
+        help="write the target names built or copied by this run to FILE, one per line",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -114,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
-        "lock", parents=[common], help="resolve tags to digests into mirrors/images.lock"
+        "lock", parents=[common, sharded], help="resolve tags to digests into mirrors/images.lock"
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -142,6 +166,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also post the plan as a pull-request comment (updated in place on re-runs)",
     )
     p.add_argument("--pr", type=int, help="the pull request (default: from the Actions event)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="also write the plan to DIR/relay-plan.json, the artifact the comment run posts",
+    )
 
     p = sub.add_parser(
         "copy",
@@ -161,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "publish",
-        parents=[common],
+        parents=[common, sharded, delivered],
         help="copy transport: copy every pinned tag to copy.registry/copy.namespace",
     )
 
@@ -199,19 +229,50 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write every output into DIR; only files whose content changed are written",
     )
+    gh = sub.add_parser("github", help="what the GitHub workflows ask of GitHub (see README)")
+    gh_sub = gh.add_subparsers(dest="github_command", required=True, metavar="COMMAND")
+    gh_sub.add_parser(
+        "settings",
+        parents=[common],
+        help="print the workflow settings (github: section, transport) as step outputs",
+    )
+    p = gh_sub.add_parser(
+        "comment-plan",
+        parents=[common],
+        help="in a workflow_run run: post the plan artifact of the pull request's run",
+    )
+    p.add_argument("--artifact", type=Path, required=True, metavar="DIR")
+    gh_sub.add_parser(
+        "propose",
+        parents=[common],
+        help="bring the lock and Dockerfiles to the default branch (a pull request, or a push)",
+    )
+    p = gh_sub.add_parser(
+        "report-run",
+        parents=[common],
+        help="open, update or close the one issue about failing scheduled runs",
+    )
+    outcome = p.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--ok", action="store_true", help="the run succeeded")
+    outcome.add_argument("--failed", action="store_true", help="the run failed")
+    p.add_argument("--what", default="the scheduled run", help="what ran, for the issue")
 
     acr = sub.add_parser(
         "acr", help="reconcile the ACR namespace, repositories and build rules; run builds"
     )
     acr_sub = acr.add_subparsers(dest="acr_command", required=True, metavar="COMMAND")
     p = acr_sub.add_parser(
-        "plan", parents=[common], help="print what `relay acr apply` would do; change nothing"
+        "plan",
+        parents=[common, sharded],
+        help="print what `relay acr apply` would do; change nothing",
     )
     p.add_argument(
         "--prune", action="store_true", help="also remove relay-managed rules no longer listed"
     )
     p = acr_sub.add_parser(
-        "apply", parents=[common], help="create what is missing in ACR and build changed tags"
+        "apply",
+        parents=[common, sharded, delivered],
+        help="create what is missing in ACR and build changed tags",
     )
     p.add_argument("--wait", action="store_true", help="watch the builds until they end")
     p.add_argument(
@@ -301,11 +362,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "lock":
         from relay.commands.lock import lock
 
-        return lock(repo=args.repo, check=args.check, update=args.update, dry_run=args.dry_run)
+        return lock(
+            repo=args.repo,
+            check=args.check,
+            update=args.update,
+            dry_run=args.dry_run,
+            shard=_shard(args),
+            only=tuple(args.only),
+        )
     if command == "plan":
         from relay.commands.plan import plan
 
-        return plan(repo=args.repo, comment=args.comment, pr=args.pr)
+        return plan(repo=args.repo, comment=args.comment, pr=args.pr, out=args.out)
     if command == "copy":
         from relay.commands.copyimage import copy
 
@@ -319,7 +387,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "publish":
         from relay.commands.publish import publish
 
-        return publish(repo=args.repo)
+        return publish(
+            repo=args.repo, shard=_shard(args), only=tuple(args.only), delivered=args.delivered
+        )
     if command == "sync":
         from relay.commands.sync import sync
 
@@ -330,12 +400,32 @@ def _dispatch(args: argparse.Namespace) -> int:
         from relay.commands.clients import clients
 
         return clients(repo=args.repo, fmt=args.format, out=args.out)
+    if command == "github":
+        from relay.commands import github
+
+        if args.github_command == "settings":
+            return github.settings(repo=args.repo)
+        if args.github_command == "comment-plan":
+            return github.comment_plan(artifact=args.artifact)
+        if args.github_command == "propose":
+            return github.propose(repo=args.repo)
+        return github.report_run(ok=args.ok, what=args.what)
     if command == "acr":
         from relay.commands.acr import acr_apply, acr_plan
 
         if args.acr_command == "plan":
-            return acr_plan(repo=args.repo, prune=args.prune)
-        return acr_apply(repo=args.repo, wait=args.wait, timeout=args.timeout, prune=args.prune)
+            return acr_plan(
+                repo=args.repo, prune=args.prune, shard=_shard(args), only=tuple(args.only)
+            )
+        return acr_apply(
+            repo=args.repo,
+            wait=args.wait,
+            timeout=args.timeout,
+            prune=args.prune,
+            shard=_shard(args),
+            only=tuple(args.only),
+            delivered=args.delivered,
+        )
     if command == "harbor":
         from relay.commands.harbor import harbor_apply, harbor_plan, harbor_replicate
 
@@ -358,6 +448,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             return sandbox.status(base=base)
         return sandbox.down(base=base)
     raise AssertionError(f"no dispatch for {command!r}")  # pragma: no cover - argparse checks
+
+
+def _shard(args: argparse.Namespace) -> Shard | None:
+    """`--shard I/N`, parsed by the one sharding rule (relay.config.shard)."""
+    from relay.config.shard import parse
+
+    return None if args.shard is None else parse(args.shard)
 
 
 def run() -> NoReturn:

@@ -35,6 +35,24 @@ def annotate(problem: Problem, level: str = "error", stream: TextIO | None = Non
     )
 
 
+def warning(message: str, stream: TextIO | None = None) -> None:
+    """`::warning::…`: shown on the run's page (and the pull request's checks) as a warning."""
+    if active():
+        print(f"::warning::{_escape_data(message)}", file=stream or sys.stderr)
+
+
+def output(name: str, value: str) -> None:
+    """Set a step output (`$GITHUB_OUTPUT`), read by later steps and jobs. Values are one line;
+    a newline in one would start another output."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    if "\n" in value or "\r" in value or "=" in name or "\n" in name:
+        raise ValueError(f"step output {name!r}: a name or value with a newline")
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(f"{name}={value}\n")
+
+
 def summary(content: str | Table) -> None:
     """Append to the job summary when Actions provides one, within GitHub's 1 MiB per step
     (what earlier steps' relay runs wrote counts): a table leaves out rows to fit, other text

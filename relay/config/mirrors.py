@@ -7,12 +7,12 @@ duplicate key is an error, and every error names its file and line.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from relay import platforms as platforms_rule
 from relay import reference
 from relay.config import naming, selection, yamlnodes
 from relay.errors import InputError, Problem
@@ -21,8 +21,6 @@ LIST_FILE = "mirrors/images.yaml"
 
 ENTRY_KEYS = {"source", "tags", "name", "platforms", "select"}
 SELECT_KEYS = {"semver", "include", "exclude", "latest"}
-# os/arch[/variant], as in an OCI index's platform object.
-PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -195,16 +193,16 @@ def _platforms(doc: yamlnodes.Doc, items: dict, problems: list[Problem]) -> list
         text = yamlnodes.string(doc, p_node, "platform", problems)
         if text is None:
             continue
-        if not PLATFORM_RE.fullmatch(text):
-            problems.append(
-                doc.problem(
-                    p_node,
-                    f"platform '{_show(text)}' is not os/arch[/variant], "
-                    "e.g. linux/amd64 or linux/arm/v7",
-                )
-            )
-        elif text in platforms:
-            problems.append(doc.problem(p_node, f"duplicate platform '{text}'"))
+        why = platforms_rule.problem(text)
+        if why is not None:
+            problems.append(doc.problem(p_node, f"platform '{_show(text)}' {why}"))
+            continue
+        same = next((p for p in platforms if platforms_rule.same(p, text)), None)
+        if same is not None:
+            shown = f"duplicate platform '{text}'"
+            if same != text:
+                shown += f" ('{same}' is the same platform: {platforms_rule.parse(text)})"
+            problems.append(doc.problem(p_node, shown))
         else:
             platforms.append(text)
     return platforms

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from relay import platforms as platform_rules
 from relay.errors import OperationFailed
 from relay.reference import Reference
 from relay.registry.client import RegistryClient
@@ -76,11 +77,23 @@ def copy_image(
         entries = top.children()
         wanted = list(entries)
         if platforms:
-            wanted = [c for c in entries if c.platform_name in platforms]
-            found = {c.platform_name for c in wanted}
-            missing = [p for p in platforms if p not in found]
+            # relay's one platform rule: linux/arm64 takes an entry published as linux/arm64/v8.
+            def asked(c: Descriptor) -> bool:
+                return c.platform is not None and any(
+                    platform_rules.matches(p, c.platform) for p in platforms
+                )
+
+            wanted = [c for c in entries if asked(c)]
+            missing = [
+                p
+                for p in platforms
+                if not any(c.platform and platform_rules.matches(p, c.platform) for c in wanted)
+            ]
             if missing:
-                raise OperationFailed(f"{src}: no {', '.join(missing)} in the source index")
+                offered = ", ".join(top.platforms()) or "none"
+                raise OperationFailed(
+                    f"{src}: no {', '.join(missing)} in the source index (it has {offered})"
+                )
         children = [source.get_manifest(src.path, c.digest) for c in wanted]
         result.platforms = [c.platform_name or "" for c in wanted]
         if platforms and len(children) == 1:

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from relay import platforms as platform_rules
 from relay.config.lockfile import Lock, LockedTag, SelectedBy
 from relay.config.mirrors import Entry, MirrorList
 from relay.errors import Problem
@@ -133,7 +134,11 @@ def resolve(
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag}: {exc}")
             if locked is None:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
-        missing = [p for p in w.entry.platforms if locked.platforms and p not in locked.platforms]
+        missing = [
+            p
+            for p in w.entry.platforms
+            if locked.platforms and not platform_rules.contains(locked.platforms, p)
+        ]
         if missing:
             return Problem(
                 mirrors.path,
@@ -157,7 +162,10 @@ def resolve(
 def _has_configs(locked: LockedTag, platforms: tuple[str, ...]) -> bool:
     have = dict(locked.configs)
     # A platform the image lacks cannot have a config; the platform check reports it.
-    return all(p in have or (locked.platforms and p not in locked.platforms) for p in platforms)
+    return all(
+        p in have or (locked.platforms and not platform_rules.contains(locked.platforms, p))
+        for p in platforms
+    )
 
 
 def _fetch(

@@ -60,9 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(problems: list[Problem]) -> None:
-    for problem in problems:
-        print(problem, file=sys.stderr)
-        ghactions.annotate(problem)
+    # Few problems in line order; many grouped by kind, with GitHub's annotation cap kept.
+    ghactions.report(problems)
     if len(problems) > 1:
         print(f"relay: {len(problems)} problems", file=sys.stderr)
 

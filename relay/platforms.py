@@ -147,7 +147,9 @@ def problem(text: str) -> str | None:
     m = _SHAPE.fullmatch(text)
     if m is None:
         return "is not os/arch[/variant], e.g. linux/amd64 or linux/arm/v7"
-    os, arch = m[1].lower(), m[2].lower()
+    if text != text.lower():
+        return f"must be lower case; did you mean '{text.lower()}'?"
+    os, arch = m[1], m[2]
     if os not in KNOWN_OS and os not in OS_ALIASES:
         return f"has an unknown OS '{m[1]}'{_did_you_mean(os, KNOWN_OS)}"
     if arch not in KNOWN_ARCH and arch not in ARCH_ALIASES:

@@ -7,6 +7,7 @@ from pathlib import Path
 from relay.commands.common import config_platforms, load
 from relay.config import lockfile
 from relay.errors import CheckFailed, ProblemsFound
+from relay.output import ghactions
 from relay.registry.pool import ClientPool
 from relay.stages import lock as stage
 
@@ -22,8 +23,12 @@ def lock(*, repo: Path, check: bool = False, update: bool = False, dry_run: bool
             recheck=check or update,
             concurrency=cfg.lock.concurrency,
             config_platforms=config_platforms(cfg),
+            # A check is the place to learn that a pin is wrong or has moved upstream.
+            verify_pins=check or update,
+            warn_tags=cfg.lock.warn_tags,
         )
         requests = pool.stats.total_requests
+    ghactions.warn(result.warnings)
     if result.problems:
         raise ProblemsFound(result.problems)
     changes = stage.diff(old, result.lock)

@@ -41,9 +41,14 @@ def plan(*, repo: Path, comment: bool = False, pr: int | None = None) -> int:
             recheck=False,
             concurrency=cfg.lock.concurrency,
             config_platforms=config_platforms(cfg),
+            verify_pins=True,
+            warn_tags=cfg.lock.warn_tags,
         )
+    ghactions.warn(result.warnings)
     if result.problems:
         sections.append(Section("Problems", [str(p) for p in result.problems]))
+    if result.warnings:
+        sections.append(Section("Warnings", [str(w) for w in result.warnings]))
     changes = lock_stage.diff(old, result.lock)
     sections.append(
         Section("Lock (relay lock)", [str(c) for c in changes], "the lock holds every tag")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from relay import reference
 from relay.config import naming, schema, yamlnodes
 from relay.errors import InputError, Problem
 
@@ -22,8 +23,11 @@ TRANSPORTS: tuple[Transport, ...] = ("build", "copy")
 
 @dataclass(frozen=True)
 class NamingSettings:
-    # ACR's repository name limit is UNCONFIRMED (docs/vendors/acr.md#name-rules).
+    # 64: Alibaba's ROS doc 135727 (ALIYUN::CR::Repository); other revisions say 30, so a
+    # setting (docs/vendors/acr.md#name-rules).
     max_length: int = naming.DEFAULT_MAX_LENGTH
+    # registry host -> name prefix, replacing the built-in one (`registry.k8s.io: ""`).
+    prefixes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class RegistrySettings:
 @dataclass(frozen=True)
 class LockSettings:
     concurrency: int = 8
+    # `relay lock` warns when one entry's rules take more tags than this (select: {all: true}
+    # on a busy repository can mean thousands of builds).
+    warn_tags: int = 100
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,31 @@ class Settings:
     copy: CopySettings = field(default_factory=CopySettings)
 
 
+def _registry_problem(host: str) -> str | None:
+    """A `naming.prefixes` key must be a registry host as the list's sources spell it."""
+    try:
+        ref = reference.parse_repository(f"{host}/x")
+    except ValueError:
+        return "is not a registry host such as registry.k8s.io"
+    if ref.domain != host:
+        return f"is spelled {ref.domain} in sources"
+    return None
+
+
 CORE: dict[str, schema.Reader] = {
-    "naming": schema.Section(NamingSettings, [schema.Key("max_length", schema.integer(2, 255))]),
+    "naming": schema.Section(
+        NamingSettings,
+        [
+            schema.Key("max_length", schema.integer(naming.MIN_LENGTH, naming.MAX_LENGTH)),
+            schema.Key(
+                "prefixes",
+                schema.map_of(
+                    schema.text(naming.PREFIX_RE, "must be empty or a name such as 'k8s'"),
+                    key=schema.where(schema.text(), _registry_problem),
+                ),
+            ),
+        ],
+    ),
     "registries": schema.Section(
         RegistrySettings,
         [
@@ -71,7 +101,13 @@ CORE: dict[str, schema.Reader] = {
             schema.Key("ca_bundles", schema.map_of(schema.text())),
         ],
     ),
-    "lock": schema.Section(LockSettings, [schema.Key("concurrency", schema.integer(1, 64))]),
+    "lock": schema.Section(
+        LockSettings,
+        [
+            schema.Key("concurrency", schema.integer(1, 64)),
+            schema.Key("warn_tags", schema.integer(1, 1_000_000)),
+        ],
+    ),
     "transport": schema.choice(*TRANSPORTS),
     "copy": schema.Section(
         CopySettings,

@@ -128,3 +128,33 @@ def test_shipped_list_passes_both() -> None:
 
 def test_schema_is_a_valid_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_shipped_list_fits_kubeadm() -> None:
+    """kubeadm with `imageRepository: harbor.example.com/mirrors` pulls mirrors/kube-apiserver,
+    mirrors/pause, mirrors/coredns…: the starter list's names must be exactly those."""
+    from relay.commands.common import load
+
+    _, shipped = load(ROOT)
+    names = {e.source.name: e.target for e in shipped.entries}
+    # `kubeadm config images list --kubernetes-version v1.30.14 --image-repository X`
+    assert {names[f"registry.k8s.io/{p}"] for p in KUBEADM} == {
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-proxy",
+        "pause",
+        "etcd",
+        "coredns",
+    }
+
+
+KUBEADM = [
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+    "pause",
+    "etcd",
+    "coredns/coredns",
+]

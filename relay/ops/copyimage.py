@@ -112,12 +112,20 @@ def copy_image(
             blobs[descriptor.digest] = descriptor.size
     _copy_blobs(source, src.path, target, dst.path, blobs, result, workers)
 
+    # One write per digest and repository at a time, and none once written: another copy of
+    # the same image into this repository may be verifying a manifest against these links
+    # (relay.registry.writes says why that fails on distribution's registry).
+    gate = target.writes
     for child in children:
-        target.put_manifest(dst.path, child.digest, child.content, child.media_type)
-    target.put_manifest(dst.path, dst_ref, top.content, top.media_type)
+        with gate.hold(dst.path, child.digest):
+            if not gate.written(dst.path, child.digest):
+                target.put_manifest(dst.path, child.digest, child.content, child.media_type)
+                gate.mark(dst.path, child.digest)
+    with gate.hold(dst.path, top.digest):
+        target.put_manifest(dst.path, dst_ref, top.content, top.media_type)
+        gate.mark(dst.path, top.digest)
+        landed = target.head_manifest(dst.path, dst_ref)
     result.digest = top.digest
-
-    landed = target.head_manifest(dst.path, dst_ref)
     if landed is None or landed.digest != top.digest:
         got = landed.digest if landed else "nothing"
         raise OperationFailed(
@@ -168,15 +176,19 @@ def _copy_blobs(
             with source.get_blob(src_path, digest, verify=False) as blob:
                 yield from blob
 
-        pushed = target.push_blob(
-            dst_path,
-            digest,
-            stream,
-            size=size,
-            mount_from=src_path if same_registry else None,
-            check_exists=True,
-            verify=False,
-        )
+        with target.writes.hold(dst_path, digest):
+            if target.writes.written(dst_path, digest):
+                return "present", 0
+            pushed = target.push_blob(
+                dst_path,
+                digest,
+                stream,
+                size=size,
+                mount_from=src_path if same_registry else None,
+                check_exists=True,
+                verify=False,
+            )
+            target.writes.mark(dst_path, digest)
         if pushed.existed:
             return "present", 0
         if pushed.mounted:

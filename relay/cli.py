@@ -165,6 +165,23 @@ def _parser() -> argparse.ArgumentParser:
         help="further passes over the images that failed (default 2)",
     )
 
+    p = sub.add_parser(
+        "import",
+        parents=[common],
+        help="add another tool's image list to mirrors/images.yaml (merging, never duplicating)",
+    )
+    p.add_argument(
+        "format",
+        metavar="FORMAT",
+        choices=["images-txt", "image-syncer", "refs"],
+        help="images-txt (docker_image_pusher), image-syncer (its images file), "
+        "refs (one reference a line)",
+    )
+    p.add_argument("file", metavar="FILE", type=Path, help="the file to import")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the changes as a diff; write nothing"
+    )
+
     acr = sub.add_parser(
         "acr", help="reconcile the ACR namespace, repositories and build rules; run builds"
     )
@@ -232,6 +249,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return sync(
             repo=args.repo, images=args.images, auth=args.auth, proc=args.proc, retries=args.retries
         )
+    if command == "import":
+        from relay.commands.importlist import import_list
+
+        return import_list(repo=args.repo, fmt=args.format, file=args.file, dry_run=args.dry_run)
     if command == "acr":
         from relay.commands.acr import acr_apply, acr_plan
 

@@ -9,10 +9,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test test-fast lint system-deps clean
 
-demo: $(BIN)/.installed
+# relay's main job end to end on this machine: a pull request adds images, then lock, generate,
+# ACR builds (buildah), Harbor replication and a pull, against the emulators in relay/sandbox.
+demo: system-deps $(BIN)/.installed
 	$(BIN)/relay validate
-	$(BIN)/relay generate
 	$(BIN)/relay generate --check
+	$(BIN)/relay sandbox demo
 
 test: system-deps lint
 	$(BIN)/python -m pytest
@@ -40,7 +42,7 @@ $(VENV)/bin/python:
 
 $(BIN)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[sandbox]'
 	$(BIN)/python -m compileall -q relay  # an editable install compiles nothing; start-up counts
 	touch $@
 

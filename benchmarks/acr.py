@@ -36,11 +36,11 @@ from relay.config import mirrors  # noqa: E402
 from relay.reference import parse_repository  # noqa: E402
 from relay.sandbox.acr import AcrServer  # noqa: E402
 from relay.sandbox.acr.state import PERSONAL, Namespace, Repo, SourceBinding  # noqa: E402
+from relay.sandbox.images import Image, ImageFactory, OracleClient  # noqa: E402
 from relay.stages import generate  # noqa: E402
 from relay.stages.acr.api import LIST_ACTIONS, CallStats  # noqa: E402
 from relay.stages.acr.plan import binding_for, detail_for, summary_for  # noqa: E402
 from relay.stages.acr.settings import AcrSettings, SourceSettings  # noqa: E402
-from tests.fixtures.images import Image, ImageFactory, OracleClient  # noqa: E402
 from tests.fixtures.registries import Registry, generate_pki, start_registry  # noqa: E402
 
 REGION = "cn-hangzhou"

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit  # noqa: E402
 import requests  # noqa: E402
 
 from relay.registry.credentials import EnvCredentials  # noqa: E402
-from tests.fixtures.images import ImageFactory  # noqa: E402
+from relay.sandbox.images import ImageFactory  # noqa: E402
 from tests.fixtures.registries import Registry, RegistryFactory, generate_pki  # noqa: E402
 from tests.fixtures.skopeo import Skopeo  # noqa: E402
 

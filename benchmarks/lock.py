@@ -30,7 +30,7 @@ sys.path[0] = str(ROOT)
 
 from relay import cli  # noqa: E402
 from relay.registry.credentials import EnvCredentials  # noqa: E402
-from tests.fixtures.images import ImageFactory  # noqa: E402
+from relay.sandbox.images import ImageFactory  # noqa: E402
 from tests.fixtures.registries import RegistryFactory, generate_pki  # noqa: E402
 from tests.fixtures.skopeo import Skopeo  # noqa: E402
 

@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="relay: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
@@ -206,6 +206,65 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prune", action="store_true", help="also remove relay-managed rules no longer listed"
     )
+
+    harbor = sub.add_parser(
+        "harbor",
+        help="reconcile Harbor's ali-acr endpoint, project and pull policies; run replications",
+    )
+    harbor_sub = harbor.add_subparsers(dest="harbor_command", required=True, metavar="COMMAND")
+    p = harbor_sub.add_parser(
+        "plan",
+        parents=[common],
+        help="print what `relay harbor apply` would change; change nothing",
+    )
+    p.add_argument(
+        "--prune", action="store_true", help="also remove relay-managed objects no longer wanted"
+    )
+    p = harbor_sub.add_parser(
+        "apply", parents=[common], help="make the endpoint, project and policies match the settings"
+    )
+    p.add_argument(
+        "--prune", action="store_true", help="also remove relay-managed objects no longer wanted"
+    )
+    p = harbor_sub.add_parser(
+        "replicate",
+        parents=[common],
+        help="run the pull policy (or only some repositories) and watch it with --wait",
+    )
+    p.add_argument("--wait", action="store_true", help="watch the execution until it ends")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="overall deadline with --wait (default: harbor.poll.timeout)",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="replicate only these target repositories (the fast path after a build)",
+    )
+    sandbox = sub.add_parser(
+        "sandbox", help="relay's whole world on this machine: emulated upstreams, ACR and Harbor"
+    )
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--dir", type=Path, default=None, metavar="DIR", help="where the sandbox keeps its state"
+    )
+    sandbox_sub.add_parser(
+        "up", parents=[where], help="start it in the background and print how to point relay at it"
+    )
+    sandbox_sub.add_parser("status", parents=[where], help="say whether it is up, and where")
+    sandbox_sub.add_parser("down", parents=[where], help="stop it and remove what it made")
+    p = sandbox_sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run relay's main job through the sandbox, from a pull request to a pull",
+    )
+    p.add_argument("--keep", action="store_true", help="leave the sandbox and the copy behind")
     return parser
 
 
@@ -259,6 +318,27 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.acr_command == "plan":
             return acr_plan(repo=args.repo, prune=args.prune)
         return acr_apply(repo=args.repo, wait=args.wait, timeout=args.timeout, prune=args.prune)
+    if command == "harbor":
+        from relay.commands.harbor import harbor_apply, harbor_plan, harbor_replicate
+
+        if args.harbor_command == "plan":
+            return harbor_plan(repo=args.repo, prune=args.prune)
+        if args.harbor_command == "apply":
+            return harbor_apply(repo=args.repo, prune=args.prune)
+        return harbor_replicate(
+            repo=args.repo, wait=args.wait, timeout=args.timeout, only=args.only
+        )
+    if command == "sandbox":
+        from relay.commands import sandbox
+
+        if args.sandbox_command == "demo":
+            return sandbox.demo(repo=args.repo, keep=args.keep)
+        base = args.dir or sandbox.default_dir()
+        if args.sandbox_command == "up":
+            return sandbox.up(base=base)
+        if args.sandbox_command == "status":
+            return sandbox.status(base=base)
+        return sandbox.down(base=base)
     raise AssertionError(f"no dispatch for {command!r}")  # pragma: no cover - argparse checks
 
 

@@ -55,7 +55,7 @@ from aliyunsdkcr.request.v20181201.GetNamespaceRequest import (
 )
 
 from relay.sandbox.acr import signing
-from tests.fixtures.images import OCI_INDEX_KIND, ImageFactory, OracleClient, PushedImage
+from relay.sandbox.images import OCI_INDEX_KIND, ImageFactory, OracleClient, PushedImage
 from tests.fixtures.registries import Registry, RegistryFactory
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ GATEWAY_KEYS = {"Code", "Message", "RequestId", "HostId", "Recommend"}
 
 
 def with_body(req: Any, body: dict[str, Any]) -> Any:
-    # The SDK never builds a body for cr 2016 (acr-api.md §1.0): set it and its type by hand.
+    # The SDK never builds a body for cr 2016 (docs/vendors/acr.md#endpoints-and-the-python-sdk): set it and its type by hand.
     req.set_content(json.dumps(body).encode())
     req.set_content_type("application/json")
     return req
@@ -258,7 +258,7 @@ def test_set_endpoint_and_common_request_also_reach_the_emulator(
     emu = acr_emulator
     from aliyunsdkcore.client import AcsClient
 
-    # No add_endpoint: per-request set_endpoint, as acr-api.md §4 lists.
+    # No add_endpoint: per-request set_endpoint, as docs/vendors/acr.md#endpoints-and-the-python-sdk says.
     client = AcsClient(
         emu.access_key_id, emu.access_key_secret, emu.region, proxy={"http": None, "https": None}
     )

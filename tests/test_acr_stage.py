@@ -19,13 +19,13 @@ from relay.config import lockfile as lock_mod
 from relay.config import mirrors
 from relay.config.lockfile import Lock, LockedTag
 from relay.registry.client import RegistryClient
+from relay.sandbox.images import MANIFEST_ACCEPT, ImageFactory, OracleClient, PushedImage
 from relay.stages import generate
 from relay.stages.acr.api import CallStats
 from relay.stages.acr.apply import ApplyReport
 from relay.stages.acr.settings import AcrSettings, PollSettings, RetrySettings, SourceSettings
 from relay.stages.acr.upstream import from_registry
 from tests.fixtures.acr import AcrEmulator, acr_emulator  # noqa: F401 - the fixture
-from tests.fixtures.images import MANIFEST_ACCEPT, ImageFactory, OracleClient, PushedImage
 from tests.fixtures.registries import Registry, RegistryFactory
 
 pytestmark = [pytest.mark.buildah, pytest.mark.slow]

@@ -18,11 +18,11 @@ import jwt
 import pytest
 import requests
 
-from tests.fixtures import images
-from tests.fixtures.images import ImageFactory, OracleClient
+from relay.sandbox import images
+from relay.sandbox.images import ImageFactory, OracleClient
+from relay.sandbox.tokens import TokenServer, port_is_free
 from tests.fixtures.registries import Registry, RegistryFactory, http_session, require_tool
 from tests.fixtures.skopeo import Skopeo, SkopeoError
-from tests.fixtures.token_server import TokenServer, port_is_free
 
 REGISTRY_FIXTURES = ("plain_registry", "tls_registry", "token_registry")
 

@@ -1,7 +1,7 @@
 """RegistryClient against real distribution 2.8 processes (tests/fixtures/registries.py).
 
 Plain HTTP, TLS + htpasswd (with REQUESTS_CA_BUNDLE pointing at the system bundle) and bearer
-tokens from the fixture token server; images come from tests/fixtures/images.py.
+tokens from the fixture token server; images come from relay/sandbox/images.py.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from relay.registry import (
     RetryPolicy,
 )
 from relay.registry import mediatypes as mt
-from tests.fixtures import images
-from tests.fixtures.images import ImageFactory, PushedImage
+from relay.sandbox import images
+from relay.sandbox.images import ImageFactory, PushedImage
 from tests.fixtures.registries import Registry, RegistryFactory
 
 POLICY = RetryPolicy(attempts=3, backoff=0.01)

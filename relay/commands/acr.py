@@ -71,7 +71,7 @@ def _with_loaded(repo: Path, run: Callable[[dict[str, Any]], Any]) -> Any:
             "lock": locked,
             "env": os.environ,
             # The lock answers for upstream's config; the registry only for older locks.
-            "upstream_config": upstream.from_lock(locked, upstream.from_registry(pool.get)),
+            "upstream_config": upstream.from_lock(locked, upstream.from_registry(pool.source)),
         }
         return run(common)
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from relay.config import mirrors, settings
+from relay.config.schema import Section
 from relay.errors import InputError
 from relay.stages.acr.settings import SECTION as ACR_SECTION
 from relay.stages.acr.settings import AcrSettings
+from relay.stages.harbor.settings import SECTION as HARBOR_SECTION
+from relay.stages.harbor.settings import HarborSettings, cross_check
 
 
 @dataclass(frozen=True)
@@ -21,13 +25,25 @@ class RelaySettings(settings.Settings):
     """Everything in mirrors/relay.yaml: the core sections and one field per stage section."""
 
     acr: AcrSettings = field(default_factory=AcrSettings)
+    harbor: HarborSettings = field(default_factory=HarborSettings)
 
 
-STAGE_SECTIONS = {"acr": ACR_SECTION}
+STAGE_SECTIONS: dict[str, Section[Any]] = {"acr": ACR_SECTION, "harbor": HARBOR_SECTION}
 
 
 def load_settings(repo: Path) -> RelaySettings:
-    return settings.load(repo, stages=STAGE_SECTIONS, into=RelaySettings)
+    """The whole settings file; problems that need two sections at once (the Harbor URL against
+    registries.insecure, say) are reported with the others' line numbers."""
+    cfg = settings.load(repo, stages=STAGE_SECTIONS, into=RelaySettings)
+    problems = cross_check(
+        cfg.harbor,
+        repo=repo,
+        insecure=cfg.registries.insecure,
+        has_source=bool(cfg.acr.namespace) or bool(cfg.copy.registry and cfg.copy.namespace),
+    )
+    if problems:
+        raise InputError(problems)
+    return cfg
 
 
 def load(repo: Path) -> tuple[RelaySettings, mirrors.MirrorList]:

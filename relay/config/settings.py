@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from relay import reference
 from relay.config import naming, schema, yamlnodes
@@ -38,6 +39,9 @@ class RegistrySettings:
     insecure: tuple[str, ...] = ()
     # host[:port] -> CA bundle path, relative to the repository root or absolute.
     ca_bundles: dict[str, str] = field(default_factory=dict)
+    # registry -> mirror URLs tried in turn for reads (docker's registry-mirrors, containerd's
+    # hosts.toml), e.g. {"docker.io": ("https://docker.m.example.cn",)}
+    mirrors: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,26 @@ class CopySettings:
     registry: str | None = None
     namespace: str | None = None
     concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How hard a stage's API client tries (the ACR and Harbor sections both have one)."""
+
+    attempts: int = 5  # tries per API call, the first included
+    backoff: float = 1.0  # first delay, seconds; doubles each retry, with jitter
+    max_backoff: float = 30.0
+
+
+RETRY = schema.Section(
+    RetrySettings,
+    [
+        schema.Key("attempts", schema.integer(1, 20)),
+        schema.Key("backoff", schema.number(0.0, 600)),
+        schema.Key("max_backoff", schema.number(0.0, 600)),
+    ],
+)
+"""A `retry:` sub-section, for stage sections to include."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +104,13 @@ def _registry_problem(host: str) -> str | None:
     return None
 
 
+def _mirror_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        return "must be an http(s) URL of a registry mirror, e.g. https://docker.m.example.cn"
+    return None
+
+
 CORE: dict[str, schema.Reader] = {
     "naming": schema.Section(
         NamingSettings,
@@ -99,6 +130,9 @@ CORE: dict[str, schema.Reader] = {
         [
             schema.Key("insecure", schema.list_of(schema.text())),
             schema.Key("ca_bundles", schema.map_of(schema.text())),
+            schema.Key(
+                "mirrors", schema.map_of(schema.list_of(schema.where(schema.text(), _mirror_url)))
+            ),
         ],
     ),
     "lock": schema.Section(

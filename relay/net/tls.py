@@ -2,8 +2,8 @@
 
 ``verify`` is handed to every request individually. A value set on ``Session.verify`` is silently
 overridden by ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` while ``trust_env`` is on (psf/requests
-#3829); a per-request value wins. The transport turns ``trust_env`` off and applies the proxy
-and CA-bundle variables itself, with the same precedence.
+#3829, and #4726 for a CA path); a per-request value wins. The transport turns ``trust_env`` off
+and applies the proxy and CA-bundle variables itself, with the same precedence.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from relay import platforms as platform_rules
 from relay.errors import OperationFailed
 from relay.reference import Reference
 from relay.registry.client import RegistryClient
+from relay.registry.mirrors import ImageSource
 from relay.registry.models import Descriptor, Manifest
 from relay.registry.pool import ClientPool
 
@@ -48,7 +49,7 @@ def copy_image(
     workers: int = 4,
 ) -> CopyResult:
     """Copy `src` (tag or digest) to `dst` (tag, or none: the source's tag or digest)."""
-    source = pool.get(src.domain)
+    source = pool.source(src.domain)
     target = pool.get(dst.domain)
     src_ref = src.digest or src.tag or "latest"
     dst_ref = dst.tag or src.tag or src.digest or "latest"
@@ -156,7 +157,7 @@ def _blob_descriptors(manifest: Manifest) -> list[Descriptor]:
 
 
 def _copy_blobs(
-    source: RegistryClient,
+    source: ImageSource,
     src_path: str,
     target: RegistryClient,
     dst_path: str,

@@ -18,8 +18,8 @@ from typing import Any
 
 from relay import platforms as platform_rules
 from relay.reference import is_valid_digest
-from relay.registry.client import RegistryClient
 from relay.registry.errors import ProtocolError
+from relay.registry.mirrors import ImageSource
 from relay.registry.models import Manifest
 
 
@@ -44,7 +44,7 @@ class Inspection:
 
 
 def inspect_image(
-    client: RegistryClient,
+    client: ImageSource,
     repository: str,
     manifest: Manifest,
     want: Sequence[str] = (),
@@ -82,7 +82,7 @@ def inspect_image(
 
 
 def _image(
-    client: RegistryClient, repository: str, image: Manifest, platform: str, read_config: bool
+    client: ImageSource, repository: str, image: Manifest, platform: str, read_config: bool
 ) -> PlatformImage:
     config_digest = image.config_digest()
     if config_digest is None:
@@ -93,7 +93,7 @@ def _image(
     return PlatformImage(platform, image.digest, config_digest, diff_ids)
 
 
-def _read_config(client: RegistryClient, repository: str, digest: str) -> dict[str, Any]:
+def _read_config(client: ImageSource, repository: str, digest: str) -> dict[str, Any]:
     try:
         doc = json.loads(client.read_blob(repository, digest))
     except (ValueError, UnicodeDecodeError):

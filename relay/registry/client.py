@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from types import TracebackType
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
+from relay.net.paging import next_page
 from relay.net.retry import RetryPolicy
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig, split_netloc
@@ -56,7 +57,6 @@ from relay.registry.errors import (
     UnsupportedManifestError,
     error_from_response,
 )
-from relay.registry.links import next_link
 from relay.registry.mediatypes import (
     ACCEPT_MANIFESTS,
     ManifestTypeError,
@@ -539,10 +539,9 @@ class RegistryClient:
                 )
             # Docker Hub answers "tags": null for a repository without tags.
             yield from (str(t) for t in doc.get("tags") or [])
-            link = next_link(response.headers.get("Link"))
-            if not link:
+            url = next_page(response)
+            if url is None:
                 return
-            url = urljoin(response.url, link)
             params = None
             if url in seen:
                 raise ctx.error(

@@ -15,7 +15,12 @@ from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig
 from relay.registry.auth import TokenCache
 from relay.registry.client import RegistryClient
-from relay.registry.credentials import CredentialProvider, default_credentials
+from relay.registry.credentials import (
+    CredentialProvider,
+    default_credentials,
+    normalise_registry,
+)
+from relay.registry.mirrors import ImageSource, Mirror, MirroredSource, parse_mirror
 
 
 class RegistryOptions(Protocol):
@@ -27,6 +32,9 @@ class RegistryOptions(Protocol):
 
     @property
     def ca_bundles(self) -> Mapping[str, str]: ...
+
+    @property
+    def mirrors(self) -> Mapping[str, Sequence[str]]: ...
 
 
 class ClientPool:
@@ -50,8 +58,32 @@ class ClientPool:
         self.tokens = TokenCache()
         self.stats = RequestStats()
         self.pool_size = pool_size
+        self.mirror_urls: dict[str, tuple[str, ...]] = {
+            normalise_registry(host): tuple(urls)
+            for host, urls in (settings.mirrors if settings is not None else {}).items()
+        }
         self._clients: dict[str, RegistryClient] = {}
+        self._sources: dict[str, ImageSource] = {}
         self._lock = threading.Lock()
+
+    def source(self, registry: str) -> ImageSource:
+        """Where to *read* images of ``registry`` from: its client, or the registry behind the
+        mirrors configured for it (registries.mirrors)."""
+        key = normalise_registry(registry)
+        urls = self.mirror_urls.get(key)
+        if not urls:
+            return self.get(registry)
+        with self._lock:
+            found = self._sources.get(key)
+        if found is None:
+            mirrors = []
+            for url in urls:
+                base, prefix = parse_mirror(url)
+                mirrors.append(Mirror(self.get(base), prefix, url))
+            found = MirroredSource(self.get(registry), mirrors)
+            with self._lock:
+                found = self._sources.setdefault(key, found)
+        return found
 
     def get(self, registry: str) -> RegistryClient:
         with self._lock:

@@ -24,8 +24,8 @@ from relay.config.lockfile import Lock, LockedTag, SelectedBy
 from relay.config.mirrors import Entry, MirrorList, TagSpec
 from relay.errors import Problem
 from relay.ops.inspectimage import inspect_image
-from relay.registry.client import RegistryClient
 from relay.registry.errors import NotFoundError, RegistryError
+from relay.registry.mirrors import ImageSource
 from relay.registry.models import Manifest
 from relay.registry.pool import ClientPool
 
@@ -76,7 +76,7 @@ def wanted(
     with_rules = [e for e in mirrors.entries if e.select is not None]
 
     def list_tags(entry: Entry) -> list[str] | Problem:
-        client = pool.get(entry.source.domain)
+        client = pool.source(entry.source.domain)
         try:
             return client.list_tags(entry.source.path)
         except RegistryError as exc:
@@ -144,7 +144,7 @@ def check_pins(
     def one(item: tuple[Entry, TagSpec]) -> Problem | tuple[Problem] | None:
         entry, spec = item
         assert spec.digest is not None
-        source, client = entry.source, pool.get(entry.source.domain)
+        source, client = entry.source, pool.source(entry.source.domain)
         where = f"{source.name}:{spec.tag}@{spec.digest}"
         try:
             if client.head_manifest(source.path, spec.digest) is None:
@@ -222,7 +222,7 @@ def resolve(
         else:
             try:
                 locked = _fetch(
-                    pool.get(source.domain), source.path, w.tag, previous, w.selected_by, need
+                    pool.source(source.domain), source.path, w.tag, previous, w.selected_by, need
                 )
             except NotFoundError:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
@@ -266,7 +266,7 @@ def _has_configs(locked: LockedTag, platforms: tuple[str, ...]) -> bool:
 
 
 def _fetch(
-    client: RegistryClient,
+    client: ImageSource,
     path: str,
     tag: str,
     previous: LockedTag | None,
@@ -290,7 +290,7 @@ def _fetch(
 
 
 def describe(
-    client: RegistryClient, path: str, manifest: Manifest, config_platforms: tuple[str, ...] = ()
+    client: ImageSource, path: str, manifest: Manifest, config_platforms: tuple[str, ...] = ()
 ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """The image's platforms, and the config digests of `config_platforms` it has."""
     found = inspect_image(client, path, manifest, config_platforms)

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.httpserver import FakeServer, server_context
+from relay.sandbox.common.httpserver import FakeServer, server_context
 from tests.fixtures.registries import TestPKI
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -14,9 +14,11 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from relay.sandbox.common.httpserver import FakeServer, server_context
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +90,7 @@ class HttpFront:
             raise ValueError("tls_cert and tls_key must be given together")
         ctx: ssl.SSLContext | None = None
         if tls_cert is not None and tls_key is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(tls_cert, tls_key)
+            ctx = server_context(tls_cert, tls_key)
         self.name = name
         self.max_body = max_body
         self._httpd = _Server((host, port), _Handler, app=app, on_error=on_error, front=self)
@@ -130,10 +131,7 @@ class HttpFront:
             self._thread = None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(FakeServer):
     def __init__(
         self,
         addr: tuple[str, int],
@@ -146,26 +144,7 @@ class _Server(ThreadingHTTPServer):
         self.app = app
         self.on_error = on_error
         self.front = front
-        self.ssl_context: ssl.SSLContext | None = None
-        super().__init__(addr, handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # TLS is wrapped in the connection's own thread, not in accept(): one client stuck in a
-        # handshake must not stall the accept loop for everyone else.
-        if self.ssl_context is None:
-            super().finish_request(request, client_address)
-            return
-        try:
-            tls_sock = self.ssl_context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return  # the client rejected our certificate or hung up
-        try:
-            super().finish_request(tls_sock, client_address)
-        finally:
-            try:
-                tls_sock.close()
-            except OSError:
-                pass
+        super().__init__(addr, handler, front)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients dropping keep-alive connections (and injected resets) are normal here.

@@ -68,7 +68,8 @@ class _Run:
         self.repos: dict[str, RepoInfo] = {n: s.info for n, s in observed.repos.items()}
         self.failed_repos: dict[str, str] = {}
         # Build ids of each repository known before a start, to tell the new build from old ones
-        # when the start does not answer with an id (UNCONFIRMED for personal, acr-api.md §1.1).
+        # when the start does not answer with an id (UNCONFIRMED for personal:
+        # docs/vendors/acr.md#personal-edition-operations).
         self.known_builds: dict[str, set[str]] = {
             n: {b.build_id for b in s.builds or []} for n, s in observed.repos.items()
         }

@@ -1,10 +1,10 @@
 """ACR API errors: one exception type, with the service's own code dug out of the SDK's wrapper.
 
-The Python SDK only reads capitalised `Code`/`Message` (acr-api.md §5). The 2016 personal API
-answers with lower-case `{"code": "REPO_NOT_EXIST", ...}`, which the SDK turns into
-`ServerException("SDK.UnknownServerError", "ServerResponseBody: {...}")`, so the real code has to
-be recovered from the message. Gateway errors (Throttling, InvalidAccessKeyId…) are capitalised
-and arrive intact.
+The Python SDK only reads capitalised `Code`/`Message` (docs/vendors/acr.md#error-shapes). The 2016
+personal API answers with lower-case `{"code": "REPO_NOT_EXIST", ...}`, which the SDK turns into
+`ServerException("SDK.UnknownServerError", "ServerResponseBody: {...}")`, so the real code has to be
+recovered from the message. Gateway errors (Throttling, InvalidAccessKeyId…) are capitalised and
+arrive intact.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ class AcrError(OperationFailed):
 
     @property
     def already_exists(self) -> bool:
-        """Codes for "already exists" are UNCONFIRMED (acr-api.md §5); match the usual words."""
+        """Codes for "already exists" are UNCONFIRMED
+        (docs/vendors/acr.md#already-exists-and-limit-errors); match the usual words."""
         upper = f"{self.code} {self.message}".upper()
         if "NOT_EXIST" in upper or "NOT EXIST" in upper:
             return False

@@ -68,7 +68,8 @@ class PersonalClient(SdkClient):
         answer = self._send(action, method, build, idempotent=action not in ONCE_ONLY)
         data = answer.get("data")
         if data is None and ("code" in answer or "Code" in answer):
-            # A 2xx that still carries an error (§5: "always check that data exists").
+            # A 2xx that still carries an error
+            # (docs/vendors/acr.md#personal-edition-envelope-and-casing).
             code = as_text(answer.get("code") or answer.get("Code"))
             if code.lower() not in ("success", "ok", "200"):
                 raise AcrError(
@@ -115,7 +116,8 @@ class PersonalClient(SdkClient):
 
     @staticmethod
     def _repo_source(binding: Binding) -> dict[str, Any]:
-        # Undocumented but used by real code (acr-api.md §2); the same block serves
+        # Undocumented but used by real code
+        # (docs/vendors/acr.md#github-source-binding-and-overseas-build); the same block serves
         # UpdateRepoSourceRepo, whose body is UNCONFIRMED.
         return {
             "Source": {
@@ -150,7 +152,8 @@ class PersonalClient(SdkClient):
         return repo
 
     def _ensure_bound(self, repo: RepoInfo, binding: Binding) -> None:
-        """RepoSource in CreateRepo is undocumented (acr-api.md §2): check that it took, and bind
+        """RepoSource in CreateRepo is undocumented
+        (docs/vendors/acr.md#github-source-binding-and-overseas-build): check that it took, and bind
         with UpdateRepoSourceRepo when it did not. A server that cannot say is trusted."""
         try:
             current = self.get_binding(repo)
@@ -237,7 +240,8 @@ class PersonalClient(SdkClient):
 
     @staticmethod
     def _rule_body(spec: RuleSpec) -> dict[str, Any]:
-        # Which of ImageTag / Tag the server reads is UNCONFIRMED (§3): send both.
+        # Which of ImageTag / Tag the server reads is UNCONFIRMED
+        # (docs/vendors/acr.md#build-rule-fields): send both.
         return {
             "BuildRule": {
                 "PushType": spec.push_type,
@@ -271,8 +275,8 @@ class PersonalClient(SdkClient):
         )
 
     def start_build(self, repo: RepoInfo, rule_id: str, tag: str) -> str | None:
-        # The answer is UNCONFIRMED (§1.1): take a build id if there is one; the caller finds
-        # the build in GetRepoBuildList otherwise.
+        # The answer is UNCONFIRMED (docs/vendors/acr.md#personal-edition-operations): take a build
+        # id if there is one; the caller finds the build in GetRepoBuildList otherwise.
         def write() -> str | None:
             data = self._call(
                 "StartRepoBuildByRule",

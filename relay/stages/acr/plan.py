@@ -43,7 +43,7 @@ from relay.stages.acr.state import (
 
 MARKER = "managed-by: relay"
 _MARKER_RE = re.compile(r"managed-by: relay(?: bind:([0-9a-f]{8}))?")
-SUMMARY_MAX = 100  # acr-api.md §3
+SUMMARY_MAX = 100  # docs/vendors/acr.md#name-rules
 DETAIL_MAX = 2000
 DEFAULT_PLATFORM = "linux/amd64"  # what Personal Edition builds, and Enterprise's default
 

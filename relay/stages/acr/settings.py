@@ -1,7 +1,7 @@
 """The `acr:` section of mirrors/relay.yaml, and the ACR credentials from the environment.
 
-Every limit ACR does not document (acr-api.md §3, §7) is a setting with the safest reading as its
-default, so a user who learns the real number can change it without a release.
+Every limit ACR does not document (docs/vendors/acr.md#limits-and-quotas) is a setting with the
+safest reading as its default, so a user who learns the real number can change it without a release.
 
 Credentials never live in the file: they come from ALIBABA_CLOUD_ACCESS_KEY_ID /
 ALIBABA_CLOUD_ACCESS_KEY_SECRET (or the older ALIYUN_* pair) and are never printed or logged.
@@ -17,6 +17,7 @@ from typing import Literal
 import yaml
 
 from relay.config import naming, schema, yamlnodes
+from relay.config.settings import RETRY, RetrySettings
 from relay.errors import InputError, Problem
 
 Edition = Literal["personal", "enterprise"]
@@ -61,7 +62,8 @@ class SourceSettings:
 
 @dataclass(frozen=True)
 class QuotaSettings:
-    # prior-art.md Part 3: "3 namespaces, 300 repos" for Personal Edition (a user report).
+    # "3 namespaces, 300 images" for Personal Edition, a user report
+    # (tech-shrimp/docker_image_pusher issue 86; docs/vendors/acr.md#quotas-and-concurrency).
     namespaces: int = 3
     repos: int = 300
 
@@ -74,13 +76,6 @@ class PollSettings:
 
 
 @dataclass(frozen=True)
-class RetrySettings:
-    attempts: int = 5  # tries per API call, the first included
-    backoff: float = 1.0  # first delay, seconds; doubles each retry, with jitter
-    max_backoff: float = 30.0
-
-
-@dataclass(frozen=True)
 class AcrSettings:
     edition: Edition = "personal"
     region: str = "cn-hangzhou"
@@ -89,11 +84,13 @@ class AcrSettings:
     endpoint: str | None = None  # API endpoint override; RELAY_ACR_ENDPOINT wins over it
     registry_domain: str | None = None  # default registry.<region>.aliyuncs.com
     repo_type: str = "PRIVATE"
-    overseas_build: bool = True  # UNCONFIRMED that Personal Edition still offers it (§7)
+    overseas_build: bool = True  # UNCONFIRMED that Personal Edition still offers it
+    # (docs/vendors/acr.md#github-source-binding-and-overseas-build)
     source: SourceSettings = field(default_factory=SourceSettings)
-    # UNCONFIRMED (§3): the only evidence is one project hard-coding 5.
+    # UNCONFIRMED (docs/vendors/acr.md#quotas-and-concurrency): one project hard-codes 5.
     rules_per_repo: int = 5
-    # UNCONFIRMED (§7): no published number; two at a time is gentle on a shared builder pool.
+    # UNCONFIRMED (docs/vendors/acr.md#quotas-and-concurrency): no published number; two at a
+    # time is gentle on a shared builder pool.
     max_concurrent_builds: int = 2
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     poll: PollSettings = field(default_factory=PollSettings)
@@ -230,17 +227,7 @@ SECTION = schema.Section(
                 ],
             ),
         ),
-        schema.Key(
-            "retry",
-            schema.Section(
-                RetrySettings,
-                [
-                    schema.Key("attempts", schema.integer(1, 20)),
-                    schema.Key("backoff", schema.number(0.0, 600)),
-                    schema.Key("max_backoff", schema.number(0.0, 600)),
-                ],
-            ),
-        ),
+        schema.Key("retry", RETRY),
     ],
     check=_check,
 )

@@ -9,8 +9,8 @@ from typing import Literal
 PUSH_TYPE = "GIT_BRANCH"
 DOCKERFILE_NAME = "Dockerfile"
 
-# acr-api.md §1.2: SUCCESS, FAILED, PENDING and BUILDING are seen; CANCELED is UNCONFIRMED and
-# the Enterprise docs spell success both ways, so statuses compare upper-cased.
+# docs/vendors/acr.md#build-status-values: SUCCESS, FAILED, PENDING and BUILDING are seen; CANCELED
+# is UNCONFIRMED and the Enterprise docs spell success both ways, so statuses compare upper-cased.
 SUCCESS = "SUCCESS"
 FAILURES = frozenset({"FAILED", "FAILURE", "CANCELED", "CANCELLED", "ERROR", "TIMEOUT"})
 

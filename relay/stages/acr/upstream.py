@@ -13,12 +13,12 @@ from collections.abc import Callable
 from relay.config.lockfile import Lock
 from relay.ops.inspectimage import inspect_image
 from relay.reference import Reference
-from relay.registry.client import RegistryClient
+from relay.registry.mirrors import ImageSource
 from relay.stages.acr.observe import UpstreamConfig
 
 
-def from_registry(get_client: Callable[[str], RegistryClient]) -> UpstreamConfig:
-    """An UpstreamConfig over `get_client(registry_host)`, e.g. `ClientPool(...).get`.
+def from_registry(get_client: Callable[[str], ImageSource]) -> UpstreamConfig:
+    """An UpstreamConfig over `get_client(registry_host)`, e.g. `ClientPool(...).source`.
 
     Answers are cached per (source, digest, platform): a digest's content never changes.
     """

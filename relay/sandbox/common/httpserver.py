@@ -1,4 +1,8 @@
-"""The threaded HTTP(S) server every in-process fake uses."""
+"""The threaded HTTP(S) server under every emulator, stand-in and test fake.
+
+One place wraps TLS (in each connection's thread, so a client stuck in a handshake cannot stall
+the accept loop) and swallows the errors of clients that drop keep-alive connections.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +18,8 @@ def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
 
 
 class FakeServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer on ``address`` that speaks TLS when given a context.
-
-    TLS is wrapped in the per-connection thread (not in accept()), so one client stuck in a
-    handshake cannot block the accept loop for everyone else. ``owner`` is the fake the
-    handlers serve (``self.server.owner``).
-    """
+    """A ThreadingHTTPServer on ``address`` that speaks TLS when given a context. ``owner`` is
+    what the handlers serve (``self.server.owner``)."""
 
     daemon_threads = True
     allow_reuse_address = True

@@ -1,0 +1,445 @@
+"""What the settings want of Harbor, what Harbor holds, and the difference. Pure.
+
+Desired state:
+* an `ali-acr` registry endpoint named `harbor.registry_name` pointing at the ACR registry,
+  holding the AccessKey Harbor lists ACR with;
+* the destination project (created if missing; relay never changes or deletes a project);
+* the pull policy `harbor.policy_name`: source = that endpoint, name filter `<namespace>/**`,
+  destination = the project with one level flattened (`ns/name` lands as `project/name`), a
+  cron trigger;
+* the fast-path policy `<policy_name>-now`: the same, manual, for `relay harbor replicate
+  --only`, which points its filters at just the repositories and tags that changed.
+
+Everything relay creates carries `managed-by: relay` in its description; an object of the same
+name without it is refused, never taken over. Comparisons normalise what Harbor rewrites
+(omitted zero values, speed -1 stored as 0, a missing replace count meaning -1), so a second
+apply makes no write. Fields newer than the Harbor at hand are not sent
+(docs/vendors/harbor.md#versions).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from relay.stages.harbor.settings import HarborSettings
+
+MARKER = "managed-by: relay"
+FAST_SUFFIX = "-now"
+
+Version = tuple[int, int, int]
+OLDEST: Version = (2, 3, 0)  # dest_namespace_replace_count and `q` filters arrived in v2.3.0
+ENTERPRISE_SINCE: Version = (2, 12, 0)  # ali-acr Enterprise Edition URLs (goharbor/harbor#19658)
+ROBOT_SYSTEM_SINCE: Version = (2, 10, 0)  # system robots with registry/replication permissions
+# Policy fields and the first version whose API takes them (docs/vendors/harbor.md#versions).
+SINCE: dict[str, Version] = {
+    "speed": (2, 4, 0),
+    "copy_by_chunk": (2, 7, 0),
+    "single_active_replication": (2, 14, 0),
+}
+_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+Edition = Literal["personal", "enterprise"]
+_EE_HOST = re.compile(r"[a-z0-9-]+-registry(?:-vpc)?\.[a-z0-9-]+\.cr\.aliyuncs\.com")
+
+
+def parse_version(text: str) -> Version | None:
+    """``v2.10.2-1a741cb7`` → (2, 10, 2)."""
+    found = _VERSION_RE.match(text.strip())
+    if found is None:
+        return None
+    return int(found.group(1)), int(found.group(2)), int(found.group(3) or 0)
+
+
+def show(version: Version) -> str:
+    return "v" + ".".join(str(n) for n in version)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where Harbor pulls from: a registry URL and the ACR namespace in it."""
+
+    url: str
+    namespace: str
+    edition: Edition
+
+    @staticmethod
+    def edition_of(url: str) -> Edition:
+        host = url.split("://", 1)[-1].split("/", 1)[0].lower()
+        return "enterprise" if _EE_HOST.fullmatch(host) else "personal"
+
+
+@dataclass(frozen=True)
+class Desired:
+    settings: HarborSettings
+    source: Source
+    access_key_id: str
+    version: Version
+
+    @property
+    def policy_name(self) -> str:
+        return self.settings.policy_for(self.source.namespace)
+
+    @property
+    def fast_policy_name(self) -> str:
+        return self.policy_name + FAST_SUFFIX
+
+    @property
+    def project(self) -> str:
+        assert self.settings.project is not None  # required by the section
+        return self.settings.project
+
+    def supports(self, name: str) -> bool:
+        return self.version >= SINCE.get(name, OLDEST)
+
+    # --- the bodies relay sends (swagger: Registry, RegistryUpdate, ProjectReq, Policy) ----------
+
+    def registry_description(self) -> str:
+        return f"{MARKER}: ACR namespace {self.source.namespace}, for {self.policy_name}"
+
+    def registry_body(self, secret: str) -> dict[str, Any]:
+        return {
+            "name": self.settings.registry_name,
+            "type": "ali-acr",
+            "url": self.source.url,
+            # Always a credential object: the ali-acr adapter dereferences it unchecked
+            # (src/pkg/reg/adapter/aliacr/adapter.go).
+            "credential": {
+                "type": "basic",
+                "access_key": self.access_key_id,
+                "access_secret": secret,
+            },
+            "insecure": False,
+            "description": self.registry_description(),
+        }
+
+    def registry_update(self, secret: str | None) -> dict[str, Any]:
+        """The flat RegistryUpdate. The secret goes with it whenever the URL or the key id
+        changes: Harbor health-checks every write, and from v2.16 a URL change without the
+        secret clears it (goharbor/harbor#23671)."""
+        body: dict[str, Any] = {
+            "name": self.settings.registry_name,
+            "description": self.registry_description(),
+            "url": self.source.url,
+            "credential_type": "basic",
+            "access_key": self.access_key_id,
+            "insecure": False,
+        }
+        if secret is not None:
+            body["access_secret"] = secret
+        return body
+
+    def project_body(self) -> dict[str, Any]:
+        # metadata.public is a string, "true" or "false" (src/server/v2.0/handler/project.go).
+        return {
+            "project_name": self.project,
+            "metadata": {"public": "true" if self.settings.project_public else "false"},
+        }
+
+    def policy_body(
+        self,
+        registry_id: int,
+        *,
+        fast: bool = False,
+        repositories: tuple[str, ...] = (),
+        tags: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """The whole policy (PUT replaces everything, so every field is sent every time)."""
+        ns = self.source.namespace
+        if repositories:
+            names = (
+                repositories[0] if len(repositories) == 1 else "{" + ",".join(repositories) + "}"
+            )
+            filters: list[dict[str, Any]] = [{"type": "name", "value": f"{ns}/{names}"}]
+        else:
+            filters = [{"type": "name", "value": f"{ns}/**"}]
+        if tags:
+            value = tags[0] if len(tags) == 1 else "{" + ",".join(tags) + "}"
+            filters.append({"type": "tag", "value": value, "decoration": "matches"})
+        what = "the changed repositories, now" if fast else f"on schedule {self.settings.schedule}"
+        body: dict[str, Any] = {
+            "name": self.fast_policy_name if fast else self.policy_name,
+            "description": (
+                f"{MARKER}: pulls {ns}/** from {self.source.url} into {self.project} ({what}); "
+                "change mirrors/relay.yaml, not this policy"
+            ),
+            "src_registry": {"id": registry_id},
+            "dest_namespace": self.project,
+            # Explicit: left out it means -1, "flatten everything" (docs/vendors/harbor.md).
+            "dest_namespace_replace_count": 1,
+            "filters": filters,
+            "trigger": (
+                {"type": "manual"}
+                if fast
+                else {"type": "scheduled", "trigger_settings": {"cron": self.settings.schedule}}
+            ),
+            "override": True,
+            "enabled": True,
+            # The handler reads `deletion`; `replicate_deletion` is ignored on input but kept
+            # equal (src/server/v2.0/handler/replication.go; mittwald/goharbor-client#182).
+            "deletion": False,
+            "replicate_deletion": False,
+        }
+        if self.supports("speed"):
+            body["speed"] = self.settings.speed_kbps
+        if self.supports("copy_by_chunk"):
+            body["copy_by_chunk"] = False
+        if self.supports("single_active_replication"):
+            body["single_active_replication"] = True
+        return body
+
+
+# --- what Harbor holds ----------------------------------------------------------------------------
+
+
+@dataclass
+class Observed:
+    version: Version
+    registry: dict[str, Any] | None = None
+    project: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = None
+    fast_policy: dict[str, Any] | None = None
+    # With prune: relay's other registries and policies (name → object)
+    other_registries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    other_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def is_managed(obj: dict[str, Any] | None) -> bool:
+    return obj is not None and MARKER in str(obj.get("description") or "")
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+ActionKind = Literal[
+    "create-registry",
+    "update-registry",
+    "create-project",
+    "create-policy",
+    "update-policy",
+    "delete-policy",
+    "delete-registry",
+]
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    name: str
+    detail: str = ""
+    object_id: int | None = None
+    resend_secret: bool = False
+    fast: bool = False  # the fast-path policy
+
+    def __str__(self) -> str:
+        noun = {
+            "create-registry": "create endpoint",
+            "update-registry": "update endpoint",
+            "create-project": "create project",
+            "create-policy": "create policy",
+            "update-policy": "update policy",
+            "delete-policy": "delete policy",
+            "delete-registry": "delete endpoint",
+        }[self.kind]
+        text = f"{noun} {self.name}"
+        return f"{text}: {self.detail}" if self.detail else text
+
+
+@dataclass
+class Plan:
+    actions: list[Action] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # conflicts relay will not resolve
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def writes(self) -> int:
+        return len(self.actions)
+
+
+def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
+    out = Plan()
+    settings = desired.settings
+    registry = observed.registry
+    if registry is None:
+        out.actions.append(
+            Action("create-registry", settings.registry_name, f"ali-acr, {desired.source.url}")
+        )
+    elif not is_managed(registry):
+        out.refusals.append(
+            f"registry endpoint {settings.registry_name} exists in Harbor without "
+            f"'{MARKER}' in its description: relay does not take it over; set "
+            "harbor.registry_name to another name (or delete the endpoint)"
+        )
+    else:
+        changes, resend = registry_changes(desired, registry)
+        if changes:
+            out.actions.append(
+                Action(
+                    "update-registry",
+                    settings.registry_name,
+                    "; ".join(changes),
+                    object_id=_id(registry),
+                    resend_secret=resend,
+                )
+            )
+    project = observed.project
+    if project is None:
+        visibility = "public" if settings.project_public else "private"
+        out.actions.append(Action("create-project", desired.project, visibility))
+    else:
+        public = str((project.get("metadata") or {}).get("public", "false")).lower() == "true"
+        if public != settings.project_public:
+            out.notes.append(
+                f"project {desired.project} is {'public' if public else 'private'} but "
+                f"harbor.project_public is {str(settings.project_public).lower()}; relay leaves "
+                "existing projects as they are"
+            )
+    for fast, current in ((False, observed.policy), (True, observed.fast_policy)):
+        name = desired.fast_policy_name if fast else desired.policy_name
+        if current is None:
+            what = "manual, for replicate --only" if fast else f"schedule {settings.schedule}"
+            pull = f"pull {desired.source.namespace}/** into {desired.project}"
+            out.actions.append(Action("create-policy", name, f"{pull}, {what}", fast=fast))
+        elif not is_managed(current):
+            out.refusals.append(
+                f"replication policy {name} exists in Harbor without '{MARKER}' in its "
+                "description: relay does not take it over; set harbor.policy_name to another "
+                "name (or delete the policy)"
+            )
+        else:
+            registry_id = _id(registry) if registry is not None else -1
+            changes = policy_changes(desired, current, registry_id, fast=fast)
+            if changes:
+                out.actions.append(
+                    Action(
+                        "update-policy", name, "; ".join(changes), object_id=_id(current), fast=fast
+                    )
+                )
+    if prune:
+        for name, policy in sorted(observed.other_policies.items()):
+            if is_managed(policy):
+                out.actions.append(
+                    Action("delete-policy", name, "no longer wanted", object_id=_id(policy))
+                )
+        for name, reg in sorted(observed.other_registries.items()):
+            if is_managed(reg):
+                out.actions.append(
+                    Action("delete-registry", name, "no longer wanted", object_id=_id(reg))
+                )
+    return out
+
+
+def registry_changes(desired: Desired, current: dict[str, Any]) -> tuple[list[str], bool]:
+    """What differs, as "field old -> new", and whether the secret must be sent again."""
+    changes: list[str] = []
+    resend = False
+    url_now = _url(str(current.get("url") or ""))
+    if url_now != _url(desired.source.url) and not _rewritten(url_now, desired.source.url):
+        changes.append(f"url {url_now or '-'} -> {desired.source.url}")
+        resend = True
+    if str(current.get("type") or "") != "ali-acr":
+        changes.append(f"type {current.get('type') or '-'} -> ali-acr")
+    if bool(current.get("insecure")) is not False:
+        changes.append("insecure true -> false")
+    if str(current.get("description") or "") != desired.registry_description():
+        changes.append("description")
+    credential = current.get("credential") or {}
+    if str(credential.get("access_key") or "") != desired.access_key_id:
+        changes.append("AccessKey id")
+        resend = True
+    if resend:
+        changes.append("AccessKey re-sent")
+    return changes, resend
+
+
+def policy_changes(
+    desired: Desired, current: dict[str, Any], registry_id: int, *, fast: bool
+) -> list[str]:
+    want = normalise_policy(desired.policy_body(registry_id, fast=fast), desired, fast=fast)
+    have = normalise_policy(current, desired, fast=fast)
+    changes = []
+    for key in want:
+        if want[key] != have.get(key):
+            changes.append(
+                f"{_LABELS.get(key, key)} {_brief(have.get(key))} -> {_brief(want[key])}"
+            )
+    return changes
+
+
+_LABELS = {
+    "trigger": "schedule",
+    "src_registry": "source endpoint",
+    "dest_namespace": "destination project",
+    "dest_namespace_replace_count": "flattening",
+    "filters": "filters",
+}
+
+
+def normalise_policy(policy: dict[str, Any], desired: Desired, *, fast: bool) -> dict[str, Any]:
+    """The fields relay manages, in the form Harbor keeps them: a GET answer and the body relay
+    would send compare equal exactly when a PUT would change nothing that matters."""
+    src = policy.get("src_registry") or {}
+    trigger = policy.get("trigger") or {}
+    trigger_type = str(trigger.get("type") or "manual")
+    cron = str((trigger.get("trigger_settings") or {}).get("cron") or "")
+    count = policy.get("dest_namespace_replace_count")
+    out: dict[str, Any] = {
+        "description": str(policy.get("description") or ""),
+        "src_registry": int(src.get("id") or 0) if isinstance(src, dict) else 0,
+        "dest_registry": int((policy.get("dest_registry") or {}).get("id") or 0),
+        "dest_namespace": str(policy.get("dest_namespace") or ""),
+        # Left out, Harbor stores -1 ("flatten everything").
+        "dest_namespace_replace_count": -1 if count is None else int(count),
+        "trigger": f"{trigger_type} {cron}".strip()
+        if trigger_type == "scheduled"
+        else trigger_type,
+        "override": bool(policy.get("override")),
+        "enabled": bool(policy.get("enabled")),
+        "deletion": bool(policy.get("deletion") or policy.get("replicate_deletion")),
+    }
+    if not fast:
+        # The fast-path policy's filters belong to `replicate --only`, which points them at
+        # what changed; apply leaves them alone.
+        out["filters"] = sorted(
+            (
+                str(f.get("type") or ""),
+                str(f.get("value") or ""),
+                str(f.get("decoration") or ("matches" if f.get("type") == "tag" else "")),
+            )
+            for f in policy.get("filters") or []
+            if isinstance(f, dict)
+        )
+    if desired.supports("speed"):
+        # Harbor stores a negative speed as 0; both mean unlimited.
+        out["speed"] = max(0, int(policy.get("speed") or 0))
+    if desired.supports("copy_by_chunk"):
+        out["copy_by_chunk"] = bool(policy.get("copy_by_chunk"))
+    if desired.supports("single_active_replication"):
+        out["single_active_replication"] = bool(policy.get("single_active_replication"))
+    return out
+
+
+def _brief(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(":".join(p for p in item if p) for item in value) or "-"
+    if value in (None, ""):
+        return "-"
+    return str(value)
+
+
+def _url(url: str) -> str:
+    return url.strip().rstrip("/").lower()
+
+
+def _rewritten(stored: str, wanted: str) -> bool:
+    """Harbor rewrites https://cr.<region>.aliyuncs.com to https://registry.<region>…
+    (src/pkg/reg/adapter/aliacr/adapter.go): not a change."""
+    want = _url(wanted)
+    return want.startswith("https://cr.") and stored == want.replace(
+        "https://cr.", "https://registry.", 1
+    )
+
+
+def _id(obj: dict[str, Any]) -> int:
+    value = obj.get("id")
+    return int(value) if isinstance(value, int) else int(str(value or "0") or 0)

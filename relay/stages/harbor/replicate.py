@@ -1,0 +1,262 @@
+"""Running a replication policy and watching it to the end.
+
+Harbor's execution status is refreshed asynchronously (every 30 s by default since v2.8), a
+retried task shows Failed for a while, and a failure before any task exists appears only in
+`status_text` (docs/vendors/harbor.md#executions-tasks-and-logs). So an execution is done only
+when its status is terminal *and* nothing is in progress, and a Failed one is read again after
+`poll.settle` seconds before it is reported.
+
+The fast path (`replicate --only a b`): the manual policy `<policy>-now` is pointed at
+`<namespace>/{a,b}` with a tag filter of the tags that changed, then run. Harbor still pages
+through the namespace's repository list (its ali-acr adapter only short-cuts a literal
+namespace), but reads the tags of those repositories only, and copies only those tags, instead
+of every tag of every repository as the scheduled policy does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from relay.errors import OperationFailed
+from relay.net.retry import NEVER, retrying
+from relay.stages.harbor.api import HarborClient, HarborError, one_line
+from relay.stages.harbor.plan import Desired
+from relay.stages.harbor.settings import PollSettings
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"Succeed", "Failed", "Stopped"})
+
+
+@dataclass
+class TaskRow:
+    repository: str  # the destination repository, as Harbor names it (project/name)
+    status: str
+    seconds: float | None = None
+    log_tail: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    policy: str
+    execution_id: int
+    status: str = "InProgress"
+    status_text: str = ""
+    total: int = 0
+    succeed: int = 0
+    failed: int = 0
+    in_progress: int = 0
+    stopped: int = 0
+    timed_out: bool = False
+    waited: bool = False
+    tasks: list[TaskRow] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        if not self.waited:
+            return True
+        return self.status == "Succeed" and self.failed == 0 and not self.timed_out
+
+    def absorb(self, execution: dict[str, Any]) -> None:
+        self.status = str(execution.get("status") or "InProgress")
+        self.status_text = one_line(str(execution.get("status_text") or ""), 500)
+        for key in ("total", "succeed", "failed", "in_progress", "stopped"):
+            value = execution.get(key)
+            setattr(self, key, value if isinstance(value, int) else 0)
+
+
+def point_fast_policy(
+    client: HarborClient,
+    desired: Desired,
+    policy_id: int,
+    registry_id: int,
+    repositories: Sequence[str],
+    tags: Sequence[str],
+) -> None:
+    body = desired.policy_body(
+        registry_id, fast=True, repositories=tuple(repositories), tags=tuple(tags)
+    )
+    client.put(f"/replication/policies/{policy_id}", body, f"point {desired.fast_policy_name}")
+
+
+def start(
+    client: HarborClient, policy_id: int, policy_name: str, sleep: Callable[[float], None]
+) -> int:
+    """Start an execution; its id. A start whose answer was lost (5xx, reset) is looked for
+    before it is sent again, so a retry never runs the policy twice."""
+    before = _latest_execution(client, policy_id)
+
+    def attempt(number: int) -> int:
+        if number > 1:
+            latest = _latest_execution(client, policy_id)
+            if latest is not None and (before is None or latest > before):
+                return latest
+        response = client.request(
+            "POST",
+            "/replication/executions",
+            what=f"start policy {policy_name}",
+            body={"policy_id": policy_id},
+            ok=(201,),
+            retry=NEVER,
+        )
+        response.close()
+        return client.created_id(response, f"start policy {policy_name}")
+
+    def lost(exc: BaseException) -> bool:
+        return isinstance(exc, HarborError) and (
+            exc.status is None or exc.status >= 500 or exc.status == 429
+        )
+
+    return retrying(
+        attempt,
+        client.transport.retry,
+        retry_if=lost,
+        what=f"Harbor: start policy {policy_name}",
+        sleep=sleep,
+    )
+
+
+def _latest_execution(client: HarborClient, policy_id: int) -> int | None:
+    found = client.get(
+        "/replication/executions",
+        "list executions",
+        {"policy_id": str(policy_id), "page": "1", "page_size": "1", "sort": "-start_time"},
+    )
+    if isinstance(found, list) and found and isinstance(found[0], dict):
+        value = found[0].get("id")
+        return value if isinstance(value, int) else None
+    return None
+
+
+def wait_for_running(
+    client: HarborClient,
+    policy_id: int,
+    poll: PollSettings,
+    deadline: float,
+    sleep: Callable[[float], None],
+) -> None:
+    """With single_active_replication, a start while another execution runs is skipped at once
+    ("Execution skipped: active replication still in progress"): wait for it first."""
+    while time.monotonic() < deadline:
+        running = client.get(
+            "/replication/executions",
+            "list running executions",
+            {"policy_id": str(policy_id), "status": "InProgress", "page": "1", "page_size": "1"},
+        )
+        if not running:
+            return
+        log.info("an execution of policy %s is still running; waiting for it", policy_id)
+        sleep(poll.interval)
+
+
+def watch(
+    client: HarborClient,
+    outcome: Outcome,
+    poll: PollSettings,
+    deadline: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    outcome.waited = True
+    interval = poll.interval
+    settled = False
+    shown: tuple[str, int, int] | None = None
+    while True:
+        execution = client.get(
+            f"/replication/executions/{outcome.execution_id}", "read the execution"
+        )
+        if isinstance(execution, dict):
+            outcome.absorb(execution)
+        done = outcome.status in TERMINAL and outcome.in_progress == 0
+        if done and outcome.status == "Failed" and not settled and clock() + poll.settle < deadline:
+            # The status may lag, or show a task that is being retried: read it once more.
+            settled = True
+            log.info(
+                "execution %d reads Failed; reading it again in %.0fs (Harbor's status lags)",
+                outcome.execution_id,
+                poll.settle,
+            )
+            sleep(poll.settle)
+            continue
+        if done:
+            return
+        if clock() >= deadline:
+            outcome.timed_out = True
+            return
+        progress = (
+            outcome.status,
+            outcome.succeed + outcome.failed + outcome.stopped,
+            outcome.total,
+        )
+        if progress != shown:  # say what changed, not every poll
+            shown = progress
+            log.info("execution %d: %s, %d of %d tasks done", outcome.execution_id, *progress)
+        sleep(min(interval, max(0.0, deadline - clock())))
+        interval = min(poll.max_interval, interval * 1.5)
+
+
+def collect_tasks(client: HarborClient, outcome: Outcome, *, log_lines: int = 20) -> None:
+    for task in client.paged(
+        f"/replication/executions/{outcome.execution_id}/tasks", "list the tasks"
+    ):
+        if not isinstance(task, dict):
+            continue
+        status = str(task.get("status") or "")
+        row = TaskRow(
+            repository=one_line(str(task.get("dst_resource") or "").split(" [", 1)[0], 200),
+            status=status,
+            seconds=_seconds(task.get("start_time"), task.get("end_time")),
+        )
+        if status == "Failed" and isinstance(task.get("id"), int):
+            try:
+                row.log_tail = client.task_log_tail(outcome.execution_id, task["id"], log_lines)
+            except HarborError as exc:
+                row.log_tail = [f"(log unavailable: {exc})"]
+        outcome.tasks.append(row)
+
+
+def _seconds(start: Any, end: Any) -> float | None:
+    try:
+        a = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        b = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    seconds = (b - a).total_seconds()
+    return seconds if seconds >= 0 else None
+
+
+def run(
+    client: HarborClient,
+    *,
+    policy_id: int,
+    policy_name: str,
+    wait: bool,
+    poll: PollSettings,
+    timeout: float | None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Outcome:
+    started = time.monotonic()
+    deadline = started + (poll.timeout if timeout is None else timeout)
+    wait_for_running(client, policy_id, poll, deadline, sleep)
+    execution_id = start(client, policy_id, policy_name, sleep)
+    outcome = Outcome(policy_name, execution_id)
+    log.info("started execution %d of policy %s", execution_id, policy_name)
+    if wait:
+        watch(client, outcome, poll, deadline, sleep)
+        collect_tasks(client, outcome)
+    outcome.elapsed = time.monotonic() - started
+    return outcome
+
+
+def require(found: dict[str, Any] | None, name: str) -> int:
+    if found is None:
+        raise OperationFailed(
+            f"Harbor has no replication policy {name}; run `relay harbor apply` first"
+        )
+    return int(found["id"])

@@ -77,9 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(problems: list[Problem]) -> None:
-    for problem in problems:
-        print(problem, file=sys.stderr)
-        ghactions.annotate(problem)
+    # Few problems in line order; many grouped by kind, with GitHub's annotation cap kept.
+    ghactions.report(problems)
     if len(problems) > 1:
         print(f"relay: {len(problems)} problems", file=sys.stderr)
 
@@ -257,6 +256,23 @@ def _parser() -> argparse.ArgumentParser:
     outcome.add_argument("--failed", action="store_true", help="the run failed")
     p.add_argument("--what", default="the scheduled run", help="what ran, for the issue")
 
+    p = sub.add_parser(
+        "import",
+        parents=[common],
+        help="add another tool's image list to mirrors/images.yaml (merging, never duplicating)",
+    )
+    p.add_argument(
+        "format",
+        metavar="FORMAT",
+        choices=["images-txt", "image-syncer", "refs"],
+        help="images-txt (docker_image_pusher), image-syncer (its images file), "
+        "refs (one reference a line)",
+    )
+    p.add_argument("file", metavar="FILE", type=Path, help="the file to import")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the changes as a diff; write nothing"
+    )
+
     acr = sub.add_parser(
         "acr", help="reconcile the ACR namespace, repositories and build rules; run builds"
     )
@@ -410,6 +426,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.github_command == "propose":
             return github.propose(repo=args.repo)
         return github.report_run(ok=args.ok, what=args.what)
+    if command == "import":
+        from relay.commands.importlist import import_list
+
+        return import_list(repo=args.repo, fmt=args.format, file=args.file, dry_run=args.dry_run)
     if command == "acr":
         from relay.commands.acr import acr_apply, acr_plan
 

@@ -110,8 +110,11 @@ def test_plan_out_then_comment_plan_posts_it_for_a_fork(
         "pull_request",
         {"number": number, "pull_request": {"number": number, "head": {"sha": HEAD}}},
     )
+    # A tag the lock holds: the plan needs no registry (an inline pin is checked upstream).
     repo = write_repo(
-        tmp_path / "repo", f"images:\n  - source: nginx\n    tags: ['1.27@{DIGEST_A}']\n"
+        tmp_path / "repo",
+        "images:\n  - source: nginx\n    tags: ['1.27']\n",
+        lock=lockfile.dumps(lock_of(("1.27", DIGEST_A))),
     )
     artifact = tmp_path / "artifact"
     assert cli.main(["plan", "--out", str(artifact), "--repo", str(repo)]) == 0

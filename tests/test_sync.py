@@ -783,3 +783,35 @@ def test_cli_defaults_are_image_syncers():
 
     args = _parser().parse_args(["sync", "--images", "images.json"])
     assert (args.proc, args.retries) == (sync.DEFAULT_PROC, sync.DEFAULT_RETRIES) == (5, 2)
+
+
+@pytest.mark.parametrize("across", [False, True], ids=["one-registry", "two-registries"])
+def test_one_image_to_one_repository_several_times_never_races(
+    tmp_path, env, plain_registry, registry_factory, image_factory, across
+):
+    """image-syncer's own CI config copies one image into one repository by tag, by digest and
+    by digest under another tag, all at once. distribution's registry rewrites a repository's
+    link to a blob on every write of it, truncating first, and a manifest PUT that reads the link
+    then fails (`DIGEST_INVALID; MANIFEST_BLOB_UNKNOWN`); before relay serialised those writes,
+    3-6 of 20 first passes failed here. 20 fresh first passes, no retries: every one must pass."""
+    src = plain_registry
+    dst = registry_factory("plain") if across else src
+    failed = []
+    for n in range(20):
+        name = f"race-{uid()}"
+        pushed = image_factory.push(
+            src, f"{name}/src", "1.0", "oci-index", seed=f"race-{n}", layer_count=4, layer_size=4096
+        )
+        images = {
+            f"{src.host}/{name}/src:1.0": f"{dst.host}/{name}/dst",
+            f"{src.host}/{name}/src@{pushed.digest}": [
+                f"{dst.host}/{name}/dst",
+                f"{dst.host}/{name}/dst:other",
+            ],
+        }
+        done = run_sync(tmp_path, images, env=env, retries=0, name=f"images-{n}.json")
+        if not done.report.ok:
+            failed.append(done.out)
+        else:
+            assert {r.digest for r in done.report.results} == {pushed.digest}
+    assert not failed, f"{len(failed)} of 20 first passes failed:\n{failed[0]}"

@@ -58,7 +58,9 @@ def load(repo: Path) -> tuple[RelaySettings, mirrors.MirrorList]:
     if not repo.is_dir():
         raise InputError(f"--repo {repo}: not a directory")
     cfg = load_settings(repo)
-    return cfg, mirrors.load(repo, max_name_length=cfg.naming.max_length)
+    return cfg, mirrors.load(
+        repo, max_name_length=cfg.naming.max_length, prefixes=cfg.naming.prefixes
+    )
 
 
 def optional_settings(repo: Path) -> RelaySettings | None:

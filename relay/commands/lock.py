@@ -40,8 +40,12 @@ def lock(
             recheck=check or update,
             concurrency=cfg.lock.concurrency,
             config_platforms=config_platforms(cfg),
+            # A check is the place to learn that a pin is wrong or has moved upstream.
+            verify_pins=check or update,
+            warn_tags=cfg.lock.warn_tags,
         )
         requests = pool.stats.total_requests
+    ghactions.warn(result.warnings)
     if result.problems:
         raise ProblemsFound(result.problems)
     new = _merge(old, result.lock, full_list, shard, only)

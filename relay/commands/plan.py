@@ -62,8 +62,13 @@ def plan(
             recheck=False,
             concurrency=cfg.lock.concurrency,
             config_platforms=config_platforms(cfg),
+            verify_pins=True,
+            warn_tags=cfg.lock.warn_tags,
         )
     problems = list(result.problems)
+    ghactions.warn(result.warnings)
+    if result.warnings:
+        sections.append(Section("Warnings", [str(w) for w in result.warnings]))
     changes = lock_stage.diff(old, result.lock)
     dockerfiles: list[generate.Change] = []
     if not problems:

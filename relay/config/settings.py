@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from relay import reference
 from relay.config import naming, schema, yamlnodes
 from relay.errors import InputError, Problem
 
@@ -23,8 +24,11 @@ TRANSPORTS: tuple[Transport, ...] = ("build", "copy")
 
 @dataclass(frozen=True)
 class NamingSettings:
-    # ACR's repository name limit is UNCONFIRMED (docs/vendors/acr.md#name-rules).
+    # 64: Alibaba's ROS doc 135727 (ALIYUN::CR::Repository); other revisions say 30, so a
+    # setting (docs/vendors/acr.md#name-rules).
     max_length: int = naming.DEFAULT_MAX_LENGTH
+    # registry host -> name prefix, replacing the built-in one (`registry.k8s.io: ""`).
+    prefixes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class RegistrySettings:
 @dataclass(frozen=True)
 class LockSettings:
     concurrency: int = 8
+    # `relay lock` warns when one entry's rules take more tags than this (select: {all: true}
+    # on a busy repository can mean thousands of builds).
+    warn_tags: int = 100
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,17 @@ class Settings:
     copy: CopySettings = field(default_factory=CopySettings)
 
 
+def _registry_problem(host: str) -> str | None:
+    """A `naming.prefixes` key must be a registry host as the list's sources spell it."""
+    try:
+        ref = reference.parse_repository(f"{host}/x")
+    except ValueError:
+        return "is not a registry host such as registry.k8s.io"
+    if ref.domain != host:
+        return f"is spelled {ref.domain} in sources"
+    return None
+
+
 def _mirror_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -94,7 +112,19 @@ def _mirror_url(value: str) -> str | None:
 
 
 CORE: dict[str, schema.Reader] = {
-    "naming": schema.Section(NamingSettings, [schema.Key("max_length", schema.integer(2, 255))]),
+    "naming": schema.Section(
+        NamingSettings,
+        [
+            schema.Key("max_length", schema.integer(naming.MIN_LENGTH, naming.MAX_LENGTH)),
+            schema.Key(
+                "prefixes",
+                schema.map_of(
+                    schema.text(naming.PREFIX_RE, "must be empty or a name such as 'k8s'"),
+                    key=schema.where(schema.text(), _registry_problem),
+                ),
+            ),
+        ],
+    ),
     "registries": schema.Section(
         RegistrySettings,
         [
@@ -105,7 +135,13 @@ CORE: dict[str, schema.Reader] = {
             ),
         ],
     ),
-    "lock": schema.Section(LockSettings, [schema.Key("concurrency", schema.integer(1, 64))]),
+    "lock": schema.Section(
+        LockSettings,
+        [
+            schema.Key("concurrency", schema.integer(1, 64)),
+            schema.Key("warn_tags", schema.integer(1, 1_000_000)),
+        ],
+    ),
     "transport": schema.choice(*TRANSPORTS),
     "copy": schema.Section(
         CopySettings,

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from relay import platforms as platform_rules
 from relay.reference import is_valid_digest
-from relay.registry import platforms as platform_rules
 from relay.registry.errors import ProtocolError
 from relay.registry.mirrors import ImageSource
 from relay.registry.models import Manifest

@@ -70,6 +70,7 @@ from relay.registry.ratelimit import RateLimit, parse_rate_limit
 from relay.registry.uploads import (
     BlobData,
 )
+from relay.registry.writes import WriteGate
 
 log = logging.getLogger("relay.registry")
 
@@ -159,6 +160,8 @@ class RegistryClient:
             self.registry, self.transport, credentials, token_cache, self.redactor
         )
         self.pusher = Pusher(self)
+        # Copies into one repository must not rewrite a digest's link while another reads it.
+        self.writes = WriteGate()
         self.rate_limit: RateLimit | None = None
         """The last Docker Hub style quota seen (None for registries that send none)."""
         self._ping: PingResult | None = None

@@ -140,7 +140,8 @@ class _Run:
                     self.client.delete_repo(self.repos[name])
                 done.append(str(action))
             except AcrError as exc:
-                return name, done, f"{action}: {exc}"
+                hint = _name_hint(name, exc) if action.kind == "create-repo" else ""
+                return name, done, f"{action}: {exc}{hint}"
         return name, done, None
 
     # -- builds -----------------------------------------------------------------------------
@@ -353,3 +354,20 @@ def run(
     state.report.up_to_date = plan.up_to_date
     state.report.elapsed = clock() - start
     return state.report
+
+
+def _name_hint(name: str, exc: AcrError) -> str:
+    """When ACR refuses a repository name, which setting to change. ACR's own limit is
+    unconfirmed (2-64 with '.' per ROS doc 135727, 2-30 without '.' per doc 72396:
+    docs/vendors/acr.md#name-rules), so relay's defaults may be too generous for an account."""
+    text = f"{exc.code} {exc.message}".lower()
+    if "name" not in text or exc.already_exists:
+        return ""
+    advice = (
+        f"; ACR refused the repository name '{name}' ({len(name)} characters): lower "
+        f"naming.max_length in mirrors/relay.yaml below {len(name)} (try 30), run "
+        "`relay validate` for the names to give"
+    )
+    if "." in name:
+        advice += ", and give the entry a name: without '.'"
+    return advice

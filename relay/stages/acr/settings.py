@@ -20,7 +20,7 @@ from typing import Literal
 
 import yaml
 
-from relay.config import schema, yamlnodes
+from relay.config import naming, schema, yamlnodes
 from relay.config.settings import RETRY, RetrySettings
 from relay.errors import InputError, Problem
 
@@ -36,9 +36,8 @@ KEY_ENV_PAIRS = (
 # (https://www.alibabacloud.com/help/en/sdk/developer-reference/credentials), one per pair above.
 TOKEN_ENV = ("ALIBABA_CLOUD_SECURITY_TOKEN", "ALIYUN_SECURITY_TOKEN")
 
-# docs/vendors/acr.md#name-rules: 2–30 characters, lower case, digits, '-' and '_', not starting
-# with '-' or '_'.
-NAMESPACE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{1,29}")
+# The namespace rule is naming's (docs/vendors/acr.md#name-rules): 2-30, no '.'.
+NAMESPACE_RE = naming.NAMESPACE_RE
 REGION_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 INSTANCE_RE = re.compile(r"cri-[a-z0-9]{1,64}")
 # GitHub: owner is letters, digits and '-'; a repository name may also hold '.' and '_'.
@@ -196,7 +195,7 @@ SECTION = schema.Section(
         schema.Key("region", schema.text(REGION_RE, "must be a region id such as cn-hangzhou")),
         schema.Key(
             "namespace",
-            schema.text(NAMESPACE_RE, "must be 2-30 of a-z, 0-9, '-' and '_', starting a-z or 0-9"),
+            schema.text(NAMESPACE_RE, naming.NAMESPACE_RULE),
         ),
         schema.Key(
             "instance_id",

@@ -196,6 +196,25 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
+        "verify",
+        parents=[common],
+        help="check that upstream (the lock), ACR or the copy target, and Harbor agree per tag",
+    )
+    p.add_argument(
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text: a table (default); json: one JSON document on stdout",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="verify only these target repositories",
+    )
+
+    p = sub.add_parser(
         "sync",
         parents=[common],
         help="copy sets of images between registries from image-syncer's auth and images files",
@@ -390,6 +409,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return publish(
             repo=args.repo, shard=_shard(args), only=tuple(args.only), delivered=args.delivered
         )
+    if command == "verify":
+        from relay.commands.verify import verify
+
+        return verify(repo=args.repo, output=args.output, only=args.only)
     if command == "sync":
         from relay.commands.sync import sync
 

@@ -20,11 +20,18 @@ import pytest
 
 from relay import cli
 from relay.commands.verify import realm_allowed
+from relay.config import mirrors
+from relay.config.lockfile import Lock
+from relay.config.pins import pins
+from relay.registry.client import RegistryClient
 from relay.registry.credentials import EnvCredentials
+from relay.stages import verify as stage
 from relay.stages.verify import layer_difference, parse_history, read_history
+from tests.fakes.registry import FakeRegistry
 from tests.fixtures.harbor import HarborEmulator
-from tests.fixtures.registries import Registry, http_session
+from tests.fixtures.registries import Registry, free_port, http_session
 from tests.fixtures.skopeo import docker_ref
+from tests.test_inspect import _image, _index
 
 NS = "myns"
 PROJECT = "mirror"
@@ -171,6 +178,12 @@ def test_the_lock_history_is_read_with_git_and_absent_without_it(tmp_path: Path)
     commit_all(tmp_path, "lock moved")
     history = read_history(tmp_path)
     assert history.digests[("quay.io/a/b", "v1")] == frozenset({D1, D2})
+    assert not history.shallow
+    # A shallow clone (CI's default checkout) knows only the newest lock, and says so.
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", "--depth", "1", f"file://{tmp_path}", str(clone))
+    shallow = read_history(clone)
+    assert shallow.shallow and shallow.digests[("quay.io/a/b", "v1")] == frozenset({D2})
     # A textconv driver set up in the repository never runs.
     (tmp_path / ".gitattributes").write_text("*.lock diff=evil\n")
     git(tmp_path, "config", "diff.evil.textconv", f"touch {tmp_path}/ran; cat")
@@ -206,6 +219,47 @@ def test_verify_names_unknown_only_names_and_needs_a_target(
     (tmp_path / "mirrors/relay.yaml").write_text("acr: {namespace: ns}\n")
     assert relay("verify", "--only", "nope", "--repo", str(tmp_path)) == 2
     assert "--only: nope not in mirrors/images.yaml" in capsys.readouterr().err
+
+
+def test_build_transport_on_an_index_and_an_inline_pin(fake: FakeRegistry) -> None:
+    """An Enterprise-style multi-platform build: ACR's index costs two manifest GETs (index,
+    then the platform's manifest) and no blob; an inline pin has no config in the lock, so
+    upstream is read once the same way. A build without the platform is missing it."""
+    arm_platform = {"os": "linux", "architecture": "arm64", "variant": "v8"}
+    for repo in ("up/app", "ns/app"):
+        amd = _image(fake, repo, "linux", "amd64")
+        arm = _image(fake, repo, "linux", "arm64", "v8")
+        top = _index(
+            fake,
+            repo,
+            "1.0",
+            [(amd, {"os": "linux", "architecture": "amd64"}), (arm, arm_platform)],
+        )
+    listed = mirrors.parse(
+        f"images:\n  - source: {fake.host}/up/app\n    name: app\n    tags: ['1.0@{top}']\n",
+        "mirrors/images.yaml",
+    )
+    work = stage.items(pins(listed, Lock()), Lock(), lambda entry: "linux/amd64")
+    upstream, target = RegistryClient(fake.host), RegistryClient(fake.host)
+    observer = stage.Observer(
+        transport="build",
+        target=stage.Location(fake.host, "ns", "acr"),
+        target_client=target,
+        harbor=None,
+        harbor_client=None,
+        upstream=lambda host: upstream,
+        history=stage.LockHistory(),
+    )
+    [check] = stage.observe(work, observer, concurrency=2)
+    assert check.result == "ok" and check.target.digest == top
+    assert check.upstream_config == check.target.config
+    assert target.stats.count(kind="manifest") == 2 and target.stats.count(kind="blob") == 0
+    assert upstream.stats.count(kind="manifest") == 2 and upstream.stats.count(kind="blob") == 0
+
+    fake.put_manifest("ns/app", "1.0", fake.manifests[("ns/app", "arm64v8")].content)
+    [check] = stage.observe(work, observer, concurrency=1)
+    assert check.result == "missing"
+    assert check.target.detail == "no linux/amd64 image (has linux/arm64/v8)"
 
 
 # --- the copy transport: relay publish into a registry, Harbor replicating from it -------------
@@ -448,6 +502,18 @@ def test_harbor_unreadable_is_an_error_and_the_password_is_not_shown(
     monkeypatch.delenv("HARBOR_PASSWORD")
     assert relay("verify", "--repo", str(flow.repo)) == 2
     assert "HARBOR_USERNAME and HARBOR_PASSWORD" in capsys.readouterr().err
+
+    # Harbor down: one ping (with its retries) says so for every tag; the target is still read.
+    _use_harbor_registry_login(flow.h, monkeypatch)
+    settings = flow.repo / "mirrors/relay.yaml"
+    closed = f"127.0.0.1:{free_port()}"
+    settings.write_text(settings.read_text().replace(flow.h.registry.host, closed))
+    code, doc = verify_json(flow.repo, capsys)
+    assert code == 1 and doc["counts"]["error"] == 2
+    for result in doc["results"]:
+        assert result["target"]["state"] == "ok" and result["harbor"]["state"] == "error"
+        assert closed in result["harbor"]["detail"]
+    assert doc["requests"]["manifest"] == 2  # the target's HEADs; none tried on Harbor
 
 
 # --- the build transport: upstream → ACR build → Harbor -----------------------------------------

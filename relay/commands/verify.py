@@ -21,7 +21,7 @@ from relay.commands.common import RelaySettings, load
 from relay.config import lockfile
 from relay.config.mirrors import Entry
 from relay.config.pins import pins
-from relay.errors import CheckFailed, InputError, OperationFailed, RelayError
+from relay.errors import CheckFailed, InputError, OperationFailed
 from relay.output import ghactions
 from relay.registry.client import RegistryClient
 from relay.registry.credentials import (
@@ -83,12 +83,13 @@ def verify(
     target_pool = ClientPool(cfg.registries, repo=repo, environ=environ)
     harbor_pool = None
     harbor_client: RegistryClient | None = None
+    bound_login = False
     try:
         if harbor is not None:
-            bound = cfg.harbor.ca_bundle
+            ca_bundle = cfg.harbor.ca_bundle
             bundles = dict(cfg.registries.ca_bundles)
-            if bound is not None and harbor.registry not in bundles:
-                bundles[harbor.registry] = bound
+            if ca_bundle is not None and harbor.registry not in bundles:
+                bundles[harbor.registry] = ca_bundle
             credentials, bound_login = harbor_credentials(environ, harbor.registry)
             harbor_pool = ClientPool(
                 _RegistryOptions(cfg.registries.insecure, bundles),
@@ -96,8 +97,6 @@ def verify(
                 credentials=credentials,
             )
             harbor_client = harbor_pool.get(harbor.registry)
-            if bound_login:
-                check_realm(harbor_client, _harbor_hosts(cfg, harbor.registry))
         observer = stage.Observer(
             transport=cfg.transport,
             target=target,
@@ -107,6 +106,9 @@ def verify(
             upstream=upstream_pool.get,
             history=history,
         )
+        observer.ping()
+        if harbor_client is not None and bound_login and "harbor" not in observer.down:
+            check_realm(harbor_client, _harbor_hosts(cfg, cfg.harbor.registry_host))
         report = stage.run(work, observer, concurrency=cfg.lock.concurrency)
         pools = [p for p in (upstream_pool, target_pool, harbor_pool) if p is not None]
         report.requests = stage.Requests(
@@ -195,12 +197,9 @@ def realm_allowed(realm: str | None, hosts: set[str]) -> bool:
 
 
 def check_realm(client: RegistryClient, hosts: set[str]) -> None:
-    """Ping Harbor's registry (the request every first read makes anyway, with no credentials)
-    and refuse a token realm elsewhere before the login could be sent there."""
-    try:
-        ping = client.ping()
-    except RelayError:
-        return  # unreachable: every tag reports the error
+    """After the ping (which carries no credentials), refuse a token realm on another host
+    before the login could be sent there."""
+    ping = client.ping()
     if ping.auth_scheme == "bearer" and not realm_allowed(ping.realm, hosts):
         realm_host = urlsplit(ping.realm or "").netloc
         raise OperationFailed(

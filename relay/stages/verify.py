@@ -31,7 +31,7 @@ when they do not apply):
      "compared": "config" | "manifest",
      "target": {"kind": "acr" | "copy", "registry": str, "namespace": str},
      "harbor": {"registry": str, "project": str} | null,
-     "history": bool,                      # the lock's git history was read (stale vs mismatch)
+     "history": bool,               # the lock's git history was read (stale vs mismatch)
      "counts": {"tags", "ok", "missing", "stale", "mismatch", "error": int},
      "requests": {"total", "upstream", "target", "harbor", "manifest": int,
                   "perTag", "manifestPerTag": float},   # registry requests, all sides
@@ -147,6 +147,7 @@ class LockHistory:
     # (source, tag, platform) -> config digests
     configs: Mapping[tuple[str, str, str], frozenset[str]] = field(default_factory=dict)
     available: bool = False
+    shallow: bool = False  # a shallow clone: only the newest commits are known
 
     def had_digest(self, source: str, tag: str, digest: str) -> bool:
         return digest in self.digests.get((source, tag), frozenset())
@@ -194,22 +195,33 @@ def parse_history(text: str) -> LockHistory:
 def read_history(repo: Path, *, commits: int = HISTORY_COMMITS) -> LockHistory:
     """The lock's last ``commits`` commits, read with git; an empty history (stale then shows as
     mismatch) when the repository is not a git work tree or git is missing."""
+    text = _git(
+        repo,
+        "log",
+        f"--max-count={commits}",
+        "--patch",
+        "--format=",
+        "--no-color",
+        # The repository's own attributes must not run anything: no external diff driver, no
+        # textconv filter (git log runs textconv by default).
+        "--no-ext-diff",
+        "--no-textconv",
+        "--",
+        LOCK_FILE,
+    )
+    if text is None:
+        return LockHistory()
+    history = parse_history(text)
+    if _git(repo, "rev-parse", "--is-shallow-repository") == "true\n":
+        history = LockHistory(history.digests, history.configs, available=True, shallow=True)
+    return history
+
+
+def _git(repo: Path, *args: str) -> str | None:
+    """A read-only git command's output, or None (not a work tree, no git, too slow)."""
     try:
         proc = subprocess.run(  # noqa: S603 - fixed arguments, git from PATH
-            [
-                "git",
-                "log",
-                f"--max-count={commits}",
-                "--patch",
-                "--format=",
-                "--no-color",
-                # The repository's own attributes must not run anything: no external diff
-                # driver, no textconv filter (git log runs textconv by default).
-                "--no-ext-diff",
-                "--no-textconv",
-                "--",
-                LOCK_FILE,
-            ],
+            ["git", *args],
             cwd=repo,
             capture_output=True,
             text=True,
@@ -219,12 +231,12 @@ def read_history(repo: Path, *, commits: int = HISTORY_COMMITS) -> LockHistory:
             env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        log.debug("no lock history: %s", exc)
-        return LockHistory()
+        log.debug("no lock history: git %s: %s", args[0], exc)
+        return None
     if proc.returncode != 0:
-        log.debug("no lock history: git log: %s", proc.stderr.strip()[:200])
-        return LockHistory()
-    return parse_history(proc.stdout)
+        log.debug("no lock history: git %s: %s", args[0], proc.stderr.strip()[:200])
+        return None
+    return proc.stdout
 
 
 # --- what each side holds -----------------------------------------------------------------------
@@ -323,6 +335,9 @@ class Observer:
     harbor_client: RegistryClient | None
     upstream: Callable[[str], RegistryClient]  # a client per upstream registry host
     history: LockHistory
+    # A side whose registry did not answer its ping: every tag reports this, no more requests.
+    down: dict[SideName, str] = field(default_factory=dict)
+    pinged: bool = False
     _upstream_config: Callable[[reference.Reference, str, str, str], str | None] = field(
         init=False, repr=False
     )
@@ -330,22 +345,50 @@ class Observer:
     def __post_init__(self) -> None:
         self._upstream_config = from_registry(self.upstream)
 
+    def ping(self) -> None:
+        """Reach each side once (the `/v2/` request every first read makes anyway): a registry
+        that is down is reported once per tag, not retried once per tag. Once per observer."""
+        if self.pinged:
+            return
+        self.pinged = True
+        sides: list[tuple[SideName, RegistryClient | None]] = [
+            ("target", self.target_client),
+            ("harbor", self.harbor_client),
+        ]
+        for name, client in sides:
+            if client is None:
+                continue
+            try:
+                client.ping()
+            except (RelayError, ValueError) as exc:
+                self.down[name] = _first_line(exc)
+
     @property
     def label(self) -> str:
         return "ACR" if self.target.kind == "acr" else "the target"
 
     def check(self, item: Item) -> Check:
-        if self.transport == "copy":
+        pin = item.pin
+        copy = self.transport == "copy"
+        config, why = (None, "") if copy else self._wanted_config(item)
+        target_down = self.down.get("target")
+        if target_down is not None:
+            ref = self.target.reference(pin.entry.target, pin.tag)
+            target = Side(ref, "error", detail=target_down)
+        elif copy:
             target = self._copy_side(item, self.target, self.target_client)
-            harbor = None
-            if self.harbor is not None and self.harbor_client is not None:
-                harbor = self._copy_side(item, self.harbor, self.harbor_client, target)
-            return Check(item, None, target, harbor)
-        config, why = self._wanted_config(item)
-        target = self._build_target(item, config, why)
+        else:
+            target = self._build_target(item, config, why)
         harbor = None
         if self.harbor is not None and self.harbor_client is not None:
-            harbor = self._build_harbor(item, config, target)
+            harbor_down = self.down.get("harbor")
+            if harbor_down is not None:
+                ref = self.harbor.reference(pin.entry.target, pin.tag)
+                harbor = Side(ref, "error", detail=harbor_down)
+            elif copy:
+                harbor = self._copy_side(item, self.harbor, self.harbor_client, target)
+            else:
+                harbor = self._build_harbor(item, config, target)
         return Check(item, config, target, harbor)
 
     # -- copy transport: manifest digests -------------------------------------------------------
@@ -376,7 +419,10 @@ class Observer:
         --platform, say). Costs a manifest GET, only on a mismatch."""
         if not item.platforms:
             return "a different image under this tag"
-        found = inspect_image(client, repo, client.get_manifest(repo, digest))
+        try:
+            found = inspect_image(client, repo, client.get_manifest(repo, digest))
+        except (RelayError, ValueError) as exc:
+            return f"a different image under this tag (not explained: {_first_line(exc)})"
         have = sorted(found.platforms)
         if have and have != sorted(item.platforms):
             return (
@@ -533,6 +579,7 @@ class Observer:
 
 def observe(work: Sequence[Item], observer: Observer, *, concurrency: int) -> list[Check]:
     """Every item, ``concurrency`` at once, in the given order."""
+    observer.ping()
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         return list(pool.map(observer.check, work))
 
@@ -561,6 +608,7 @@ class Report:
     requests: Requests = field(default_factory=Requests)
     seconds: float = 0.0
     history: bool = False
+    shallow: bool = False
 
     @property
     def ok(self) -> bool:
@@ -600,6 +648,8 @@ class Report:
         case's price, requests per tag included."""
         counts = self.counts()
         r = self.requests
+        if not self.checks:
+            return f"nothing to verify: no pinned tags; {r.total} registry requests"
         verdict = (
             f"all {counts['tags']} agree"
             if self.ok
@@ -628,6 +678,11 @@ class Report:
             notes.append(
                 "the lock's git history could not be read: an older image shows as mismatch, "
                 "not stale"
+            )
+        elif self.shallow:
+            notes.append(
+                "a shallow clone: digests the lock held before its oldest fetched commit show "
+                "as mismatch, not stale (actions/checkout: fetch-depth: 0)"
             )
         columns = [
             Column("Image", code=True),
@@ -734,4 +789,5 @@ def run(
         checks,
         seconds=clock() - started,
         history=observer.history.available,
+        shallow=observer.history.shallow,
     )

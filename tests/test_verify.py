@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -25,12 +24,14 @@ from relay.config.lockfile import Lock
 from relay.config.pins import pins
 from relay.registry.client import RegistryClient
 from relay.registry.credentials import EnvCredentials
+from relay.sandbox.stack import git_env
 from relay.stages import verify as stage
 from relay.stages.verify import layer_difference, parse_history, read_history
 from tests.fakes.registry import FakeRegistry
 from tests.fixtures.harbor import HarborEmulator
 from tests.fixtures.registries import Registry, free_port, http_session
 from tests.fixtures.skopeo import docker_ref
+from tests.test_harbor_stage import use
 from tests.test_inspect import _image, _index
 
 NS = "myns"
@@ -100,15 +101,7 @@ def by_image(doc: dict) -> dict[str, dict]:
 
 
 def git(repo: Path, *args: str) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(repo),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "relay tests",
-        "GIT_AUTHOR_EMAIL": "tests@relay.invalid",
-        "GIT_COMMITTER_NAME": "relay tests",
-        "GIT_COMMITTER_EMAIL": "tests@relay.invalid",
-    }
+    env = git_env(repo.parent)  # its home outside the work tree
     subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
 
 
@@ -333,11 +326,7 @@ def copy_flow(
         h.seed_acr_repo(NS, name, tags=())  # the namespace and repositories Harbor lists
     acr = h.acr.registry
     monkeypatch.setenv(EnvCredentials.variable_name(acr.host), f"{acr.username}:{acr.password}")
-    monkeypatch.setenv("HARBOR_USERNAME", "admin")
-    monkeypatch.setenv("HARBOR_PASSWORD", h.admin_password)
-    monkeypatch.setenv("RELAY_HARBOR_ACR_ACCESS_KEY_ID", h.acr.access_key_id)
-    monkeypatch.setenv("RELAY_HARBOR_ACR_ACCESS_KEY_SECRET", h.acr.access_key_secret)
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    use(h, monkeypatch)  # Harbor's admin login and ACR's AccessKey, for harbor apply
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     flow = CopyFlow(
         tmp_path / "relay", h, upstream, {"app:1.0": app.digest, "tool:2.0": tool.digest}
@@ -480,8 +469,7 @@ def test_copy_a_tag_the_lock_moved_on_from_is_stale(
     assert by_image(doc)["app:1.0"]["result"] == "mismatch"
     # Publishing and replicating again brings everything back in line.
     assert relay("publish", "--repo", str(flow.repo)) == 0
-    monkeypatch.setenv("HARBOR_USERNAME", "admin")
-    monkeypatch.setenv("HARBOR_PASSWORD", flow.h.admin_password)
+    use(flow.h, monkeypatch)
     assert relay("harbor", "replicate", "--wait", "--repo", str(flow.repo)) == 0
     _use_harbor_registry_login(flow.h, monkeypatch)
     code, doc = verify_json(flow.repo, capsys)
@@ -580,11 +568,9 @@ def test_build_transport_acr_builds_then_missing_mismatch_and_stale(
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", acr.access_key_secret)
     reg = acr.registry
     monkeypatch.setenv(EnvCredentials.variable_name(reg.host), f"{reg.username}:{reg.password}")
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
 
     def as_admin() -> None:
-        monkeypatch.setenv("HARBOR_USERNAME", "admin")
-        monkeypatch.setenv("HARBOR_PASSWORD", h.admin_password)
+        use(h, monkeypatch)
 
     as_admin()
     assert relay("lock", "--repo", str(repo)) == 0

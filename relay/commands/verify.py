@@ -46,6 +46,7 @@ class _RegistryOptions:
 
     insecure: Sequence[str] = ()
     ca_bundles: Mapping[str, str] = field(default_factory=dict)
+    mirrors: Mapping[str, Sequence[str]] = field(default_factory=dict)  # never for Harbor
 
 
 def verify(
@@ -103,7 +104,7 @@ def verify(
             target_client=target_pool.get(target.registry),
             harbor=harbor,
             harbor_client=harbor_client,
-            upstream=upstream_pool.get,
+            upstream=upstream_pool.source,
             history=history,
         )
         observer.ping()

@@ -69,6 +69,7 @@ from relay.ops.inspectimage import PlatformImage, inspect_image
 from relay.output.tables import Column, Table
 from relay.registry.client import RegistryClient
 from relay.registry.errors import NotFoundError
+from relay.registry.mirrors import ImageSource
 from relay.registry.models import Manifest
 from relay.stages.acr.upstream import from_registry
 
@@ -333,7 +334,9 @@ class Observer:
     target_client: RegistryClient
     harbor: Location | None
     harbor_client: RegistryClient | None
-    upstream: Callable[[str], RegistryClient]  # a client per upstream registry host
+    # where upstream images are read from, per registry host: its client, or the registry
+    # behind its mirrors (registries.mirrors)
+    upstream: Callable[[str], ImageSource]
     history: LockHistory
     # A side whose registry did not answer its ping: every tag reports this, no more requests.
     down: dict[SideName, str] = field(default_factory=dict)

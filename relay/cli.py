@@ -197,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "verify",
-        parents=[common],
+        parents=[common, sharded],
         help="check that upstream (the lock), ACR or the copy target, and Harbor agree per tag",
     )
     p.add_argument(
@@ -205,13 +205,6 @@ def _parser() -> argparse.ArgumentParser:
         choices=("text", "json"),
         default="text",
         help="text: a table (default); json: one JSON document on stdout",
-    )
-    p.add_argument(
-        "--only",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="verify only these target repositories",
     )
 
     p = sub.add_parser(
@@ -412,7 +405,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "verify":
         from relay.commands.verify import verify
 
-        return verify(repo=args.repo, output=args.output, only=args.only)
+        return verify(repo=args.repo, output=args.output, shard=_shard(args), only=tuple(args.only))
     if command == "sync":
         from relay.commands.sync import sync
 

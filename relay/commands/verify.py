@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 
 from relay.commands.common import RelaySettings, load
 from relay.config import lockfile
+from relay.config import shard as sharding
 from relay.config.mirrors import Entry
 from relay.config.pins import pins
+from relay.config.shard import Shard
 from relay.errors import CheckFailed, InputError, OperationFailed
 from relay.output import ghactions
 from relay.registry.client import RegistryClient
@@ -53,21 +55,16 @@ def verify(
     *,
     repo: Path,
     output: Output = "text",
-    only: Sequence[str] = (),
+    shard: Shard | None = None,
+    only: tuple[str, ...] = (),
     env: Mapping[str, str] | None = None,
 ) -> int:
+    """Verify every pinned tag (of the shard, of the names `only` matches)."""
     environ = os.environ if env is None else env
     cfg, mirror_list = load(repo)
     lock = lockfile.read(repo)
-    selected = pins(mirror_list, lock)
-    if only:
-        unknown = sorted(set(only) - {e.target for e in mirror_list.entries})
-        if unknown:
-            raise InputError(
-                f"--only: {', '.join(unknown)} not in mirrors/images.yaml (names are the "
-                "target names, e.g. k8s_ingress-nginx_controller)"
-            )
-        selected = [p for p in selected if p.entry.target in set(only)]
+    sharding.check_only(only, mirror_list)
+    selected = sharding.select(pins(mirror_list, lock), lambda p: p.entry.target, shard, only)
     target = _target(cfg, environ)
     harbor = _harbor(cfg)
     platform_of: Callable[[Entry], str] | None = None

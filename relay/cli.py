@@ -195,6 +195,18 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
+        "verify",
+        parents=[common, sharded],
+        help="check that upstream (the lock), ACR or the copy target, and Harbor agree per tag",
+    )
+    p.add_argument(
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text: a table (default); json: one JSON document on stdout",
+    )
+
+    p = sub.add_parser(
         "sync",
         parents=[common],
         help="copy sets of images between registries from image-syncer's auth and images files",
@@ -406,6 +418,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return publish(
             repo=args.repo, shard=_shard(args), only=tuple(args.only), delivered=args.delivered
         )
+    if command == "verify":
+        from relay.commands.verify import verify
+
+        return verify(repo=args.repo, output=args.output, shard=_shard(args), only=tuple(args.only))
     if command == "sync":
         from relay.commands.sync import sync
 

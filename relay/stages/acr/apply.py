@@ -124,10 +124,16 @@ class _Run:
                             binding=binding,
                         )
                     except AcrError as exc:
-                        # A create retried after a lost answer, or a run racing this one.
+                        # A create retried after a lost answer, or a run racing this one. The
+                        # create that landed may not have bound the source (the personal
+                        # RepoSource block is UNCONFIRMED, the enterprise one binds after the
+                        # create: docs/vendors/acr.md#github-source-binding-and-overseas-build),
+                        # so bind it here.
                         if not exc.already_exists:
                             raise
-                        self.repos[name] = RepoInfo(self.observed.namespace, name)
+                        info = RepoInfo(self.observed.namespace, name)
+                        self.client.bind_source(info, binding)
+                        self.repos[name] = info
                 elif action.kind == "bind-source":
                     assert want is not None
                     info = self.repos[name]

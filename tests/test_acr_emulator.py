@@ -125,7 +125,14 @@ def repo_body(ns: str, name: str, source: tuple[str, str] | None = None) -> dict
 def create_repo(
     emu: AcrEmulator, ns: str, name: str, source: tuple[str, str] | None = None
 ) -> None:
-    call(emu, with_body(CreateRepoRequest.CreateRepoRequest(), repo_body(ns, name, source)))
+    """A repository, bound to ``source`` when given: whether CreateRepo's RepoSource block
+    takes is a quirk (off by default), so bind with UpdateRepoSourceRepo as relay does."""
+    body = repo_body(ns, name, source)
+    call(emu, with_body(CreateRepoRequest.CreateRepoRequest(), body))
+    if source:
+        sourced = json.dumps({"RepoSource": body["RepoSource"]}).encode()
+        resp = raw_roa(emu, "POST", f"/repos/{ns}/{name}/sourceRepo", body=sourced)
+        assert resp.status_code == 200, resp.text
 
 
 def rule_body(location: str, name: str = "Dockerfile", tag: str = "1.0", branch: str = "main"):

@@ -22,8 +22,8 @@ PERSONAL: Edition = "personal"
 ENTERPRISE: Edition = "enterprise"
 
 # Build states. PENDING/BUILDING/SUCCESS/FAILED are observed values (Alibaba doc 142770;
-# nanoric/docker-mirror-creator); the spelling of the cancelled state is UNCONFIRMED and
-# this emulator says CANCELED.
+# nanoric/docker-mirror-creator); the spelling of the cancelled state is UNCONFIRMED: the
+# emulator keeps CANCELED inside and answers Quirks.canceled_status.
 PENDING = "PENDING"
 BUILDING = "BUILDING"
 SUCCESS = "SUCCESS"

@@ -1,9 +1,9 @@
 """One switch per UNCONFIRMED behaviour the ACR emulator would otherwise hard-code.
 
 docs/vendors/acr.md marks what nobody has checked against the live service as UNCONFIRMED; each
-:class:`Quirks` field is one such point (its anchor is named above the field), and the emulator
-plays whichever reading the field says. relay's fallbacks are tested against every reading
-(tests/test_acr_quirks.py).
+:class:`Quirks` field is one such point (its section is cited above the field; the page's
+#emulator-quirks table lists them all), and the emulator plays whichever reading the field
+says. relay's fallbacks are tested against every reading (tests/test_acr_quirks.py).
 
 Defaults: where one reading is harder on a client (it says less, or needs a fallback), the
 default is that reading. Where the readings are only spellings or layouts, none is harder, and
@@ -41,62 +41,68 @@ ENTERPRISE_PAGE_SIZE_MAX = 100  # Confirmed: ListRepository and ListRepoTag page
 
 @dataclass
 class Quirks:
-    """One switch per UNCONFIRMED ACR behaviour (docs/vendors/acr.md anchors below)."""
+    """One switch per UNCONFIRMED ACR behaviour; each cites its docs/vendors/acr.md section."""
 
-    # #github-source-binding-and-overseas-build: CreateRepo's undocumented RepoSource block.
-    # "ignore": accepted and dropped, the repository has no code source until
-    # UpdateRepoSourceRepo binds one; "honour": the repository is bound as the block says.
+    # CreateRepo's undocumented RepoSource block
+    # (docs/vendors/acr.md#github-source-binding-and-overseas-build). "ignore": accepted and
+    # dropped, the repository has no code source until UpdateRepoSourceRepo binds one;
+    # "honour": the repository is bound as the block says.
     create_repo_source: Literal["ignore", "honour"] = "ignore"
 
-    # #personal-edition-operations (GetRepoSourceRepo, answer UNCONFIRMED), for a repository with
-    # no code source: "not-exist" answers REPO_SOURCE_NOT_EXIST (HTTP 404), "empty" answers
-    # ``data: {}``.
+    # GetRepoSourceRepo's answer (docs/vendors/acr.md#personal-edition-operations: UNCONFIRMED)
+    # for a repository with no code source: "not-exist" answers REPO_SOURCE_NOT_EXIST (HTTP
+    # 404), "empty" answers ``data: {}``.
     unbound_source: Literal["not-exist", "empty"] = "not-exist"
 
     # The same answer for a bound repository: the request's block in camelCase under
     # ``repoSource``, under ``sourceRepo``, or its fields flat in ``data``.
     source_layout: Literal["repoSource", "sourceRepo", "flat"] = "repoSource"
 
-    # #personal-edition-operations (StartRepoBuildByRule, answer UNCONFIRMED): False answers
-    # ``data: {}``, so the new build is found only in GetRepoBuildList; True adds ``buildId``.
+    # StartRepoBuildByRule's answer (docs/vendors/acr.md#personal-edition-operations:
+    # UNCONFIRMED). False answers ``data: {}``, so the new build is found only in
+    # GetRepoBuildList; True adds ``buildId``.
     start_build_returns_id: bool = False
 
-    # #build-status-values: the cancelled state, in both editions (the Enterprise status call
-    # answers it lower-cased, like every status it gives).
+    # The cancelled state (docs/vendors/acr.md#build-status-values), in both editions; the
+    # Enterprise status call answers it lower-cased, like every status it gives.
     canceled_status: Literal["CANCELED", "CANCELLED"] = "CANCELED"
 
-    # #page-sizes: the personal edition's maximum page size is unknown (examples use 30).
-    # GetRepoList(ByNamespace), GetRepoTags and GetRepoBuildList serve at most this many items
-    # a page, whatever PageSize asks, and answer the size served; None: no cap.
+    # The personal edition's maximum page size is unknown (docs/vendors/acr.md#page-sizes;
+    # examples use 30). GetRepoList(ByNamespace), GetRepoTags and GetRepoBuildList serve at most
+    # this many items a page, whatever PageSize asks, and answer the size served. None: no cap.
     personal_page_size_cap: int | None = 30
 
-    # #page-sizes: an Enterprise List* call asking for more than 100 a page: "the system
-    # reports a parameter error or uses 100". "reject": PARAM_INVALID (HTTP 400); "clamp": 100.
+    # An Enterprise List* call asking for more than 100 a page (docs/vendors/acr.md#page-sizes:
+    # "the system reports a parameter error or uses 100"). "reject": PARAM_INVALID (HTTP 400);
+    # "clamp": 100 are served.
     enterprise_page_size_over_max: Literal["reject", "clamp"] = "reject"
 
-    # #build-rule-fields: which personal rule field names the image tag. The named field is
-    # required on create and read on update; the other is stored as sent and has no effect.
+    # Which personal rule field names the image tag (docs/vendors/acr.md#build-rule-fields).
+    # The named field is required on create and read on update; the other is stored as sent
+    # and has no effect.
     rule_image_tag_field: Literal["ImageTag", "Tag"] = "ImageTag"
 
-    # #already-exists-and-limit-errors: "already exists" codes. "ALREADY_EXIST":
-    # REPO_ALREADY_EXIST and a message saying "already exists"; "EXIST": REPO_EXIST,
-    # "DUPLICATE": REPO_DUPLICATE, both with a message that names neither word, so only the
-    # code tells.
+    # "Already exists" codes (docs/vendors/acr.md#already-exists-and-limit-errors).
+    # "ALREADY_EXIST": REPO_ALREADY_EXIST and a message saying "already exists"; "EXIST":
+    # REPO_EXIST, "DUPLICATE": REPO_DUPLICATE, both with a message that names neither word, so
+    # only the code tells.
     already_exists: ExistsSpelling = "ALREADY_EXIST"
 
-    # #already-exists-and-limit-errors: quota and limit codes. "LIMIT_EXCEED":
-    # REPO_LIMIT_EXCEED and a message saying "quota exceeded (limit N)"; "QUOTA": REPO_QUOTA,
-    # "TOO_MANY": TOO_MANY_REPOS, both with a message that has none of relay's words.
+    # Quota and limit codes (docs/vendors/acr.md#already-exists-and-limit-errors).
+    # "LIMIT_EXCEED": REPO_LIMIT_EXCEED and a message saying "quota exceeded (limit N)";
+    # "QUOTA": REPO_QUOTA, "TOO_MANY": TOO_MANY_REPOS, both with a message that has none of
+    # relay's words.
     limit_exceeded: LimitSpelling = "LIMIT_EXCEED"
 
-    # #github-source-binding-and-overseas-build: Enterprise CreateRepoSourceCodeRepo on a
-    # repository that is bound already. "error": an "already exists" error (use
-    # UpdateRepoSourceCodeRepo); "overwrite": the new binding replaces the old.
+    # Enterprise CreateRepoSourceCodeRepo on a repository that is bound already
+    # (docs/vendors/acr.md#github-source-binding-and-overseas-build). "error": an "already
+    # exists" error (use UpdateRepoSourceCodeRepo); "overwrite": the new binding replaces the old.
     enterprise_rebind: Literal["error", "overwrite"] = "error"
 
-    # #github-source-binding-and-overseas-build: whether the personal edition still offers
-    # overseas builds. "offered": IsOversea is kept; "refused": IsOversea true is PARAM_INVALID
-    # wherever a binding is set. (relay's way out is the acr.overseas_build setting.)
+    # Whether the personal edition still offers overseas builds
+    # (docs/vendors/acr.md#github-source-binding-and-overseas-build). "offered": IsOversea is
+    # kept; "refused": IsOversea true is PARAM_INVALID wherever a binding is set. relay's way
+    # out is its acr.overseas_build setting, so the default plays what that setting assumes.
     overseas_build: Literal["offered", "refused"] = "offered"
 
     # -- what the switches mean on the wire -----------------------------------------------------

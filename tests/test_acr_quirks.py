@@ -4,7 +4,8 @@ Each switch of the emulator's Quirks (relay/sandbox/acr/quirks.py; docs/vendors/
 point UNCONFIRMED) is played each way against relay's client (relay/stages/acr/) or the
 `relay acr apply` flow, and each test fails if the fallback it names were taken out of relay.
 Builds are held PENDING (and cancelled, or left to the emulator's shutdown), so no buildah build
-runs here; tests/test_acr_stage.py runs real builds on the default readings.
+runs here; tests/test_acr_stage.py runs real builds on the default readings. The tests through
+`relay acr apply` (the `world` fixture) are marked slow; the client-level ones are not.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def test_the_binding_is_read_back_in_every_layout(
 # --- the overseas flag (Quirks.overseas_build) --------------------------------------------------
 
 
+@pytest.mark.slow  # relay acr apply end to end, on the world fixture
 @pytest.mark.parametrize(
     ("offer", "overseas", "ok"),
     [("offered", True, True), ("refused", True, False), ("refused", False, True)],
@@ -146,6 +148,7 @@ def test_overseas_build_is_a_setting_that_reaches_the_binding(
 # --- StartRepoBuildByRule's answer (Quirks.start_build_returns_id) -------------------------------
 
 
+@pytest.mark.slow  # relay acr apply end to end, on the world fixture
 @pytest.mark.parametrize("returns_id", [False, True], ids=["no-id", "id"])
 def test_every_started_build_is_followed_by_its_id(world: World, returns_id: bool) -> None:
     """Fallback: without an id in the answer, apply finds the new build in GetRepoBuildList by
@@ -160,6 +163,7 @@ def test_every_started_build_is_followed_by_its_id(world: World, returns_id: boo
     assert actions(world.emu, "GetRepoBuildList") == (0 if returns_id else 3)
 
 
+@pytest.mark.slow  # relay acr apply end to end, on the world fixture
 @pytest.mark.parametrize("returns_id", [False, True], ids=["no-id", "id"])
 def test_a_lost_start_answer_does_not_start_twice(world: World, returns_id: bool) -> None:
     """Fallback: a start whose answer was lost is looked for (running, same tag) before it is
@@ -177,6 +181,7 @@ def test_a_lost_start_answer_does_not_start_twice(world: World, returns_id: bool
 # --- the cancelled state (Quirks.canceled_status) -----------------------------------------------
 
 
+@pytest.mark.slow  # relay acr apply end to end, on the world fixture
 @pytest.mark.parametrize("spelling", ["CANCELED", "CANCELLED"])
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_a_cancelled_build_fails_its_row_in_either_spelling(
@@ -274,6 +279,7 @@ def test_rules_build_the_wanted_tag_whichever_field_acr_reads(
 # --- "already exists" and limit codes (Quirks.already_exists, limit_exceeded) -------------------
 
 
+@pytest.mark.slow  # relay acr apply end to end, on the world fixture
 @pytest.mark.parametrize("spelling", EXISTS_SPELLINGS)
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_lost_create_answers_are_taken_as_done_in_every_spelling(
@@ -322,6 +328,7 @@ def test_an_enterprise_repository_is_rebound_either_way(
     assert actions(emu, "UpdateRepoSourceCodeRepo") == (1 if rebind == "error" else 0)
 
 
+@pytest.mark.slow  # relay acr apply end to end, on the world fixture
 @pytest.mark.parametrize("spelling", LIMIT_SPELLINGS)
 def test_limits_lower_than_the_settings_queue_builds_in_every_spelling(
     world: World, spelling: LimitSpelling

@@ -1060,6 +1060,18 @@ def test_quirk_overseas_build_refused(acr_emulator: AcrEmulator) -> None:
     assert raw_roa(emu, "POST", "/repos/relay/app/sourceRepo", body=sent).status_code == 200
 
 
+def test_quirk_repo_name_dots(acr_emulator: AcrEmulator) -> None:
+    emu = acr_emulator
+    create_namespace(emu, "relay")
+    dotted = with_body(CreateRepoRequest.CreateRepoRequest(), repo_body("relay", "app.v2"))
+    expect_service_error(emu, dotted, "PARAM_INVALID")
+    emu.quirks.repo_name_dots = True
+    call(emu, dotted)
+    leading = with_body(CreateRepoRequest.CreateRepoRequest(), repo_body("relay", ".app"))
+    expect_service_error(emu, leading, "PARAM_INVALID")
+    assert ("personal", "relay", "app.v2") in emu.state.repos
+
+
 def test_quirk_rule_image_tag_field(acr_emulator: AcrEmulator) -> None:
     emu = acr_emulator
     create_namespace(emu, "relay")

@@ -276,6 +276,38 @@ def test_rules_build_the_wanted_tag_whichever_field_acr_reads(
     assert emu_rule.image_tag == "2.0"
 
 
+# --- repository names (Quirks.repo_name_dots, Limits.repo_name_max) ------------------------------
+
+
+@pytest.mark.slow  # relay acr apply end to end, on the world fixture
+@pytest.mark.parametrize(("dots", "longest"), [(False, 30), (True, 64)], ids=["doc-72396", "ros"])
+def test_a_repository_name_acr_refuses_comes_with_the_setting_to_change(
+    world: World, dots: bool, longest: int
+) -> None:
+    """Fallback: relay's names follow ROS doc 135727 (up to 64, `.` kept); where ACR keeps to
+    doc 72396 (30, no `.`), apply says which setting to change (apply._name_hint) and builds the
+    rest."""
+    world.emu.quirks.repo_name_dots = dots
+    world.emu.set_limits(repo_name_max=longest)
+    dotted, long = "quay.io/org/app.v2", "quay.io/jetstack/cert-manager-cainjector"
+    for source in (dotted, long):
+        world.push(source, "1.0", "docker")
+    world.entries = [(dotted, ["1.0"]), (long, ["1.0"]), ("quay.io/org/app", ["1.0"])]
+    world.publish()
+    report, text = world.apply(wait=False, settings=hold_builds(world, "personal"))
+    names = {name for (_, _, name) in world.emu.state.repos}
+    if dots:
+        assert report.ok, text
+        assert names == {"quay_org_app.v2", "quay_jetstack_cert-manager-cainjector", "quay_org_app"}
+        return
+    assert names == {"quay_org_app"}
+    assert statuses(report)["quay_org_app:1.0"] == "STARTED"
+    (refused_dot,) = [e for e in report.errors if "quay_org_app.v2" in e]
+    assert "PARAM_INVALID" in refused_dot and "name: without '.'" in refused_dot
+    (refused_long,) = [e for e in report.errors if "cert-manager" in e]
+    assert "lower naming.max_length in mirrors/relay.yaml below 37" in refused_long
+
+
 # --- "already exists" and limit codes (Quirks.already_exists, limit_exceeded) -------------------
 
 

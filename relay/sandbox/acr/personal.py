@@ -27,6 +27,7 @@ from relay.sandbox.acr.state import (
     PERSONAL,
     PUSH_TYPES,
     REPO_BUILD_TYPES,
+    REPO_DOT_RE,
     REPO_NAME_MIN,
     REPO_RE,
     REPO_TYPES,
@@ -370,7 +371,10 @@ class PersonalApi:
 
     def _repo_name_ok(self, name: str) -> None:
         _length("RepoName", name, REPO_NAME_MIN, self.state.limits.repo_name_max)
-        if not REPO_RE.match(name):
+        if self.quirks.repo_name_dots:
+            if not REPO_DOT_RE.match(name):
+                raise _param_invalid("RepoName", "lower-case letters, digits, '.', '_' and '-'")
+        elif not REPO_RE.match(name):
             raise _param_invalid("RepoName", "lower-case letters, digits, '_' and '-'")
 
     def _source(self, body: dict[str, Any]) -> SourceBinding:

@@ -105,6 +105,11 @@ class Quirks:
     # out is its acr.overseas_build setting, so the default plays what that setting assumes.
     overseas_build: Literal["offered", "refused"] = "offered"
 
+    # Whether a personal repository name may hold `.` (docs/vendors/acr.md#name-rules: ROS doc
+    # 135727 allows it, doc 72396 and the console's other revisions do not). The length rule
+    # is Limits.repo_name_max (30 by default, ROS says 64).
+    repo_name_dots: bool = False
+
     # -- what the switches mean on the wire -----------------------------------------------------
 
     def build_status(self, status: str) -> str:

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv docker-registry skopeo buildah apache2-utils git make
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-fast lint system-deps clean
+.PHONY: demo test test-fast lint system-deps clean requirements
 
 # relay's main job end to end on this machine: a pull request adds images, then lock, generate,
 # ACR builds (buildah), Harbor replication and a pull, against the emulators in relay/sandbox.
@@ -27,6 +27,9 @@ lint: $(BIN)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/zizmor --offline --no-progress --quiet .github/
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -54,3 +57,11 @@ $(BIN)/.installed-test: pyproject.toml | $(VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# The hash-locked files the GitHub workflows install (requirements/*.txt), refreshed from
+# pyproject.toml and requirements/*.in with pip-tools (in the test extra).
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-trusted-host --no-emit-find-links --upgrade
+requirements: $(BIN)/.installed-test
+	$(PIP_COMPILE) --output-file requirements/build.txt requirements/build.in
+	$(PIP_COMPILE) --output-file requirements/workflows.txt pyproject.toml requirements/workflows.in

@@ -49,7 +49,7 @@ def run(repo: Path) -> tuple[float, int, float]:
     settle()
     start = time.perf_counter()
     cfg = settings.load(repo)
-    ml = mirrors.load(repo, max_name_length=cfg.naming.max_length)
+    ml = mirrors.load(repo, max_name_length=cfg.naming.max_length, prefixes=cfg.naming.prefixes)
     changes = generate.plan(generate.desired(ml, lock.read(repo)), generate.scan(repo))
     generate.apply(repo, changes)
     return time.perf_counter() - start, len(changes), 0.0

@@ -25,6 +25,9 @@ from relay.errors import (
 )
 from relay.output import ghactions
 
+if TYPE_CHECKING:
+    from relay.config.shard import Shard
+
 log = logging.getLogger("relay")
 
 # `relay clients --format` values; relay.stages.clients.FORMATS is the source (the CLI imports
@@ -128,9 +131,8 @@ def _logging(*, verbose: bool) -> None:
 
 
 def _report(problems: list[Problem]) -> None:
-    for problem in problems:
-        print(problem, file=sys.stderr)
-        ghactions.annotate(problem)
+    # Few problems in line order; many grouped by kind, with GitHub's annotation cap kept.
+    ghactions.report(problems)
     if len(problems) > 1:
         print(f"relay: {len(problems)} problems", file=sys.stderr)
 
@@ -150,6 +152,27 @@ def _parser() -> argparse.ArgumentParser:
         help="the relay repository to act on (default: the current directory)",
     )
     common.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sharded = argparse.ArgumentParser(add_help=False)
+    sharded.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="handle only part I of N of the list (stable by target name), for parallel jobs",
+    )
+    sharded.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME",
+        help="handle only these target names (shell-style patterns such as 'k8s_*' allowed)",
+    )
+    delivered = argparse.ArgumentParser(add_help=False)
+    delivered.add_argument(
+        "--delivered",
+        type=Path,
+        metavar="FILE",
+        help="write the target names built or copied by this run to FILE, one per line",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -168,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
-        "lock", parents=[common], help="resolve tags to digests into mirrors/images.lock"
+        "lock", parents=[common, sharded], help="resolve tags to digests into mirrors/images.lock"
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -196,6 +219,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also post the plan as a pull-request comment (updated in place on re-runs)",
     )
     p.add_argument("--pr", type=int, help="the pull request (default: from the Actions event)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="also write the plan to DIR/relay-plan.json, the artifact the comment run posts",
+    )
 
     p = sub.add_parser(
         "copy",
@@ -215,8 +244,20 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "publish",
-        parents=[common],
+        parents=[common, sharded, delivered],
         help="copy transport: copy every pinned tag to copy.registry/copy.namespace",
+    )
+
+    p = sub.add_parser(
+        "verify",
+        parents=[common, sharded],
+        help="check that upstream (the lock), ACR or the copy target, and Harbor agree per tag",
+    )
+    p.add_argument(
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text: a table (default); json: one JSON document on stdout",
     )
 
     p = sub.add_parser(
@@ -253,19 +294,67 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write every output into DIR; only files whose content changed are written",
     )
+    gh = sub.add_parser("github", help="what the GitHub workflows ask of GitHub (see README)")
+    gh_sub = gh.add_subparsers(dest="github_command", required=True, metavar="COMMAND")
+    gh_sub.add_parser(
+        "settings",
+        parents=[common],
+        help="print the workflow settings (github: section, transport) as step outputs",
+    )
+    p = gh_sub.add_parser(
+        "comment-plan",
+        parents=[common],
+        help="in a workflow_run run: post the plan artifact of the pull request's run",
+    )
+    p.add_argument("--artifact", type=Path, required=True, metavar="DIR")
+    gh_sub.add_parser(
+        "propose",
+        parents=[common],
+        help="bring the lock and Dockerfiles to the default branch (a pull request, or a push)",
+    )
+    p = gh_sub.add_parser(
+        "report-run",
+        parents=[common],
+        help="open, update or close the one issue about failing scheduled runs",
+    )
+    outcome = p.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--ok", action="store_true", help="the run succeeded")
+    outcome.add_argument("--failed", action="store_true", help="the run failed")
+    p.add_argument("--what", default="the scheduled run", help="what ran, for the issue")
+
+    p = sub.add_parser(
+        "import",
+        parents=[common],
+        help="add another tool's image list to mirrors/images.yaml (merging, never duplicating)",
+    )
+    p.add_argument(
+        "format",
+        metavar="FORMAT",
+        choices=["images-txt", "image-syncer", "refs"],
+        help="images-txt (docker_image_pusher), image-syncer (its images file), "
+        "refs (one reference a line)",
+    )
+    p.add_argument("file", metavar="FILE", type=Path, help="the file to import")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the changes as a diff; write nothing"
+    )
 
     acr = sub.add_parser(
         "acr", help="reconcile the ACR namespace, repositories and build rules; run builds"
     )
     acr_sub = acr.add_subparsers(dest="acr_command", required=True, metavar="COMMAND")
     p = acr_sub.add_parser(
-        "plan", parents=[common], help="print what `relay acr apply` would do; change nothing"
+        "plan",
+        parents=[common, sharded],
+        help="print what `relay acr apply` would do; change nothing",
     )
     p.add_argument(
         "--prune", action="store_true", help="also remove relay-managed rules no longer listed"
     )
     p = acr_sub.add_parser(
-        "apply", parents=[common], help="create what is missing in ACR and build changed tags"
+        "apply",
+        parents=[common, sharded, delivered],
+        help="create what is missing in ACR and build changed tags",
     )
     p.add_argument("--wait", action="store_true", help="watch the builds until they end")
     p.add_argument(
@@ -367,11 +456,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "lock":
         from relay.commands.lock import lock
 
-        return lock(repo=args.repo, check=args.check, update=args.update, dry_run=args.dry_run)
+        return lock(
+            repo=args.repo,
+            check=args.check,
+            update=args.update,
+            dry_run=args.dry_run,
+            shard=_shard(args),
+            only=tuple(args.only),
+        )
     if command == "plan":
         from relay.commands.plan import plan
 
-        return plan(repo=args.repo, comment=args.comment, pr=args.pr)
+        return plan(repo=args.repo, comment=args.comment, pr=args.pr, out=args.out)
     if command == "copy":
         from relay.commands.copyimage import copy
 
@@ -385,7 +481,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "publish":
         from relay.commands.publish import publish
 
-        return publish(repo=args.repo)
+        return publish(
+            repo=args.repo, shard=_shard(args), only=tuple(args.only), delivered=args.delivered
+        )
+    if command == "verify":
+        from relay.commands.verify import verify
+
+        return verify(repo=args.repo, output=args.output, shard=_shard(args), only=tuple(args.only))
     if command == "sync":
         from relay.commands.sync import sync
 
@@ -396,12 +498,36 @@ def _dispatch(args: argparse.Namespace) -> int:
         from relay.commands.clients import clients
 
         return clients(repo=args.repo, fmt=args.format, out=args.out)
+    if command == "github":
+        from relay.commands import github
+
+        if args.github_command == "settings":
+            return github.settings(repo=args.repo)
+        if args.github_command == "comment-plan":
+            return github.comment_plan(artifact=args.artifact)
+        if args.github_command == "propose":
+            return github.propose(repo=args.repo)
+        return github.report_run(ok=args.ok, what=args.what)
+    if command == "import":
+        from relay.commands.importlist import import_list
+
+        return import_list(repo=args.repo, fmt=args.format, file=args.file, dry_run=args.dry_run)
     if command == "acr":
         from relay.commands.acr import acr_apply, acr_plan
 
         if args.acr_command == "plan":
-            return acr_plan(repo=args.repo, prune=args.prune)
-        return acr_apply(repo=args.repo, wait=args.wait, timeout=args.timeout, prune=args.prune)
+            return acr_plan(
+                repo=args.repo, prune=args.prune, shard=_shard(args), only=tuple(args.only)
+            )
+        return acr_apply(
+            repo=args.repo,
+            wait=args.wait,
+            timeout=args.timeout,
+            prune=args.prune,
+            shard=_shard(args),
+            only=tuple(args.only),
+            delivered=args.delivered,
+        )
     if command == "harbor":
         from relay.commands.harbor import harbor_apply, harbor_plan, harbor_replicate
 
@@ -424,6 +550,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             return sandbox.status(base=base)
         return sandbox.down(base=base)
     raise AssertionError(f"no dispatch for {command!r}")  # pragma: no cover - argparse checks
+
+
+def _shard(args: argparse.Namespace) -> Shard | None:
+    """`--shard I/N`, parsed by the one sharding rule (relay.config.shard)."""
+    from relay.config.shard import parse
+
+    return None if args.shard is None else parse(args.shard)
 
 
 def run() -> NoReturn:

@@ -38,6 +38,7 @@ class FakeAcr(AcrClient):
     fail_tags: set[str] = field(default_factory=set)
     fail_create_repo: set[str] = field(default_factory=set)
     rule_limit: int = 100
+    repo_name_max: int = 64
     build_limit: int = 100
     namespaces: list[str] = field(default_factory=list)
     repos: dict[str, RepoInfo] = field(default_factory=dict)
@@ -70,6 +71,14 @@ class FakeAcr(AcrClient):
     ) -> RepoInfo:
         if name in self.fail_create_repo:
             raise AcrError("CreateRepo", "REPO_LIMIT_EXCEED", "no room", http_status=400)
+        if len(name) > self.repo_name_max:
+            # What the ACR emulator (and the stricter ACR doc revisions) answer.
+            raise AcrError(
+                "CreateRepo",
+                "PARAM_INVALID",
+                f"RepoName is invalid: length must be 2-{self.repo_name_max}",
+                http_status=400,
+            )
         self.repos[name] = RepoInfo(namespace, name, None, summary, detail)
         self.rules[name] = {}
         return self.repos[name]
@@ -252,3 +261,14 @@ def test_report_text() -> None:
     assert text.splitlines()[0] == "create repo nginx"
     assert "nginx:1.27" in text and "1m15s" in text and "4 up to date" in text
     assert report.ok
+
+
+def test_a_refused_name_says_which_setting_to_lower() -> None:
+    # ACR's limit is 64 per ROS doc 135727, 30 per older pages: relay says what to change.
+    fake = FakeAcr(repo_name_max=30)
+    source = "quay.io/jetstack/cert-manager-controller"  # quay_jetstack_cert-manager-controller
+    report = run(fake, settings(), {source: 1, "quay.io/a/y": 1})
+    assert not report.ok
+    (error,) = [e for e in report.errors if "PARAM_INVALID" in e]
+    assert "lower naming.max_length in mirrors/relay.yaml below 37 (try 30)" in error
+    assert {(r.repo, r.status) for r in report.rows} >= {("quay_a_y", "SUCCESS")}

@@ -337,7 +337,7 @@ def test_secret_is_not_in_errors_or_repr(sdk_answers) -> None:  # noqa: ANN001
 
 
 def test_platform_matching_for_upstream_configs() -> None:
-    from relay.registry.platforms import matches as platform_matches
+    from relay.platforms import matches as platform_matches
 
     assert platform_matches("linux/amd64", {"os": "linux", "architecture": "amd64"})
     assert platform_matches(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 import requests
@@ -55,6 +55,7 @@ from aliyunsdkcr.request.v20181201.GetNamespaceRequest import (
 )
 
 from relay.sandbox.acr import signing
+from relay.sandbox.acr.quirks import EXISTS_SPELLINGS, LIMIT_SPELLINGS
 from relay.sandbox.images import OCI_INDEX_KIND, ImageFactory, OracleClient, PushedImage
 from tests.fixtures.registries import Registry, RegistryFactory
 
@@ -125,7 +126,14 @@ def repo_body(ns: str, name: str, source: tuple[str, str] | None = None) -> dict
 def create_repo(
     emu: AcrEmulator, ns: str, name: str, source: tuple[str, str] | None = None
 ) -> None:
-    call(emu, with_body(CreateRepoRequest.CreateRepoRequest(), repo_body(ns, name, source)))
+    """A repository, bound to ``source`` when given: whether CreateRepo's RepoSource block
+    takes is a quirk (off by default), so bind with UpdateRepoSourceRepo as relay does."""
+    body = repo_body(ns, name, source)
+    call(emu, with_body(CreateRepoRequest.CreateRepoRequest(), body))
+    if source:
+        sourced = json.dumps({"RepoSource": body["RepoSource"]}).encode()
+        resp = raw_roa(emu, "POST", f"/repos/{ns}/{name}/sourceRepo", body=sourced)
+        assert resp.status_code == 200, resp.text
 
 
 def rule_body(location: str, name: str = "Dockerfile", tag: str = "1.0", branch: str = "main"):
@@ -988,6 +996,231 @@ def test_enterprise_errors_come_as_http_200_is_success_false(acr_emulator: AcrEm
         call(emu, create)
     assert info.value.get_http_status() == 400
     assert info.value.get_error_code() == "MissingRepoName"
+
+
+# --------------------------------------------------------------------------------------------
+# quirks: each UNCONFIRMED behaviour, read both ways (relay/sandbox/acr/quirks.py)
+# --------------------------------------------------------------------------------------------
+
+
+def _ee(emu: AcrEmulator, action: str, **params: str) -> requests.Response:
+    return raw_rpc(emu, action, {"InstanceId": emu.instance_id, **params})
+
+
+def _source_answer(emu: AcrEmulator, repo: str) -> requests.Response:
+    return raw_roa(emu, "GET", f"/repos/relay/{repo}/sourceRepo", content_type=None)
+
+
+def test_quirk_repo_source_on_create_and_the_source_answer(acr_emulator: AcrEmulator) -> None:
+    emu = acr_emulator
+    create_namespace(emu, "relay")
+    block = repo_body("relay", "dropped", ("relay-bot", "mirrors"))
+    # Default: the block is accepted and dropped; the read says there is no source (404).
+    call(emu, with_body(CreateRepoRequest.CreateRepoRequest(), block))
+    assert emu.state.repos[("personal", "relay", "dropped")].source is None
+    resp = _source_answer(emu, "dropped")
+    assert resp.status_code == 404 and resp.json()["code"] == "REPO_SOURCE_NOT_EXIST"
+    emu.quirks.unbound_source = "empty"
+    resp = _source_answer(emu, "dropped")
+    assert resp.status_code == 200 and resp.json()["data"] == {}
+
+    emu.quirks.create_repo_source = "honour"
+    block = repo_body("relay", "kept", ("relay-bot", "mirrors"))
+    call(emu, with_body(CreateRepoRequest.CreateRepoRequest(), block))
+    assert emu.state.repos[("personal", "relay", "kept")].source is not None
+    source = {
+        "sourceRepoType": "GITHUB",
+        "sourceRepoNamespace": "relay-bot",
+        "sourceRepoName": "mirrors",
+    }
+    config = {"isAutoBuild": False, "isOversea": True, "isDisableCache": True}
+    nested = {"source": source, "buildConfig": config}
+    layouts: list[tuple[Literal["repoSource", "sourceRepo", "flat"], dict[str, Any]]] = [
+        ("repoSource", {"repoSource": nested}),
+        ("sourceRepo", {"sourceRepo": nested}),
+        ("flat", {**source, **config}),
+    ]
+    for layout, data in layouts:
+        emu.quirks.source_layout = layout
+        assert _source_answer(emu, "kept").json()["data"] == data, layout
+
+
+def test_quirk_overseas_build_refused(acr_emulator: AcrEmulator) -> None:
+    emu = acr_emulator
+    emu.quirks.overseas_build = "refused"
+    create_namespace(emu, "relay")
+    block = repo_body("relay", "app", ("relay-bot", "mirrors"))
+    call(emu, with_body(CreateRepoRequest.CreateRepoRequest(), block))
+    sent = json.dumps({"RepoSource": block["RepoSource"]}).encode()
+    refused = raw_roa(emu, "POST", "/repos/relay/app/sourceRepo", body=sent)
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "PARAM_INVALID" and "IsOversea" in refused.json()["message"]
+    block["RepoSource"]["BuildConfig"]["IsOversea"] = False
+    sent = json.dumps({"RepoSource": block["RepoSource"]}).encode()
+    assert raw_roa(emu, "POST", "/repos/relay/app/sourceRepo", body=sent).status_code == 200
+
+
+def test_quirk_repo_name_dots(acr_emulator: AcrEmulator) -> None:
+    emu = acr_emulator
+    create_namespace(emu, "relay")
+    dotted = with_body(CreateRepoRequest.CreateRepoRequest(), repo_body("relay", "app.v2"))
+    expect_service_error(emu, dotted, "PARAM_INVALID")
+    emu.quirks.repo_name_dots = True
+    call(emu, dotted)
+    leading = with_body(CreateRepoRequest.CreateRepoRequest(), repo_body("relay", ".app"))
+    expect_service_error(emu, leading, "PARAM_INVALID")
+    assert ("personal", "relay", "app.v2") in emu.state.repos
+
+
+def test_quirk_rule_image_tag_field(acr_emulator: AcrEmulator) -> None:
+    emu = acr_emulator
+    create_namespace(emu, "relay")
+    create_repo(emu, "relay", "app")
+    req = CreateRepoBuildRuleRequest.CreateRepoBuildRuleRequest()
+    req.set_RepoNamespace("relay")
+    req.set_RepoName("app")
+    only_tag = rule_body("/")
+    del only_tag["BuildRule"]["ImageTag"]
+    expect_service_error(emu, with_body(req, only_tag), "REQUEST_BODY_FORMAT_INVALID")
+    both = rule_body("/", tag="image")
+    both["BuildRule"]["Tag"] = "source"
+    first = create_rule(emu, "relay", "app", both)
+    emu.quirks.rule_image_tag_field = "Tag"
+    second = create_rule(emu, "relay", "app", both)
+    only_image = rule_body("/")
+    del only_image["BuildRule"]["Tag"]
+    expect_service_error(emu, with_body(req, only_image), "REQUEST_BODY_FORMAT_INVALID")
+    rules = emu.state.repos[("personal", "relay", "app")].rules
+    assert (rules[first].image_tag, rules[second].image_tag) == ("image", "source")
+
+
+@pytest.mark.parametrize("returns_id", [False, True])
+@pytest.mark.parametrize("spelling", ["CANCELED", "CANCELLED"])
+def test_quirk_start_answer_and_cancelled_spelling(
+    acr_emulator: AcrEmulator, returns_id: bool, spelling: Literal["CANCELED", "CANCELLED"]
+) -> None:
+    emu = acr_emulator
+    emu.quirks.start_build_returns_id = returns_id
+    emu.quirks.canceled_status = spelling
+    emu.build_settings.pending_seconds = 30  # held PENDING: buildah never runs
+    create_namespace(emu, "relay")
+    create_repo(emu, "relay", "app", ("relay-bot", "mirrors"))
+    start = StartRepoBuildByRuleRequest.StartRepoBuildByRuleRequest()
+    start.set_RepoNamespace("relay")
+    start.set_RepoName("app")
+    start.set_BuildRuleId(create_rule(emu, "relay", "app", rule_body("/")))
+    answer = call(emu, start)["data"]
+    (build,) = _builds(emu, "relay", "app")
+    assert answer == ({"buildId": build["buildId"]} if returns_id else {})
+    emu.server.runner.cancel(emu.state.builds[build["buildId"]])
+    assert _status(emu, "relay", "app", build["buildId"]) == spelling
+    assert _builds(emu, "relay", "app")[0]["buildStatus"] == spelling
+
+    # Enterprise: the same state, lower-cased by GetRepoBuildRecordStatus as every status.
+    assert _ee(emu, "CreateNamespace", NamespaceName="relay").json()["IsSuccess"] is True
+    repo_id = _ee(
+        emu,
+        "CreateRepository",
+        RepoNamespaceName="relay",
+        RepoName="app",
+        RepoType="PRIVATE",
+        Summary="s",
+    ).json()["RepoId"]
+    source = {"CodeRepoType": "GITHUB", "CodeRepoNamespaceName": "o", "CodeRepoName": "r"}
+    assert _ee(emu, "CreateRepoSourceCodeRepo", RepoId=repo_id, **source).json()["IsSuccess"]
+    rule = {
+        "PushType": "GIT_BRANCH",
+        "PushName": "main",
+        "DockerfileLocation": "/",
+        "DockerfileName": "Dockerfile",
+        "ImageTag": "1.0",
+    }
+    rule_id = _ee(emu, "CreateRepoBuildRule", RepoId=repo_id, **rule).json()["BuildRuleId"]
+    record = _ee(emu, "CreateBuildRecordByRule", RepoId=repo_id, BuildRuleId=rule_id).json()
+    emu.server.runner.cancel(emu.state.builds[record["BuildRecordId"]])
+    status = _ee(
+        emu, "GetRepoBuildRecordStatus", RepoId=repo_id, BuildRecordId=record["BuildRecordId"]
+    ).json()
+    assert status["BuildStatus"] == spelling.lower()
+    listed = _ee(emu, "ListRepoBuildRecord", RepoId=repo_id).json()["BuildRecords"]
+    assert [r["BuildStatus"] for r in listed] == [spelling]
+
+
+def test_quirk_page_sizes(acr_emulator: AcrEmulator) -> None:
+    emu = acr_emulator
+    create_namespace(emu, "relay")
+    for i in range(35):
+        create_repo(emu, "relay", f"app{i:02d}")
+
+    def page(n: int) -> dict[str, Any]:
+        req = GetRepoListByNamespaceRequest.GetRepoListByNamespaceRequest()
+        req.set_RepoNamespace("relay")
+        req.set_Page(n)
+        req.set_PageSize(100)
+        return call(emu, req)["data"]
+
+    first, second = page(1), page(2)
+    assert (len(first["repos"]), first["pageSize"], first["total"]) == (30, 30, 35)
+    assert [r["repoName"] for r in second["repos"]] == [f"app{i}" for i in range(30, 35)]
+    emu.quirks.personal_page_size_cap = None
+    assert (len(page(1)["repos"]), page(1)["pageSize"]) == (35, 100)
+
+    assert _ee(emu, "CreateNamespace", NamespaceName="relay").json()["IsSuccess"] is True
+    over = _ee(emu, "ListRepository", RepoNamespaceName="relay", PageNo="1", PageSize="101")
+    assert over.status_code == 400 and over.json()["Code"] == "PARAM_INVALID"
+    assert over.json()["IsSuccess"] is False
+    at_max = _ee(emu, "ListRepository", RepoNamespaceName="relay", PageNo="1", PageSize="100")
+    assert at_max.status_code == 200 and at_max.json()["PageSize"] == 100
+    emu.quirks.enterprise_page_size_over_max = "clamp"
+    over = _ee(emu, "ListRepository", RepoNamespaceName="relay", PageNo="1", PageSize="101")
+    assert over.status_code == 200 and over.json()["PageSize"] == 100
+
+
+def test_quirk_error_spellings(acr_emulator: AcrEmulator) -> None:
+    emu = acr_emulator
+    emu.set_limits(namespaces=1)
+    create_namespace(emu, "relay")
+    again = with_body(CreateNamespaceRequest.CreateNamespaceRequest(), ns_body("relay"))
+    another = with_body(CreateNamespaceRequest.CreateNamespaceRequest(), ns_body("other"))
+    relay_words = ("ALREADY", "EXIST", "DUPLICATE", "LIMIT", "QUOTA", "EXCEED", "TOO", "MAXIMUM")
+    exists_codes = ["NAMESPACE_ALREADY_EXIST", "NAMESPACE_EXIST", "NAMESPACE_DUPLICATE"]
+    for spelling, code in zip(EXISTS_SPELLINGS, exists_codes, strict=True):
+        emu.quirks.already_exists = spelling
+        with pytest.raises(ServerException) as info:
+            call(emu, again)
+        body = service_error(info.value)
+        assert body["code"] == code
+        if spelling != "ALREADY_EXIST":  # only the code tells
+            assert not any(w in body["message"].upper() for w in relay_words), body
+    limit_codes = ["NAMESPACE_LIMIT_EXCEED", "NAMESPACE_QUOTA", "TOO_MANY_NAMESPACES"]
+    for limit, code in zip(LIMIT_SPELLINGS, limit_codes, strict=True):
+        emu.quirks.limit_exceeded = limit
+        with pytest.raises(ServerException) as info:
+            call(emu, another)
+        body = service_error(info.value)
+        assert body["code"] == code
+        if limit != "LIMIT_EXCEED":
+            assert not any(w in body["message"].upper() for w in relay_words), body
+
+
+def test_quirk_enterprise_rebind(acr_emulator: AcrEmulator) -> None:
+    emu = acr_emulator
+    assert _ee(emu, "CreateNamespace", NamespaceName="relay").json()["IsSuccess"] is True
+    repo_id = _ee(
+        emu,
+        "CreateRepository",
+        RepoNamespaceName="relay",
+        RepoName="app",
+        RepoType="PRIVATE",
+        Summary="s",
+    ).json()["RepoId"]
+    source = {"RepoId": repo_id, "CodeRepoType": "GITHUB", "CodeRepoNamespaceName": "o"}
+    assert _ee(emu, "CreateRepoSourceCodeRepo", **source, CodeRepoName="r1").json()["IsSuccess"]
+    again = _ee(emu, "CreateRepoSourceCodeRepo", **source, CodeRepoName="r2").json()
+    assert again["Code"] == "REPO_SOURCE_ALREADY_EXIST"
+    emu.quirks.enterprise_rebind = "overwrite"
+    assert _ee(emu, "CreateRepoSourceCodeRepo", **source, CodeRepoName="r2").json()["IsSuccess"]
+    assert emu.state.repos[("enterprise", "relay", "app")].source.owner_repo == "o/r2"
 
 
 # --------------------------------------------------------------------------------------------

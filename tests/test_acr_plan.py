@@ -97,6 +97,10 @@ def test_desired_state() -> None:
     ee = wanted(settings=AcrSettings(edition="enterprise", instance_id="cri-x", namespace="m"))
     assert ee[1].tags[0].rule.platforms == ("linux/arm64", "linux/amd64")
     assert ee[1].platform == "linux/arm64"
+    # ACR is sent containerd's canonical spelling, whatever the list says.
+    spelled = LIST.replace("[linux/arm64, linux/amd64]", "[linux/aarch64, linux/arm/v7]")
+    ee = wanted(spelled, AcrSettings(edition="enterprise", instance_id="cri-x", namespace="m"))
+    assert ee[1].tags[0].rule.platforms == ("linux/arm64", "linux/arm/v7")
 
 
 def test_desired_needs_locked_digests() -> None:

@@ -1,183 +1,21 @@
 """The ACR stage end to end, against the ACR emulator (real signatures, real buildah builds).
 
-Upstream images live in a local registry mapped in for `registry.k8s.io` and `quay.io`; the
-generated Dockerfiles are committed to a local bare git repository standing in for GitHub.
+The `world` fixture (tests/fixtures/acr_world.py) holds upstream images in a local registry and
+the generated Dockerfiles in a local bare git repository standing in for GitHub.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 
 from relay.commands import acr as commands
-from relay.config import lockfile as lock_mod
-from relay.config import mirrors
-from relay.config.lockfile import Lock, LockedTag
-from relay.registry.client import RegistryClient
-from relay.sandbox.images import MANIFEST_ACCEPT, ImageFactory, OracleClient, PushedImage
-from relay.stages import generate
 from relay.stages.acr.api import CallStats
-from relay.stages.acr.apply import ApplyReport
-from relay.stages.acr.settings import AcrSettings, PollSettings, RetrySettings, SourceSettings
-from relay.stages.acr.upstream import from_registry
-from tests.fixtures.acr import AcrEmulator, acr_emulator  # noqa: F401 - the fixture
-from tests.fixtures.registries import Registry, RegistryFactory
+from tests.fixtures.acr_world import GITHUB, NAMESPACE, World, fast_settings, statuses
 
 pytestmark = [pytest.mark.buildah, pytest.mark.slow]
-
-GITHUB = "octo/mirrors"
-NAMESPACE = "relay-test"
-
-
-def fast_settings(**kw: object) -> AcrSettings:
-    base: dict[str, object] = dict(
-        namespace=NAMESPACE,
-        source=SourceSettings(GITHUB),
-        poll=PollSettings(interval=0.05, max_interval=0.3, timeout=240),
-        retry=RetrySettings(attempts=5, backoff=0.01, max_backoff=0.05),
-        max_concurrent_builds=2,
-        workers=4,
-    )
-    return AcrSettings(**(base | kw))  # type: ignore[arg-type]
-
-
-@dataclass
-class World:
-    emu: AcrEmulator
-    upstream: Registry
-    factory: ImageFactory
-    repo: Path
-    settings: AcrSettings
-    # source repository ("registry.k8s.io/pause") -> tag -> what is upstream
-    pushed: dict[str, dict[str, PushedImage]] = field(default_factory=dict)
-    entries: list[tuple[str, list[str]]] = field(default_factory=list)
-    platforms: dict[str, list[str]] = field(default_factory=dict)  # source -> platforms
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "RELAY_ACR_ENDPOINT": self.emu.endpoint,
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": self.emu.access_key_id,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": self.emu.access_key_secret,
-            # Must not hijack calls to the emulator (the SDK ignores NO_PROXY).
-            "HTTP_PROXY": "http://127.0.0.1:9",
-            "HTTPS_PROXY": "http://127.0.0.1:9",
-        }
-
-    def push(self, source: str, tag: str, kind: str = "docker", seed: str | None = None) -> None:
-        domain, path = source.split("/", 1)
-        image = self.factory.push(self.upstream, path, tag, kind, seed=seed or f"{source}:{tag}")
-        self.pushed.setdefault(source, {})[tag] = image
-
-    def publish(self) -> None:
-        """Write the list and the lock, generate the Dockerfiles, "push" them to GitHub."""
-        lines = ["images:"]
-        for source, tags in self.entries:
-            lines.append(f"  - source: {source}")
-            lines.append(f"    tags: [{', '.join(repr(t) for t in tags)}]")
-            if source in self.platforms:
-                lines.append(f"    platforms: [{', '.join(self.platforms[source])}]")
-        (self.repo / "mirrors").mkdir(parents=True, exist_ok=True)
-        (self.repo / "mirrors" / "images.yaml").write_text("\n".join(lines) + "\n")
-        lock = Lock()
-        for source, tags in self.entries:
-            for tag in tags:
-                image = self.pushed[source][tag]
-                lock.put(
-                    source, tag, LockedTag(image.digest, image.media_type, tuple(image.platforms))
-                )
-        lock_mod.write(self.repo, lock)
-        mirror_list, lock = self.load()
-        generate.apply(
-            self.repo, generate.plan(generate.desired(mirror_list, lock), generate.scan(self.repo))
-        )
-        files = {
-            str(p.relative_to(self.repo)): p.read_text()
-            for p in (self.repo / "mirrors").rglob("*")
-            if p.is_file()
-        }
-        self.emu.create_git_remote(GITHUB, files)
-
-    def load(self) -> tuple[mirrors.MirrorList, Lock]:
-        return mirrors.load(self.repo), lock_mod.read(self.repo)
-
-    def upstream_config(self):  # noqa: ANN201
-        return from_registry(lambda _domain: RegistryClient(self.upstream.url))
-
-    def apply(self, *, wait: bool = True, **kw: object) -> tuple[ApplyReport, str]:
-        mirror_list, lock = self.load()
-        out = io.StringIO()
-        kw.setdefault("upstream_config", self.upstream_config())
-        report = commands.apply(
-            self.repo,
-            kw.pop("settings", self.settings),
-            mirror_list,
-            lock,
-            wait=wait,
-            env=self.env,
-            out=out,
-            **kw,  # type: ignore[arg-type]
-        )
-        return report, out.getvalue()
-
-    def acr_image(self, name: str, tag: str) -> tuple[str, list[str]]:
-        """(config digest, diff_ids) of what ACR holds (the amd64 image)."""
-        return _config_and_diff_ids(self.emu.registry, f"{NAMESPACE}/{name}", tag)
-
-    def upstream_image(self, source: str, tag: str) -> tuple[str, list[str]]:
-        return _config_and_diff_ids(self.upstream, source.split("/", 1)[1], tag)
-
-
-def _config_and_diff_ids(registry: Registry, repo: str, ref: str) -> tuple[str, list[str]]:
-    with OracleClient(registry) as cli:
-        scope = f"repository:{repo}:pull"
-        resp = cli.request(
-            "GET", f"/v2/{repo}/manifests/{ref}", scope=scope, headers={"Accept": MANIFEST_ACCEPT}
-        )
-        resp.raise_for_status()
-        doc = resp.json()
-        if "manifests" in doc:
-            child = next(m for m in doc["manifests"] if m["platform"]["architecture"] == "amd64")
-            resp = cli.request(
-                "GET",
-                f"/v2/{repo}/manifests/{child['digest']}",
-                scope=scope,
-                headers={"Accept": MANIFEST_ACCEPT},
-            )
-            resp.raise_for_status()
-            doc = resp.json()
-        config = doc["config"]["digest"]
-        blob = cli.request("GET", f"/v2/{repo}/blobs/{config}", scope=scope)
-        blob.raise_for_status()
-        return config, json.loads(blob.content)["rootfs"]["diff_ids"]
-
-
-@pytest.fixture
-def world(
-    acr_emulator: AcrEmulator,  # noqa: F811
-    registry_factory: RegistryFactory,
-    image_factory: ImageFactory,
-    tmp_path: Path,
-) -> World:
-    upstream = registry_factory("plain")
-    for prefix in ("registry.k8s.io", "quay.io"):
-        acr_emulator.map_upstream(prefix, upstream)
-    w = World(acr_emulator, upstream, image_factory, tmp_path / "relay", fast_settings())
-    w.push("registry.k8s.io/pause", "3.9", "docker")
-    w.push("registry.k8s.io/pause", "3.10", "oci-index")
-    w.push("quay.io/org/app", "1.0", "oci")
-    w.entries = [("registry.k8s.io/pause", ["3.9", "3.10"]), ("quay.io/org/app", ["1.0"])]
-    w.publish()
-    return w
-
-
-def statuses(report: ApplyReport) -> dict[str, str]:
-    return {f"{r.repo}:{r.tag}": r.status for r in report.rows}
 
 
 def test_first_apply_builds_everything_second_is_a_no_op(

@@ -18,7 +18,8 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 def load(repo: Path) -> tuple[mirrors.MirrorList, Lock]:
     cfg = settings.load(repo)
-    return mirrors.load(repo, max_name_length=cfg.naming.max_length), lock.read(repo)
+    ml = mirrors.load(repo, max_name_length=cfg.naming.max_length, prefixes=cfg.naming.prefixes)
+    return ml, lock.read(repo)
 
 
 def run(repo: Path) -> list[generate.Change]:

@@ -170,3 +170,32 @@ def test_a_config_that_is_not_an_object_is_a_protocol_error(fake: FakeRegistry) 
     client = RegistryClient(fake.host)
     with pytest.raises(ProtocolError, match="not a JSON object"):
         inspect_image(client, "team/bad", client.get_manifest("team/bad", "1"), ["linux/amd64"])
+
+
+def test_a_known_config_names_its_platform_without_reading_it(fake: FakeRegistry) -> None:
+    digest = _image(fake, "team/one", "linux", "amd64")
+    client = RegistryClient(fake.host)
+    manifest = client.get_manifest("team/one", digest)
+    config = manifest.config_digest()
+    assert config is not None
+    before = fake.count("GET", "/blobs/")
+    found = inspect_image(
+        client, "team/one", manifest, ["linux/amd64"], known_configs={"linux/amd64": config}
+    )
+    assert fake.count("GET", "/blobs/") == before  # `relay verify`'s no-op case: no blob read
+    assert found.images["linux/amd64"].config_digest == config
+    # Another config, or diff_ids asked for, still reads the config.
+    other = inspect_image(
+        client, "team/one", manifest, ["linux/amd64"], known_configs={"linux/amd64": DIGEST}
+    )
+    assert other.images["linux/amd64"].config_digest == config
+    assert fake.count("GET", "/blobs/") == before + 1
+    detailed = inspect_image(
+        client,
+        "team/one",
+        manifest,
+        ["linux/amd64"],
+        read_config=True,
+        known_configs={"linux/amd64": config},
+    )
+    assert detailed.images["linux/amd64"].diff_ids == (sha256(b"amd64"),)

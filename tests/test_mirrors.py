@@ -204,11 +204,74 @@ def test_name_too_long_is_a_setting() -> None:
           - source: quay.io/jetstack/cert-manager-controller
             tags: [v1.16.1]
         """
-    got = problems(text)
+    got = problems(text, max_name_length=30)
     assert "is 37 characters, longer than naming.max_length 30" in got[0]
     assert "add 'name: cert-manager-controller'" in got[0]
-    ml = parse(text, max_name_length=64)
+    ml = parse(text)  # the default is ACR's documented 64
     assert ml.entries[0].target == "quay_jetstack_cert-manager-controller"
+
+
+def test_suggestions_are_unused_in_the_list_and_end_on_a_word() -> None:
+    # From the real lists: following the old advice created new collisions and cut words.
+    got = problems(
+        """\
+        images:
+          - source: elasticsearch
+            tags: ["8.15.0"]
+          - source: docker.elastic.co/elasticsearch/elasticsearch
+            tags: ["8.15.0"]
+          - source: quay.io/elasticsearch/elasticsearch
+            tags: ["8.15.0"]
+          - source: registry.k8s.io/sig-storage/nfs-subdir-external-provisioner
+            tags: [v4.0.2]
+        """,
+        max_name_length=30,
+    )
+    hints = [g.split("add 'name: ")[1].split("'")[0] for g in got]
+    assert hints == ["elastic_elasticsearch", "quay_elasticsearch", "nfs-subdir-external"]
+    assert got[0].startswith("mirrors/images.yaml:4: target name 'docker.elastic.co_elasticsearch")
+
+
+def test_collision_hints_do_not_collide_with_each_other() -> None:
+    got = problems(
+        """\
+        images:
+          - source: ghcr.io/foo
+            tags: [a]
+          - source: docker.io/ghcr/foo
+            tags: [a]
+          - source: docker.io/x/foo
+            tags: [a]
+            name: foo
+          - source: docker.io/y/ghcr_foo
+            tags: [a]
+            name: ghcr_foo
+        """
+    )
+    hints = [g.split("add 'name: ")[1].split("'")[0] for g in got]
+    assert len(hints) == 2 and len(set(hints)) == 2
+    assert not {"foo", "ghcr_foo"} & set(hints)
+
+
+def test_an_entry_with_a_bad_tag_still_takes_part_in_the_checks() -> None:
+    # One round of fixes must be enough: the bad tag, the duplicate and the collision at once.
+    got = problems(
+        """\
+        images:
+          - source: nginx
+            tags: ["1.27", "bad tag"]
+          - source: docker.io/library/nginx
+            tags: ["1.26"]
+          - source: ghcr.io/foo
+            tags: [.a]
+            platforms: [linux/amd46]
+          - source: docker.io/ghcr/foo
+            tags: [a]
+        """
+    )
+    assert [g.split(":", 2)[1] for g in got] == ["3", "4", "7", "8", "9"], got
+    assert "duplicate entry for docker.io/library/nginx" in got[1]
+    assert "collides with ghcr.io/foo" in got[4]
 
 
 def test_every_problem_is_reported_in_line_order() -> None:

@@ -185,7 +185,7 @@ def test_diff_is_sorted_and_complete() -> None:
 
 
 def test_platform_string() -> None:
-    from relay.registry.platforms import platform_string
+    from relay.platforms import platform_string
 
     assert (
         platform_string({"os": "linux", "architecture": "arm", "variant": "v7"}) == "linux/arm/v7"

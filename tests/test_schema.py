@@ -63,6 +63,20 @@ AGREE = [
     (doc("source: nginx\ntags: [a]\nname: Web"), False),
     (doc("source: nginx\ntags: [a]\nname: w"), False),
     (doc("source: nginx\ntags: [a]\nplatforms: [amd64]"), False),
+    (doc("source: nginx\ntags: [a]\nplatforms: [linux/amd46]"), False),
+    (doc("source: nginx\ntags: [a]\nplatforms: [linx/amd64]"), False),
+    (doc("source: nginx\ntags: [a]\nplatforms: [Linux/amd64]"), False),
+    (doc("source: nginx\ntags: [a]\nplatforms: [linux/aarch64, linux/arm64/v8.2]"), True),
+    (doc("source: nginx\ntags: [a]\nplatforms: [linux/arm/v7, windows/amd64]"), True),
+    (doc("source: nginx\ntags: [a]\nname: web.1"), True),
+    (doc("source: nginx\ntags: [a]\nname: web."), False),
+    (doc("source: nginx\ntags: [a]\nname: " + "w" * 64), True),
+    (doc("source: nginx\ntags: [a]\nname: " + "w" * 65), False),
+    (doc("source: nginx\nselect: {all: true}"), True),
+    (doc("source: nginx\nselect: {all: true, exclude: sig$}"), True),
+    (doc("source: nginx\nselect: {all: false}"), False),
+    (doc("source: nginx\nselect: {all: 1}"), False),
+    (doc("source: nginx\nselect: {semver: '^1.27'}"), True),
     (doc("source: nginx\ntags: [a]\nplatforms: [linux/amd64, linux/amd64]"), False),
     (doc("source: nginx\nselect: {}"), False),
     (doc("source: nginx\nselect: {latest: 0}"), False),
@@ -82,7 +96,11 @@ AGREE = [
 RELAY_STRICTER = [
     doc("source: nginx\ntags: [a]") + "  - source: docker.io/library/nginx\n    tags: [b]\n",
     doc("source: ghcr.io/foo\ntags: [a]") + "  - source: docker.io/ghcr/foo\n    tags: [a]\n",
-    doc("source: quay.io/jetstack/cert-manager-controller\ntags: [a]"),
+    doc(
+        "source: quay.io/jetstack/cert-manager-controller-and-more-words-than-acr-allows\ntags: [a]"
+    ),
+    doc("source: nginx\ntags: [a]\nplatforms: [linux/arm64, linux/arm64/v8]"),
+    doc("source: nginx\nselect: {all: true, latest: 2}"),
     doc("source: nginx\nselect: {semver: 'not a range'}"),
     doc("source: nginx\nselect: {include: '('}"),
     doc("source: " + "a" * 64 + "\ntags: [a]"),
@@ -110,3 +128,33 @@ def test_shipped_list_passes_both() -> None:
 
 def test_schema_is_a_valid_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_shipped_list_fits_kubeadm() -> None:
+    """kubeadm with `imageRepository: harbor.example.com/mirrors` pulls mirrors/kube-apiserver,
+    mirrors/pause, mirrors/coredns…: the starter list's names must be exactly those."""
+    from relay.commands.common import load
+
+    _, shipped = load(ROOT)
+    names = {e.source.name: e.target for e in shipped.entries}
+    # `kubeadm config images list --kubernetes-version v1.30.14 --image-repository X`
+    assert {names[f"registry.k8s.io/{p}"] for p in KUBEADM} == {
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-proxy",
+        "pause",
+        "etcd",
+        "coredns",
+    }
+
+
+KUBEADM = [
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+    "pause",
+    "etcd",
+    "coredns/coredns",
+]

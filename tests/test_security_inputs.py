@@ -328,7 +328,10 @@ def test_validate_refuses_settings_that_fail_later(
 
 
 def test_copy_platform_is_checked(tmp_path: Path, capsys) -> None:
-    assert _run("copy", "127.0.0.1:9/x:1", "127.0.0.1:9/y:1", "--platform", "linux/amd64\n::error::x") == 2
+    assert (
+        _run("copy", "127.0.0.1:9/x:1", "127.0.0.1:9/y:1", "--platform", "linux/amd64\n::error::x")
+        == 2
+    )
     err = capsys.readouterr().err
     assert "os/arch" in err and "\n::error::x" not in err
 

@@ -52,14 +52,103 @@ def test_bad_ranges(bad: str) -> None:
 
 def test_version_order() -> None:
     order = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.10.0"]
-    keys = [parse_version(v).key() for v in order]  # type: ignore[union-attr]
-    assert keys == sorted(keys)
+    versions = [parse_version(v) for v in order]
+    assert versions == sorted(versions)  # type: ignore[type-var]
 
 
 def test_non_versions() -> None:
     assert parse_version("latest") is None
-    assert parse_version("1.2") is None
+    assert parse_version("1.2.3.4") is None
+    assert parse_version("1.2.3-01") is None  # leading zero in a numeric pre-release id
     assert parse_version("v1.2.3") is not None
+
+
+# Docker Official Images tag x and x.y; they are versions (skopeo's images-by-semver and
+# Masterminds/semver read them so: 1.27 is 1.27.0).
+@pytest.mark.parametrize(
+    ("tag", "version"),
+    [
+        ("1.27", "1.27.0"),
+        ("16.4", "16.4.0"),
+        ("7.2", "7.2.0"),
+        ("v1", "1.0.0"),
+        ("1", "1.0.0"),
+        ("1.27.3", "1.27.3"),
+        ("1.27-alpine", "1.27.0-alpine"),
+        ("3.5.15-0", "3.5.15-0"),
+    ],
+)
+def test_partial_versions(tag: str, version: str) -> None:
+    assert str(parse_version(tag)) == version
+
+
+# Real tag lists (nginx, postgres, redis as Docker Hub lists them, trimmed).
+NGINX = [
+    "1.27",
+    "1.27.3",
+    "1.27.3-alpine",
+    "1.27-alpine",
+    "1.26",
+    "1.26.2",
+    "1",
+    "mainline",
+    "stable",
+    "latest",
+    "1.28.0-rc.1",
+]
+POSTGRES = ["16", "16.4", "16.3", "16.4-bookworm", "15.8", "15", "17rc1", "latest"]
+
+
+@pytest.mark.parametrize(
+    ("rng", "tags", "chosen"),
+    [
+        (">=1.27 <2", NGINX, ["1.27", "1.27.3"]),
+        ("~1.26", NGINX, ["1.26", "1.26.2"]),
+        ("^16", POSTGRES, ["16", "16.3", "16.4"]),
+        ("16.x", POSTGRES, ["16", "16.3", "16.4"]),
+        (">=1.28.0-rc.0 <2", NGINX, ["1.28.0-rc.1"]),  # a pre-release only when the range names one
+        ("1.27.x", ["v1.27.0", "v1.27.1", "v1.28.0"], ["v1.27.0", "v1.27.1"]),
+    ],
+)
+def test_ranges_see_real_tags(rng: str, tags: list[str], chosen: list[str]) -> None:
+    assert Selection(semver=parse_range(rng)).select(tags) == chosen
+
+
+def test_latest_counts_short_versions() -> None:
+    s = Selection(semver=parse_range(">=16"), latest=2)
+    assert s.select(POSTGRES) == ["16.3", "16.4"]
+    # 1.27 and 1.27.0 are one version; the longer spelling counts as newer, every run alike.
+    assert Selection(latest=1).select(["1.27", "1.27.0"]) == ["1.27.0"]
+
+
+@pytest.mark.parametrize(
+    ("spelled", "npm"),
+    [(">= 1.2", ">=1.2"), ("~> 1.2", "~1.2"), ("^v1.2", "^1.2"), ("v1.x", "1.x")],
+)
+def test_spellings_people_write(spelled: str, npm: str) -> None:
+    tags = ["1.1.0", "1.2.0", "1.2.5", "1.3.0", "2.0.0"]
+    assert Selection(semver=parse_range(spelled)).select(tags) == Selection(
+        semver=parse_range(npm)
+    ).select(tags)
+
+
+def test_all_takes_every_tag_and_exclude_narrows_it() -> None:
+    assert Selection(all=True).select(["b", "a", "1.0"]) == ["1.0", "a", "b"]
+    s = Selection(all=True, exclude=selection.compile_regex("^sha256-|\\.sig$"))
+    assert s.select(["v1", "sha256-abc.sig", "v2"]) == ["v1", "v2"]
+
+
+def test_explain_says_why_the_nearest_tags_were_skipped() -> None:
+    s = Selection(semver=parse_range(">=1.28 <2"))
+    assert s.select(NGINX) == []
+    why = s.explain(NGINX, limit=5)
+    assert why == [
+        "1.28.0-rc.1 (a pre-release, and '>=1.28 <2' names none)",
+        "1.27.3 (outside '>=1.28 <2')",
+        "1.27.3-alpine (outside '>=1.28 <2')",
+        "latest (not a version)",
+        "mainline (not a version)",
+    ]
 
 
 def test_select_latest_n() -> None:

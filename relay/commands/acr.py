@@ -16,11 +16,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from relay.commands.common import load
+from relay.commands.common import load, write_delivered
 from relay.config import lockfile
+from relay.config import shard as sharding
 from relay.config.lockfile import Lock
 from relay.config.mirrors import MirrorList
-from relay.errors import CheckFailed, OperationFailed
+from relay.config.shard import Shard
+from relay.errors import CheckFailed, InputError, OperationFailed
 from relay.output import ghactions
 from relay.stages import generate
 from relay.stages.acr import apply as apply_mod
@@ -36,32 +38,65 @@ from relay.stages.acr.state import Observed
 log = logging.getLogger(__name__)
 
 
-def acr_plan(*, repo: Path, prune: bool) -> int:
+def acr_plan(
+    *, repo: Path, prune: bool, shard: Shard | None = None, only: tuple[str, ...] = ()
+) -> int:
     """Print what `relay acr apply` would do; change nothing."""
-    actions = _with_loaded(repo, lambda common: plan(**common, prune=prune))
+    _check_shard(prune, shard, only)
+    actions = _with_loaded(repo, lambda common: plan(**common, prune=prune), shard, only)
     for action in actions:
         print(action)
     print(f"{len(actions)} action(s)" if actions else "ACR is up to date: nothing to do")
     return 0
 
 
-def acr_apply(*, repo: Path, wait: bool, timeout: float | None, prune: bool) -> int:
+def acr_apply(
+    *,
+    repo: Path,
+    wait: bool,
+    timeout: float | None,
+    prune: bool,
+    shard: Shard | None = None,
+    only: tuple[str, ...] = (),
+    delivered: Path | None = None,
+) -> int:
     """Create what is missing in ACR and build changed tags; exit 1 if a build failed."""
-    report = _with_loaded(
+    _check_shard(prune, shard, only)
+    report: ApplyReport = _with_loaded(
         repo,
         lambda common: apply(**common, prune=prune, wait=wait, timeout=timeout, out=sys.stdout),
+        shard,
+        only,
     )
+    if delivered is not None:
+        write_delivered(delivered, [r.repo for r in report.rows if r.status.upper() == "SUCCESS"])
     if not report.ok:
         raise OperationFailed("some ACR builds failed or did not finish; see the table above")
     return 0
 
 
-def _with_loaded(repo: Path, run: Callable[[dict[str, Any]], Any]) -> Any:
-    """Load what both commands need and call `run(arguments)`."""
+def _check_shard(prune: bool, shard: Shard | None, only: tuple[str, ...]) -> None:
+    # A part of the list sees only its own entries: the rest's repositories would look unlisted.
+    if prune and ((shard is not None and shard.count > 1) or only):
+        raise InputError(
+            "--prune removes what the whole list no longer names: run it without --shard "
+            "(or with --shard 1/1) and without --only"
+        )
+
+
+def _with_loaded(
+    repo: Path,
+    run: Callable[[dict[str, Any]], Any],
+    shard: Shard | None = None,
+    only: tuple[str, ...] = (),
+) -> Any:
+    """Load what both commands need (the list narrowed to the shard) and call `run(arguments)`."""
     from relay.registry.pool import ClientPool
     from relay.stages.acr import upstream
 
-    cfg, mirror_list = load(repo)
+    cfg, full_list = load(repo)
+    sharding.check_only(only, full_list)
+    mirror_list = sharding.mirrors(full_list, shard, only)
     locked = lockfile.read(repo)
     with ClientPool(cfg.registries, repo=repo) as pool:
         common = {
@@ -70,6 +105,7 @@ def _with_loaded(repo: Path, run: Callable[[dict[str, Any]], Any]) -> Any:
             "mirrors": mirror_list,
             "lock": locked,
             "env": os.environ,
+            "narrowed": mirror_list is not full_list,
             # The lock answers for upstream's config; the registry only for older locks.
             "upstream_config": upstream.from_lock(locked, upstream.from_registry(pool.source)),
         }
@@ -86,12 +122,13 @@ def plan(
     upstream_config: UpstreamConfig | None = None,
     prune: bool = False,
     stats: CallStats | None = None,
+    narrowed: bool = False,
 ) -> list[Action]:
     """The actions an apply would take now. Reads ACR, writes nothing."""
     acr = settings
     acr.require()
     client = _client(acr, env, stats)
-    return _plan(repo, acr, mirrors, lock, client, upstream_config, prune)[0].actions
+    return _plan(repo, acr, mirrors, lock, client, upstream_config, prune, narrowed)[0].actions
 
 
 def apply(
@@ -108,6 +145,7 @@ def apply(
     prune: bool = False,
     stats: CallStats | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    narrowed: bool = False,
 ) -> ApplyReport:
     """Plan, carry out, and (with `wait`) watch the builds until they end or `timeout` seconds
     pass (default acr.poll.timeout). Writes the report table to `out` and to the Actions job
@@ -116,7 +154,9 @@ def apply(
     acr.require()
     client = _client(acr, env, stats, sleep=sleep)
     started = time.monotonic()
-    the_plan, wanted, observed = _plan(repo, acr, mirrors, lock, client, upstream_config, prune)
+    the_plan, wanted, observed = _plan(
+        repo, acr, mirrors, lock, client, upstream_config, prune, narrowed
+    )
     remaining = (acr.poll.timeout if timeout is None else timeout) - (time.monotonic() - started)
     report = apply_mod.run(
         client, the_plan, wanted, observed, acr, wait=wait, timeout=max(0.0, remaining), sleep=sleep
@@ -145,9 +185,20 @@ def _plan(
     client: AcrClient,
     upstream_config: UpstreamConfig | None,
     prune: bool,
+    narrowed: bool = False,
 ) -> tuple[plan_mod.Plan, list[plan_mod.WantedRepo], Observed]:
-    # ACR builds what is committed, so the Dockerfiles must be what the list and lock say.
-    changes = generate.plan(generate.desired(mirrors, lock), generate.scan(repo))
+    # ACR builds what is committed, so the Dockerfiles must be what the list and lock say. A
+    # list narrowed to a shard answers only for its own entries' Dockerfiles.
+    have = generate.scan(repo)
+    if narrowed:
+        names = {e.target for e in mirrors.entries}
+        prefix = generate.DOCKERFILES_DIR + "/"
+        have = {
+            path: data
+            for path, data in have.items()
+            if path.removeprefix(prefix).split("/", 1)[0] in names
+        }
+    changes = generate.plan(generate.desired(mirrors, lock), have)
     if changes:
         raise CheckFailed(
             f"{len(changes)} Dockerfile(s) out of date; run `relay generate`, commit and push "

@@ -14,6 +14,8 @@ from typing import Any
 from relay.config import mirrors, settings
 from relay.config.schema import Section
 from relay.errors import InputError
+from relay.gh.settings import SECTION as GITHUB_SECTION
+from relay.gh.settings import GithubSettings
 from relay.stages.acr.settings import SECTION as ACR_SECTION
 from relay.stages.acr.settings import AcrSettings
 from relay.stages.harbor.settings import SECTION as HARBOR_SECTION
@@ -26,9 +28,14 @@ class RelaySettings(settings.Settings):
 
     acr: AcrSettings = field(default_factory=AcrSettings)
     harbor: HarborSettings = field(default_factory=HarborSettings)
+    github: GithubSettings = field(default_factory=GithubSettings)
 
 
-STAGE_SECTIONS: dict[str, Section[Any]] = {"acr": ACR_SECTION, "harbor": HARBOR_SECTION}
+STAGE_SECTIONS: dict[str, Section[Any]] = {
+    "acr": ACR_SECTION,
+    "harbor": HARBOR_SECTION,
+    "github": GITHUB_SECTION,
+}
 
 
 def load_settings(repo: Path) -> RelaySettings:
@@ -51,7 +58,9 @@ def load(repo: Path) -> tuple[RelaySettings, mirrors.MirrorList]:
     if not repo.is_dir():
         raise InputError(f"--repo {repo}: not a directory")
     cfg = load_settings(repo)
-    return cfg, mirrors.load(repo, max_name_length=cfg.naming.max_length)
+    return cfg, mirrors.load(
+        repo, max_name_length=cfg.naming.max_length, prefixes=cfg.naming.prefixes
+    )
 
 
 def optional_settings(repo: Path) -> RelaySettings | None:
@@ -73,3 +82,10 @@ def config_platforms(
         return (compared_platform(entry, cfg.acr),)
 
     return platforms
+
+
+def write_delivered(path: Path, targets: list[str]) -> None:
+    """`--delivered FILE`: the target names a delivery built or copied, one per line, sorted
+    and once each; the Harbor job replicates just these (`relay harbor replicate --only`)."""
+    text = "".join(f"{name}\n" for name in sorted(set(targets)))
+    path.write_text(text, encoding="utf-8")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from relay import platforms as platform_rules
 from relay import reference
 from relay.commands.common import optional_settings
-from relay.config.mirrors import PLATFORM_RE
 from relay.errors import InputError
 from relay.ops.copyimage import copy_image
 from relay.registry.pool import ClientPool
@@ -19,12 +19,11 @@ def copy(*, repo: Path, source: str, destination: str, platforms: list[str], job
         dst = reference.parse(destination)
     except ValueError as exc:
         raise InputError(f"bad image reference: {exc}") from None
-    # The list's grammar for platforms: os/arch[/variant], nothing else reaches a request.
-    bad = [p for p in platforms if not PLATFORM_RE.fullmatch(p)]
-    if bad:
-        raise InputError(
-            f"--platform {show(bad[0])} is not os/arch[/variant], e.g. linux/amd64 or linux/arm/v7"
-        )
+    # The list's rule for platforms (relay.platforms): nothing else reaches a request.
+    for platform in platforms:
+        why = platform_rules.problem(platform)
+        if why is not None:
+            raise InputError(f"--platform {show(platform)} {why}")
     cfg = optional_settings(repo)
     with ClientPool(cfg.registries if cfg else None, repo=repo) as pool:
         result = copy_image(pool, src, dst, platforms=platforms, workers=jobs)

@@ -1,4 +1,9 @@
-"""`relay plan [--comment] [--pr N]`: what merging would do, for the pull request."""
+"""`relay plan [--comment] [--pr N] [--out DIR]`: what merging would do, for the pull request.
+
+In a `pull_request` run (no secrets, read-only token) `--out DIR` writes the plan as the
+artifact the trusted comment run reads (relay.gh.planartifact); `--comment` posts it directly,
+for a repository whose pull requests all come from branches with a write token.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,12 @@ from pathlib import Path
 
 from relay.commands.common import config_platforms, load
 from relay.config import lockfile
-from relay.errors import InputError, ProblemsFound, RelayError
+from relay.config.lockfile import Lock
+from relay.config.mirrors import MirrorList
+from relay.config.pins import pins
+from relay.errors import InputError, Problem, ProblemsFound, RelayError
+from relay.gh import client as ghclient
+from relay.gh import planartifact
 from relay.output import ghactions, prcomment
 from relay.output.prcomment import Section
 from relay.registry.pool import ClientPool
@@ -18,18 +28,29 @@ from relay.stages import lock as lock_stage
 log = logging.getLogger(__name__)
 
 
-def plan(*, repo: Path, comment: bool = False, pr: int | None = None) -> int:
-    def publish(body: str) -> None:
+def plan(
+    *, repo: Path, comment: bool = False, pr: int | None = None, out: Path | None = None
+) -> int:
+    number = pr or prcomment.pull_request_number(os.environ)
+    head = prcomment.pull_request_head(os.environ) or os.environ.get("GITHUB_SHA") or ""
+
+    def publish(sections: list[Section], ok: bool) -> None:
+        body = prcomment.render(sections, ok, commit=head or None)
         print(body)
         ghactions.summary(body)
+        if out is not None:
+            if number is None or not planartifact.SHA_RE.fullmatch(head):
+                log.warning("not a pull request run and no --pr given; no plan artifact written")
+            else:
+                planartifact.write(out, planartifact.PlanArtifact(number, head, ok, sections))
         if comment:
-            _comment(body, pr)
+            _comment(body, number)
 
     try:
         cfg, mirror_list = load(repo)
         old = lockfile.read(repo)
     except InputError as exc:
-        publish(prcomment.render([Section("Problems", [str(p) for p in exc.problems])], ok=False))
+        publish([Section("Problems", [str(p) for p in exc.problems])], ok=False)
         raise
     tags = sum(len(e.tags) for e in mirror_list.entries)
     sections = [Section(mirror_list.path, [f"{len(mirror_list.entries)} images, {tags} tags: ok"])]
@@ -41,35 +62,80 @@ def plan(*, repo: Path, comment: bool = False, pr: int | None = None) -> int:
             recheck=False,
             concurrency=cfg.lock.concurrency,
             config_platforms=config_platforms(cfg),
+            verify_pins=True,
+            warn_tags=cfg.lock.warn_tags,
         )
-    if result.problems:
-        sections.append(Section("Problems", [str(p) for p in result.problems]))
+    problems = list(result.problems)
+    ghactions.warn(result.warnings)
+    if result.warnings:
+        sections.append(Section("Warnings", [str(w) for w in result.warnings]))
     changes = lock_stage.diff(old, result.lock)
+    dockerfiles: list[generate.Change] = []
+    if not problems:
+        dockerfiles = generate.plan(generate.desired(mirror_list, result.lock), generate.scan(repo))
+        problems += hand_edits(dockerfiles, mirror_list, old, result.lock)
+    if problems:
+        sections.append(Section("Problems", [str(p) for p in problems]))
     sections.append(
         Section("Lock (relay lock)", [str(c) for c in changes], "the lock holds every tag")
     )
     if not result.problems:
-        dockerfiles = generate.plan(generate.desired(mirror_list, result.lock), generate.scan(repo))
         sections.append(
             Section("Dockerfiles (relay generate)", [str(c) for c in dockerfiles], "up to date")
         )
-    publish(prcomment.render(sections, ok=not result.problems))
-    if result.problems:
-        raise ProblemsFound(result.problems)
+    publish(sections, ok=not problems)
+    if problems:
+        raise ProblemsFound(problems)
     return 0
 
 
-def _comment(body: str, pr: int | None) -> None:
-    number = pr or prcomment.pull_request_number(os.environ)
+def hand_edits(
+    changes: list[generate.Change], mirror_list: MirrorList, old: Lock, new: Lock
+) -> list[Problem]:
+    """Generated Dockerfiles that differ from what relay writes although their pin did not
+    change: edited by hand. relay generate would overwrite them after the merge, but until then
+    ACR would build what the pull request wrote, so the plan refuses them."""
+    by_path = {
+        f"{generate.dockerfile_dir(p.entry.target, p.tag)}/Dockerfile": p
+        for p in pins(mirror_list, new)
+    }
+    problems = []
+    for change in changes:
+        pin = by_path.get(change.path)
+        if change.action != "update" or pin is None:
+            continue
+        inline = next((t.digest for t in pin.entry.tags if t.tag == pin.tag and t.digest), None)
+        before = old.get(pin.entry.source.name, pin.tag)
+        if inline == pin.digest or (before is not None and before.digest == pin.digest):
+            problems.append(
+                Problem(
+                    change.path,
+                    None,
+                    "differs from what `relay generate` writes for an unchanged pin (edited by "
+                    "hand?); run `relay generate` and commit, or revert the edit",
+                )
+            )
+    return problems
+
+
+def _comment(body: str, number: int | None) -> None:
     if number is None:
         log.warning("not a pull request run and no --pr given; no comment posted")
         return
     try:
-        repository, token, api_url = prcomment.environment()
-        done = prcomment.post(
-            body, repository=repository, number=number, token=token, api_url=api_url
-        )
-        log.info("plan comment on %s#%d: %s", repository, number, done)
-    except RelayError as exc:
-        # A fork's read-only token, say: the plan still stands in the log and summary.
+        ctx = ghclient.context()
+        gh = ghclient.connect(ctx)
+        try:
+            done = prcomment.post(
+                gh, body, repository=ctx.repository, number=number, author=ctx.bot_login
+            )
+        finally:
+            gh.close()
+        log.info("plan comment on %s#%d: %s", ctx.repository, number, done)
+    except ghclient.ReadOnlyToken as exc:
+        # A fork's read-only token: the plan still stands in the log and the summary, and the
+        # comment run (workflow_run) is the way to comment on forks.
         log.warning("%s", exc)
+        ghactions.warning(f"no plan comment: {exc}")
+    except RelayError:
+        raise

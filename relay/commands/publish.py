@@ -1,19 +1,33 @@
-"""`relay publish`: the copy transport, every pinned tag to copy.registry/copy.namespace."""
+"""`relay publish [--shard I/N] [--only NAME…] [--delivered FILE]`: the copy transport, every
+pinned tag (of the shard, of the names) to copy.registry/copy.namespace."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from relay.commands.common import load
+from relay.commands.common import load, write_delivered
 from relay.config import lockfile
-from relay.config.pins import pins
+from relay.config import shard as sharding
+from relay.config.pins import Pin, pins
+from relay.config.shard import Shard
 from relay.errors import InputError, OperationFailed
 from relay.output import ghactions
+from relay.registry.credentials import EnvCredentials
 from relay.registry.pool import ClientPool
 from relay.stages import publish as stage
 
+ENV_USERNAME = "RELAY_COPY_USERNAME"
+ENV_PASSWORD = "RELAY_COPY_PASSWORD"
 
-def publish(*, repo: Path) -> int:
+
+def publish(
+    *,
+    repo: Path,
+    shard: Shard | None = None,
+    only: tuple[str, ...] = (),
+    delivered: Path | None = None,
+) -> int:
     cfg, mirror_list = load(repo)
     if cfg.transport != "copy":
         raise InputError(
@@ -21,8 +35,9 @@ def publish(*, repo: Path) -> int:
             f"transport: {cfg.transport} (ACR builds the Dockerfiles instead)"
         )
     registry, namespace = stage.target(cfg.copy)
-    selected = pins(mirror_list, lockfile.read(repo))
-    with ClientPool(cfg.registries, repo=repo) as pool:
+    sharding.check_only(only, mirror_list)
+    selected = sharding.select(pins(mirror_list, lockfile.read(repo)), _target, shard, only)
+    with ClientPool(cfg.registries, repo=repo, environ=_environ(registry)) as pool:
         report = stage.publish(
             selected, pool, registry, namespace, concurrency=cfg.copy.concurrency
         )
@@ -30,7 +45,25 @@ def publish(*, repo: Path) -> int:
     table = report.table(requests)
     print(table.text())
     ghactions.summary(table)
+    if delivered is not None:
+        copied = [o.pin.entry.target for o in report.outcomes if o.status == "copied"]
+        write_delivered(delivered, copied)
     failed = sum(1 for o in report.outcomes if o.error)
     if not report.ok:
         raise OperationFailed(f"{failed} of {len(report.outcomes)} images failed to copy")
     return 0
+
+
+def _target(pin: Pin) -> str:
+    return pin.entry.target
+
+
+def _environ(registry: str) -> dict[str, str]:
+    """The environment, plus RELAY_COPY_USERNAME/RELAY_COPY_PASSWORD (when set) as the copy
+    target's credentials: the workflow hands its secrets over in `env:`, without `docker login`
+    leaving them on disk and without knowing the registry's host (mirrors/relay.yaml has it)."""
+    env = dict(os.environ)
+    user, password = env.get(ENV_USERNAME), env.get(ENV_PASSWORD)
+    if user and password:
+        env[EnvCredentials.variable_name(registry)] = f"{user}:{password}"
+    return env

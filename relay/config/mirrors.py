@@ -7,12 +7,13 @@ duplicate key is an error, and every error names its file and line.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from relay import platforms as platforms_rule
 from relay import reference, untrusted
 from relay.config import naming, selection, yamlnodes
 from relay.errors import InputError, Problem
@@ -20,9 +21,7 @@ from relay.errors import InputError, Problem
 LIST_FILE = "mirrors/images.yaml"
 
 ENTRY_KEYS = {"source", "tags", "name", "platforms", "select"}
-SELECT_KEYS = {"semver", "include", "exclude", "latest"}
-# os/arch[/variant], as in an OCI index's platform object.
-PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
+SELECT_KEYS = {"semver", "include", "exclude", "latest", "all"}
 
 
 @dataclass(frozen=True)
@@ -54,16 +53,28 @@ class MirrorList:
         return {e.source.name: e for e in self.entries}
 
 
-def load(repo: Path, *, max_name_length: int = naming.DEFAULT_MAX_LENGTH) -> MirrorList:
+def load(
+    repo: Path,
+    *,
+    max_name_length: int = naming.DEFAULT_MAX_LENGTH,
+    prefixes: Mapping[str, str] | None = None,
+) -> MirrorList:
     text = untrusted.read_repo_text(repo, LIST_FILE)  # a regular file inside repo, capped
     if text is None:
         raise InputError(Problem(LIST_FILE, None, "no mirrors list here (is --repo right?)"))
-    return parse(text, LIST_FILE, max_name_length=max_name_length)
+    return parse(text, LIST_FILE, max_name_length=max_name_length, prefixes=prefixes)
 
 
-def parse(text: str, path: str, *, max_name_length: int = naming.DEFAULT_MAX_LENGTH) -> MirrorList:
+def parse(
+    text: str,
+    path: str,
+    *,
+    max_name_length: int = naming.DEFAULT_MAX_LENGTH,
+    prefixes: Mapping[str, str] | None = None,
+) -> MirrorList:
     """Parse and validate the whole list, reporting every problem at once. Target names may be
-    ``max_name_length`` characters long (the settings' naming.max_length)."""
+    ``max_name_length`` characters long (the settings' naming.max_length) and derive with the
+    settings' ``naming.prefixes``."""
     doc = yamlnodes.Doc(path)
     root = yamlnodes.compose(text, path)
     problems: list[Problem] = []
@@ -74,20 +85,36 @@ def parse(text: str, path: str, *, max_name_length: int = naming.DEFAULT_MAX_LEN
         if not problems:
             problems.append(doc.problem(root, "missing 'images:' list"))
         raise InputError(problems)
-    entries: list[Entry] = []
+    drafts: list[_Draft] = []
     for node in yamlnodes.sequence(doc, top["images"][1], "images", problems):
-        entry = _entry(doc, node, max_name_length, problems)
-        if entry is not None:
-            entries.append(entry)
-    _check_unique(doc, entries, max_name_length, problems)
+        draft = _entry(doc, node, max_name_length, prefixes, problems)
+        if draft is not None:
+            drafts.append(draft)
+    # Every entry whose source and name are known takes part, even one with a bad tag: one
+    # round of fixes must be enough.
+    _check_unique(doc, drafts, max_name_length, prefixes, problems)
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.line or 0, p.message)))
-    return MirrorList(path, tuple(entries))
+    return MirrorList(path, tuple(d.entry for d in drafts))
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """An entry as far as it could be read; ``name_problem`` is set when the derived name is
+    not valid (the suggestion needs the whole list, so it is made later)."""
+
+    entry: Entry
+    source_node: yaml.Node
+    name_problem: str | None = None
 
 
 def _entry(
-    doc: yamlnodes.Doc, node: yaml.Node, max_length: int, problems: list[Problem]
-) -> Entry | None:
+    doc: yamlnodes.Doc,
+    node: yaml.Node,
+    max_length: int,
+    prefixes: Mapping[str, str] | None,
+    problems: list[Problem],
+) -> _Draft | None:
     before = len(problems)
     items = yamlnodes.mapping_items(doc, node, "image entry", ENTRY_KEYS, problems)
     if not isinstance(node, yaml.MappingNode):
@@ -113,6 +140,7 @@ def _entry(
         problems.append(doc.problem(node, "image entry: needs 'tags:', 'select:' or both"))
 
     target = None
+    name_problem = None
     explicit = "name" in items
     if explicit:
         name_node = items["name"][1]
@@ -122,19 +150,11 @@ def _entry(
             if why:
                 problems.append(doc.problem(name_node, f"name: {why}"))
     elif source is not None:
-        target = naming.derive(source)
-        why = naming.check(target, max_length)
-        if why:
-            hint = naming.suggest(source, max_length, set())
-            problems.append(
-                doc.problem(
-                    source_node,
-                    f"target name {why}; add 'name: {hint}' (or another name) to this entry",
-                )
-            )
-    if len(problems) > before or source is None or target is None:
+        target = naming.derive(source, prefixes)
+        name_problem = naming.check(target, max_length)
+    if source is None or target is None:
         return None
-    return Entry(
+    entry = Entry(
         source=source,
         target=target,
         tags=tuple(tags),
@@ -143,6 +163,7 @@ def _entry(
         line=yamlnodes.line_of(node),
         explicit_name=explicit,
     )
+    return _Draft(entry, source_node, name_problem)
 
 
 def _tags(doc: yamlnodes.Doc, items: dict, problems: list[Problem]) -> list[TagSpec]:
@@ -195,16 +216,16 @@ def _platforms(doc: yamlnodes.Doc, items: dict, problems: list[Problem]) -> list
         text = yamlnodes.string(doc, p_node, "platform", problems)
         if text is None:
             continue
-        if not PLATFORM_RE.fullmatch(text):
-            problems.append(
-                doc.problem(
-                    p_node,
-                    f"platform '{_show(text)}' is not os/arch[/variant], "
-                    "e.g. linux/amd64 or linux/arm/v7",
-                )
-            )
-        elif text in platforms:
-            problems.append(doc.problem(p_node, f"duplicate platform '{text}'"))
+        why = platforms_rule.problem(text)
+        if why is not None:
+            problems.append(doc.problem(p_node, f"platform '{_show(text)}' {why}"))
+            continue
+        same = next((p for p in platforms if platforms_rule.same(p, text)), None)
+        if same is not None:
+            shown = f"duplicate platform '{text}'"
+            if same != text:
+                shown += f" ('{same}' is the same platform: {platforms_rule.parse(text)})"
+            problems.append(doc.problem(p_node, shown))
         else:
             platforms.append(text)
     return platforms
@@ -240,16 +261,47 @@ def _select(doc: yamlnodes.Doc, items: dict, problems: list[Problem]) -> selecti
         )
         if n is not None:
             values["latest"] = n
+    if "all" in rules:
+        all_node = rules["all"][1]
+        every = yamlnodes.boolean(doc, all_node, "select.all", problems)
+        narrowing = sorted(k for k in ("semver", "include", "latest") if k in rules)
+        if every is False:
+            problems.append(
+                doc.problem(all_node, "select.all: false selects nothing; remove the key")
+            )
+        elif every and narrowing:
+            problems.append(
+                doc.problem(
+                    all_node,
+                    f"select.all: true takes every tag, but {', '.join(narrowing)} narrows it; "
+                    "keep one or the other (all: true goes with exclude only)",
+                )
+            )
+        elif every:
+            values["all"] = True
     return selection.Selection(**values)
 
 
 def _check_unique(
-    doc: yamlnodes.Doc, entries: list[Entry], max_length: int, problems: list[Problem]
+    doc: yamlnodes.Doc,
+    drafts: list[_Draft],
+    max_length: int,
+    prefixes: Mapping[str, str] | None,
+    problems: list[Problem],
 ) -> None:
+    """Duplicate sources, colliding names and derived names ACR would refuse. Every suggested
+    `name:` is unused in the list, including by the other suggestions made here."""
     by_source: dict[str, Entry] = {}
     by_target: dict[str, Entry] = {}
-    taken = {e.target for e in entries}
-    for entry in entries:
+    taken = {d.entry.target for d in drafts}
+
+    def hint(entry: Entry) -> str:
+        name = naming.suggest(entry.source, max_length, taken, prefixes)
+        taken.add(name)
+        return name
+
+    for draft in drafts:
+        entry = draft.entry
         first = by_source.get(entry.source.name)
         if first is not None:
             problems.append(
@@ -262,15 +314,23 @@ def _check_unique(
             )
             continue
         by_source[entry.source.name] = entry
+        if draft.name_problem is not None:
+            problems.append(
+                doc.problem(
+                    draft.source_node,
+                    f"target name {draft.name_problem}; add 'name: {hint(entry)}' "
+                    "(or another name) to this entry",
+                )
+            )
+            continue
         other = by_target.get(entry.target)
         if other is not None:
-            hint = naming.suggest(entry.source, max_length, taken)
             problems.append(
                 Problem(
                     doc.path,
                     entry.line,
                     f"target name '{entry.target}' of {entry.source.name} collides with "
-                    f"{other.source.name} (line {other.line}); add 'name: {hint}' "
+                    f"{other.source.name} (line {other.line}); add 'name: {hint(entry)}' "
                     "(or another unused name) to one of them",
                 )
             )

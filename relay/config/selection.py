@@ -1,9 +1,18 @@
-"""Tag selection rules: a semver range, regex include/exclude and latest N.
+"""Tag selection rules: a semver range, regex include/exclude, latest N, or every tag.
 
 Parsed and validated when the list is read; applied by `relay lock` to the tags upstream lists.
 The range grammar is npm's, which regsync and skopeo's `images-by-semver` users already know:
 comparators (`>=1.2.0 <2`), caret and tilde (`^1.2`, `~1.2.3`), x-ranges (`1.x`, `*`), hyphen
-ranges (`1.2 - 1.4`) and `||` between alternatives.
+ranges (`1.2 - 1.4`) and `||` between alternatives. The ranges themselves are
+`semantic_version.NpmSpec` (a well-kept implementation of npm's node-semver rules, pre-release
+handling included); this module adapts the spellings people write in lists (`>= 1.2`, `~> 1.2`,
+`^v1.2`) and decides which tags are versions.
+
+Which tags are versions: `x.y.z`, and also `x` and `x.y` as skopeo's images-by-semver and the
+Masterminds semver library read them (`1.27` ≡ `1.27.0`, `v1` ≡ `1.0.0`), with an optional `v`,
+pre-release (`-rc.1`, `-alpine`) and build (`+b1`). Docker Official Images tag `1.27`, `16.4`,
+`7.2`; without this they never matched. A pre-release (and so a variant such as `1.27-alpine`)
+matches a range only when the range names a pre-release of the same version (npm's rule).
 """
 
 from __future__ import annotations
@@ -11,179 +20,83 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeAlias
+
+import semantic_version
 
 from relay import userregex
 from relay.userregex import PatternError, UserPattern, compile_pattern
 
 _NUM = r"0|[1-9]\d*"
+_ID = r"[0-9A-Za-z-]+"
 _VERSION_RE = re.compile(
-    rf"v?(?P<major>{_NUM})\.(?P<minor>{_NUM})\.(?P<patch>{_NUM})"
-    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?"
+    rf"v?(?P<major>{_NUM})(?:\.(?P<minor>{_NUM})(?:\.(?P<patch>{_NUM}))?)?"
+    rf"(?:-(?P<pre>{_ID}(?:\.{_ID})*))?(?:\+(?P<build>{_ID}(?:\.{_ID})*))?"
 )
-_PARTIAL_RE = re.compile(
-    r"v?(?P<major>\d+|[xX*])(?:\.(?P<minor>\d+|[xX*])(?:\.(?P<patch>\d+|[xX*])"
-    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?)?)?(?:\+[0-9A-Za-z.-]+)?"
-)
-_COMPARATOR_RE = re.compile(r"(?P<op><=|>=|<|>|=|\^|~>?|)(?P<ver>[^<>=^~\s]\S*)")
+# Numeric pre-release identifiers must not have leading zeros (semver 2.0.0 §9).
+_BAD_NUMERIC_ID = re.compile(r"0\d+")
 
 MAX_REGEX_LENGTH = userregex.MAX_LENGTH
 MAX_LATEST = 1000
+
+Version: TypeAlias = semantic_version.Version
 
 
 class RuleError(ValueError):
     """A selection rule that cannot be parsed."""
 
 
-@dataclass(frozen=True, order=True)
-class Version:
-    major: int
-    minor: int
-    patch: int
-    # Pre-release identifiers; None for a release, which sorts after any pre-release.
-    pre: tuple[int | str, ...] | None = None
-
-    @property
-    def core(self) -> tuple[int, int, int]:
-        return (self.major, self.minor, self.patch)
-
-    def key(self) -> tuple:
-        # Releases outrank pre-releases of the same core; numeric identifiers sort below strings.
-        pre = () if self.pre is None else self.pre
-        ids = tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in pre)
-        return (self.core, self.pre is None, ids)
-
-
 def parse_version(tag: str) -> Version | None:
-    """The semantic version a tag spells (`v1.2.3`, `1.2.3-rc.1`), or None."""
+    """The semantic version a tag spells (`v1.2.3`, `1.27`, `v1`, `1.2.3-rc.1`), or None."""
     m = _VERSION_RE.fullmatch(tag)
     if not m:
         return None
-    return Version(int(m["major"]), int(m["minor"]), int(m["patch"]), _pre(m["pre"]))
-
-
-def _pre(text: str | None) -> tuple[int | str, ...] | None:
-    if text is None:
+    pre = tuple(m["pre"].split(".")) if m["pre"] else ()
+    if any(_BAD_NUMERIC_ID.fullmatch(p) for p in pre):
         return None
-    return tuple(int(p) if p.isdigit() else p for p in text.split("."))
+    build = tuple(m["build"].split(".")) if m["build"] else ()
+    return Version(
+        major=int(m["major"]),
+        minor=int(m["minor"] or 0),
+        patch=int(m["patch"] or 0),
+        prerelease=pre,
+        build=build,
+    )
 
 
-@dataclass(frozen=True)
-class Comparator:
-    op: str  # one of < <= > >= =
-    version: Version
+def order_key(version: Version, tag: str) -> tuple[Version, int, str]:
+    """Newest-last order: by version, then the longer spelling (`1.27.0` after `1.27`), then the
+    tag, so equal versions still sort the same way every run."""
+    return (version.truncate("prerelease"), len(tag), tag)
 
-    def test(self, v: Version) -> bool:
-        a, b = v.key(), self.version.key()
-        return {
-            "<": a < b,
-            "<=": a <= b,
-            ">": a > b,
-            ">=": a >= b,
-            "=": a == b,
-        }[self.op]
+
+# Spellings people write that NpmSpec does not take: a space after the operator, Ruby's `~>`,
+# a `v` before the version.
+_OPERATOR_SPACE = re.compile(r"(<=|>=|<|>|=|\^|~>?)\s+")
+_V_PREFIX = re.compile(r"(^|[\s<>=^~|])v(?=\d)")
 
 
 @dataclass(frozen=True)
 class SemverRange:
     text: str
-    # Alternatives (||) of conjunctions of comparators.
-    alternatives: tuple[tuple[Comparator, ...], ...]
+    spec: semantic_version.NpmSpec
 
     def matches(self, v: Version) -> bool:
-        for conj in self.alternatives:
-            if all(c.test(v) for c in conj):
-                # npm's rule: a pre-release matches only when a comparator in the same
-                # alternative names a pre-release of the same major.minor.patch.
-                if v.pre is None or any(
-                    c.version.pre is not None and c.version.core == v.core for c in conj
-                ):
-                    return True
-        return False
+        return v in self.spec
 
 
 def parse_range(text: str) -> SemverRange:
     if not text.strip():
         raise RuleError("empty semver range")
-    alternatives = []
-    for alt in text.split("||"):
-        alt = alt.strip()
-        hyphen = re.fullmatch(r"(\S+)\s+-\s+(\S+)", alt)
-        if hyphen:
-            low = _partial(hyphen[1])
-            high = _partial(hyphen[2])
-            comps = _expand(">=", low) + _expand("<=", high)
-        elif alt in ("", "*", "x", "X"):
-            comps = [Comparator(">=", Version(0, 0, 0))]
-        else:
-            comps = []
-            # Allow `>= 1.2` with a space, as npm does.
-            for token in re.sub(r"(<=|>=|<|>|=|\^|~>?)\s+", r"\1", alt).split():
-                m = _COMPARATOR_RE.fullmatch(token)
-                if not m:
-                    raise RuleError(f"'{token}' is not a comparator")
-                comps += _expand(m["op"] or "=", _partial(m["ver"]))
-        alternatives.append(tuple(comps))
-    return SemverRange(text, tuple(alternatives))
-
-
-_Partial = tuple[int | None, int | None, int | None, tuple[int | str, ...] | None]
-
-
-def _partial(text: str) -> _Partial:
-    m = _PARTIAL_RE.fullmatch(text)
-    if not m:
-        raise RuleError(f"'{text}' is not a version")
-    parts: list[int | None] = []
-    for name in ("major", "minor", "patch"):
-        value = m[name]
-        parts.append(None if value is None or value in "xX*" else int(value))
-    # A wildcard swallows everything after it (1.x.3 means 1.x).
-    for i, p in enumerate(parts):
-        if p is None:
-            parts[i + 1 :] = [None] * (2 - i)
-            break
-    return (parts[0], parts[1], parts[2], _pre(m["pre"]))
-
-
-def _expand(op: str, p: _Partial) -> list[Comparator]:
-    major, minor, patch, pre = p
-    if op == "~>":
-        op = "~"
-    if major is None:
-        return [] if op in ("=", ">=", "<=", "^", "~") else [Comparator("<", Version(0, 0, 0))]
-    lo = Version(major, minor or 0, patch or 0, pre)
-    if op == "=":
-        if minor is None:
-            return [Comparator(">=", lo), Comparator("<", Version(major + 1, 0, 0, (0,)))]
-        if patch is None:
-            return [Comparator(">=", lo), Comparator("<", Version(major, minor + 1, 0, (0,)))]
-        return [Comparator("=", lo)]
-    if op == "^":
-        if major > 0 or minor is None:
-            hi = Version(major + 1, 0, 0, (0,))
-        elif minor > 0 or patch is None:
-            hi = Version(0, minor + 1, 0, (0,))
-        else:
-            hi = Version(0, 0, (patch or 0) + 1, (0,))
-        return [Comparator(">=", lo), Comparator("<", hi)]
-    if op == "~":
-        hi = Version(major + 1, 0, 0, (0,)) if minor is None else Version(major, minor + 1, 0, (0,))
-        return [Comparator(">=", lo), Comparator("<", hi)]
-    if op == ">":
-        if minor is None:
-            return [Comparator(">=", Version(major + 1, 0, 0, (0,)))]
-        if patch is None:
-            return [Comparator(">=", Version(major, minor + 1, 0, (0,)))]
-        return [Comparator(">", lo)]
-    if op == "<=":
-        if minor is None:
-            return [Comparator("<", Version(major + 1, 0, 0, (0,)))]
-        if patch is None:
-            return [Comparator("<", Version(major, minor + 1, 0, (0,)))]
-        return [Comparator("<=", lo)]
-    if op == "<":
-        return [Comparator("<", Version(major, minor or 0, patch or 0, pre or (0,)))]
-    return [Comparator(">=", lo)]  # ">="
+    npm = _OPERATOR_SPACE.sub(r"\1", text.strip()).replace("~>", "~")
+    npm = _V_PREFIX.sub(r"\1", npm)
+    try:
+        spec = semantic_version.NpmSpec(npm)
+    except ValueError:
+        raise RuleError(
+            f"'{text}' is not a version range (npm syntax: '>=1.27 <2', '~1.2')"
+        ) from None
+    return SemverRange(text, spec)
 
 
 def compile_regex(text: str) -> UserPattern:
@@ -202,27 +115,40 @@ class Selection:
     include: UserPattern | None = None
     exclude: UserPattern | None = None
     latest: int | None = None
+    all: bool = False  # every tag (exclude may still narrow it)
 
     def select(self, tags: Iterable[str]) -> list[str]:
-        """Apply the rules to upstream's tag list; the newest first when versions are known."""
-        chosen = []
-        for tag in tags:
-            if self.include is not None and not self.include.search(tag):
-                continue
-            if self.exclude is not None and self.exclude.search(tag):
-                continue
-            if self.semver is not None:
-                v = parse_version(tag)
-                if v is None or not self.semver.matches(v):
-                    continue
-            chosen.append(tag)
+        """Apply the rules to upstream's tag list; sorted by tag."""
+        chosen = [t for t in tags if self.skipped(t) is None]
         if self.latest is None:
             return sorted(chosen)
         # "Latest" needs an order, and only versions give one that means something.
-        versioned = [(parse_version(t), t) for t in chosen]
-        ordered = sorted(
-            ((v, t) for v, t in versioned if v is not None),
-            key=lambda vt: (vt[0].key(), vt[1]),
-            reverse=True,
-        )
-        return sorted(t for _, t in ordered[: self.latest])
+        versioned = [(v, t) for t in chosen if (v := parse_version(t)) is not None]
+        versioned.sort(key=lambda vt: order_key(*vt), reverse=True)
+        return sorted(t for _, t in versioned[: self.latest])
+
+    def skipped(self, tag: str) -> str | None:
+        """Why the rules (before `latest`) skip ``tag``, or None when they take it."""
+        if self.include is not None and not self.include.search(tag):
+            return f"does not match include /{self.include.pattern}/"
+        if self.exclude is not None and self.exclude.search(tag):
+            return f"matches exclude /{self.exclude.pattern}/"
+        if self.semver is not None or self.latest is not None:
+            v = parse_version(tag)
+            if v is None:
+                return "not a version"
+            if self.semver is not None and not self.semver.matches(v):
+                if v.prerelease and v.truncate() in self.semver.spec:
+                    return f"a pre-release, and '{self.semver.text}' names none"
+                return f"outside '{self.semver.text}'"
+        return None
+
+    def explain(self, tags: list[str], limit: int = 8) -> list[str]:
+        """The tags nearest to what the rules ask for, each with why it was skipped: the newest
+        versions first, then other tags; at most ``limit``."""
+        versions = [(v, t) for t in tags if (v := parse_version(t)) is not None]
+        versions.sort(key=lambda vt: order_key(*vt), reverse=True)
+        others = sorted(t for t in tags if parse_version(t) is None)
+        nearest = [t for _, t in versions[: limit - min(2, len(others))]]
+        nearest += others[: limit - len(nearest)]
+        return [f"{t} ({self.skipped(t) or 'taken'})" for t in nearest]

@@ -25,8 +25,11 @@ TRANSPORTS: tuple[Transport, ...] = ("build", "copy")
 
 @dataclass(frozen=True)
 class NamingSettings:
-    # ACR's repository name limit is UNCONFIRMED (docs/vendors/acr.md#name-rules).
+    # 64: Alibaba's ROS doc 135727 (ALIYUN::CR::Repository); other revisions say 30, so a
+    # setting (docs/vendors/acr.md#name-rules).
     max_length: int = naming.DEFAULT_MAX_LENGTH
+    # registry host -> name prefix, replacing the built-in one (`registry.k8s.io: ""`).
+    prefixes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class RegistrySettings:
 @dataclass(frozen=True)
 class LockSettings:
     concurrency: int = 8
+    # `relay lock` warns when one entry's rules take more tags than this (select: {all: true}
+    # on a busy repository can mean thousands of builds).
+    warn_tags: int = 100
 
 
 @dataclass(frozen=True)
@@ -109,21 +115,18 @@ def _insecure_entry(value: str) -> str | None:
         except ValueError as exc:
             return f"{safety.show(value)} is not a network: {exc}"
         return None
-    return _registry_host(value)
+    return _registry_problem(value)
 
 
-def _registry_host(value: str) -> str | None:
-    """A registry host[:port] by the reference grammar (no scheme, path or whitespace)."""
+def _registry_problem(host: str) -> str | None:
+    """A registry host as the list's sources spell it (a `naming.prefixes` key, an insecure
+    registry, copy.registry): no scheme, path, whitespace or control character."""
     try:
-        domain: str | None = reference.parse_repository(f"{value}/x").domain
+        ref = reference.parse_repository(f"{host}/x")
     except ValueError:
-        domain = None
-    same = domain is not None and (
-        domain.lower() == value.lower()
-        or (domain == reference.DEFAULT_DOMAIN and value.lower() == reference.LEGACY_DEFAULT_DOMAIN)
-    )
-    if not same:
-        return f"{safety.show(value)} is not a registry host[:port]"
+        return "is not a registry host such as registry.k8s.io"
+    if ref.domain != host:
+        return f"is spelled {ref.domain} in sources"
     return None
 
 
@@ -135,7 +138,19 @@ def _mirror_url(value: str) -> str | None:
 
 
 CORE: dict[str, schema.Reader] = {
-    "naming": schema.Section(NamingSettings, [schema.Key("max_length", schema.integer(2, 255))]),
+    "naming": schema.Section(
+        NamingSettings,
+        [
+            schema.Key("max_length", schema.integer(naming.MIN_LENGTH, naming.MAX_LENGTH)),
+            schema.Key(
+                "prefixes",
+                schema.map_of(
+                    schema.text(naming.PREFIX_RE, "must be empty or a name such as 'k8s'"),
+                    key=schema.where(schema.text(), _registry_problem),
+                ),
+            ),
+        ],
+    ),
     "registries": schema.Section(
         RegistrySettings,
         [
@@ -159,12 +174,18 @@ CORE: dict[str, schema.Reader] = {
             ),
         ],
     ),
-    "lock": schema.Section(LockSettings, [schema.Key("concurrency", schema.integer(1, 64))]),
+    "lock": schema.Section(
+        LockSettings,
+        [
+            schema.Key("concurrency", schema.integer(1, 64)),
+            schema.Key("warn_tags", schema.integer(1, 1_000_000)),
+        ],
+    ),
     "transport": schema.choice(*TRANSPORTS),
     "copy": schema.Section(
         CopySettings,
         [
-            schema.Key("registry", schema.where(schema.text(), _registry_host)),
+            schema.Key("registry", schema.where(schema.text(), _registry_problem)),
             schema.Key("namespace", schema.text()),
             schema.Key("concurrency", schema.integer(1, 64)),
         ],

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from relay import platforms as platform_rules
 from relay.errors import OperationFailed
 from relay.reference import Reference
 from relay.registry.client import RegistryClient
@@ -77,11 +78,23 @@ def copy_image(
         entries = top.children()
         wanted = list(entries)
         if platforms:
-            wanted = [c for c in entries if c.platform_name in platforms]
-            found = {c.platform_name for c in wanted}
-            missing = [p for p in platforms if p not in found]
+            # relay's one platform rule: linux/arm64 takes an entry published as linux/arm64/v8.
+            def asked(c: Descriptor) -> bool:
+                return c.platform is not None and any(
+                    platform_rules.matches(p, c.platform) for p in platforms
+                )
+
+            wanted = [c for c in entries if asked(c)]
+            missing = [
+                p
+                for p in platforms
+                if not any(c.platform and platform_rules.matches(p, c.platform) for c in wanted)
+            ]
             if missing:
-                raise OperationFailed(f"{src}: no {', '.join(missing)} in the source index")
+                offered = ", ".join(top.platforms()) or "none"
+                raise OperationFailed(
+                    f"{src}: no {', '.join(missing)} in the source index (it has {offered})"
+                )
         children = [source.get_manifest(src.path, c.digest) for c in wanted]
         result.platforms = [c.platform_name or "" for c in wanted]
         if platforms and len(children) == 1:
@@ -100,12 +113,20 @@ def copy_image(
             blobs[descriptor.digest] = descriptor.size
     _copy_blobs(source, src.path, target, dst.path, blobs, result, workers)
 
+    # One write per digest and repository at a time, and none once written: another copy of
+    # the same image into this repository may be verifying a manifest against these links
+    # (relay.registry.writes says why that fails on distribution's registry).
+    gate = target.writes
     for child in children:
-        target.put_manifest(dst.path, child.digest, child.content, child.media_type)
-    target.put_manifest(dst.path, dst_ref, top.content, top.media_type)
+        with gate.hold(dst.path, child.digest):
+            if not gate.written(dst.path, child.digest):
+                target.put_manifest(dst.path, child.digest, child.content, child.media_type)
+                gate.mark(dst.path, child.digest)
+    with gate.hold(dst.path, top.digest):
+        target.put_manifest(dst.path, dst_ref, top.content, top.media_type)
+        gate.mark(dst.path, top.digest)
+        landed = target.head_manifest(dst.path, dst_ref)
     result.digest = top.digest
-
-    landed = target.head_manifest(dst.path, dst_ref)
     if landed is None or landed.digest != top.digest:
         got = landed.digest if landed else "nothing"
         raise OperationFailed(
@@ -156,15 +177,19 @@ def _copy_blobs(
             with source.get_blob(src_path, digest, verify=False) as blob:
                 yield from blob
 
-        pushed = target.push_blob(
-            dst_path,
-            digest,
-            stream,
-            size=size,
-            mount_from=src_path if same_registry else None,
-            check_exists=True,
-            verify=False,
-        )
+        with target.writes.hold(dst_path, digest):
+            if target.writes.written(dst_path, digest):
+                return "present", 0
+            pushed = target.push_blob(
+                dst_path,
+                digest,
+                stream,
+                size=size,
+                mount_from=src_path if same_registry else None,
+                check_exists=True,
+                verify=False,
+            )
+            target.writes.mark(dst_path, digest)
         if pushed.existed:
             return "present", 0
         if pushed.mounted:

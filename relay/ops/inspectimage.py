@@ -6,17 +6,20 @@ Harbor: all three ask here, so they cannot disagree.
 
 Request cost: for an index, one manifest GET per platform asked for (plus one config blob GET
 each with ``read_config``). A single-platform image states its platform only in its config, so
-its config blob is read once (one GET), whatever is asked.
+its config blob is read once (one GET), whatever is asked — unless the caller already knows
+that config: a config digest in ``known_configs`` names its platform (the config holds `os` and
+`architecture`), so `relay verify` checks a FROM-only build against the lock with the manifest
+alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from relay import platforms as platform_rules
 from relay.reference import is_valid_digest
-from relay.registry import platforms as platform_rules
 from relay.registry.errors import ProtocolError
 from relay.registry.mirrors import ImageSource
 from relay.registry.models import Manifest
@@ -50,9 +53,14 @@ def inspect_image(
     want: Sequence[str] = (),
     *,
     read_config: bool = False,
+    known_configs: Mapping[str, str] | None = None,
 ) -> Inspection:
     """What ``manifest`` (fetched from ``repository``) offers, and the image of each platform
-    in ``want`` that it has; platforms it lacks are missing from ``images``."""
+    in ``want`` that it has; platforms it lacks are missing from ``images``.
+
+    ``known_configs`` maps a platform to a config digest known to be that platform's (upstream's,
+    from the lock): a single-platform manifest with that config is taken for that platform
+    without reading the config, unless ``read_config`` asks for its diff_ids."""
     images: dict[str, PlatformImage] = {}
     if manifest.is_index:
         for platform in want:
@@ -65,6 +73,11 @@ def inspect_image(
     config_digest = manifest.config_digest()
     if config_digest is None:
         return Inspection(manifest.digest, manifest.media_type, ())
+    known = [p for p in want if (known_configs or {}).get(p) == config_digest]
+    if known and not read_config:
+        # Equal config digests mean equal configs, platform fields included.
+        images = {p: PlatformImage(p, manifest.digest, config_digest) for p in known}
+        return Inspection(manifest.digest, manifest.media_type, (known[0],), images)
     config = _read_config(client, repository, config_digest)
     if not config.get("os"):
         return Inspection(manifest.digest, manifest.media_type, ())

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 from relay import safety
 from relay.errors import Problem
-from relay.output.tables import SUMMARY_LIMIT, Table
+from relay.output.tables import SUMMARY_LIMIT, Table, escape
 
 
 def active() -> bool:
@@ -45,6 +46,127 @@ def error(message: str, stream: TextIO | None = None) -> None:
     """An error annotation without a file (a failed operation)."""
     if active():
         safety.write_command(f"::error::{_escape_data(message)}", stream or sys.stderr)
+
+
+def warning(message: str, stream: TextIO | None = None) -> None:
+    """`::warning::…`: shown on the run's page (and the pull request's checks) as a warning."""
+    if active():
+        print(f"::warning::{_escape_data(message)}", file=stream or sys.stderr)
+
+
+def output(name: str, value: str) -> None:
+    """Set a step output (`$GITHUB_OUTPUT`), read by later steps and jobs. Values are one line;
+    a newline in one would start another output."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    if "\n" in value or "\r" in value or "=" in name or "\n" in name:
+        raise ValueError(f"step output {name!r}: a name or value with a newline")
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(f"{name}={value}\n")
+
+
+# GitHub shows at most 10 error and 10 warning annotations per step ("Workflow commands for
+# GitHub Actions": "a maximum of 10 error annotations and 10 warning annotations per step").
+ANNOTATION_LIMIT = 10
+
+# What a problem is about, for grouping a long report: the first pattern found in the message
+# names the kind. Problems come from many readers (the list, the settings, the lock, upstream),
+# and their wording is what users see, so the grouping reads the same words.
+_KINDS: tuple[tuple[str, str], ...] = (
+    ("pinned digest", "pins"),
+    ("cannot check the pin", "pins"),
+    ("pin '", "pins"),
+    ("now points to", "pins"),
+    ("duplicate entry", "duplicate entries"),
+    ("collides with", "name collisions"),
+    ("target name", "names"),
+    ("name:", "names"),
+    ("platform", "platforms"),
+    ("select", "selection rules"),
+    ("not found upstream", "tags missing upstream"),
+    ("cannot list tags", "registry errors"),
+    ("duplicate tag", "tags"),
+    ("tag '", "tags"),
+    ("source", "sources"),
+    ("unknown key", "unknown keys"),
+)
+
+
+def kind_of(problem: Problem) -> str:
+    """The group a problem is reported under when there are many."""
+    text = problem.message
+    return next((kind for words, kind in _KINDS if words in text), "other")
+
+
+def grouped(problems: Sequence[Problem]) -> list[tuple[str, list[Problem]]]:
+    """Problems by kind, the largest group first, each in line order."""
+    groups: dict[str, list[Problem]] = {}
+    for problem in problems:
+        groups.setdefault(kind_of(problem), []).append(problem)
+    return sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+
+
+def annotate_all(
+    problems: Sequence[Problem], level: str = "error", stream: TextIO | None = None
+) -> None:
+    """Annotations for ``problems`` within GitHub's limit: the first ones, then one that says
+    how many more the log has."""
+    if not active() or not problems:
+        return
+    if len(problems) <= ANNOTATION_LIMIT:
+        for problem in problems:
+            annotate(problem, level, stream)
+        return
+    shown = ANNOTATION_LIMIT - 1
+    for problem in problems[:shown]:
+        annotate(problem, level, stream)
+    rest = len(problems) - shown
+    kinds = ", ".join(f"{len(ps)} {kind}" for kind, ps in grouped(problems[shown:]))
+    annotate(
+        Problem(problems[0].path, None, f"and {rest} more ({kinds}); see the log"),
+        level,
+        stream,
+    )
+
+
+def report(problems: Sequence[Problem], level: str = "error", stream: TextIO | None = None) -> None:
+    """Problems to the log (stderr): in line order when few, grouped by kind when more than
+    GitHub would annotate; then annotations and, for a long report, the job summary."""
+    out = stream or sys.stderr
+    if len(problems) <= ANNOTATION_LIMIT:
+        for problem in problems:
+            print(_prefixed(problem, level), file=out)
+    else:
+        for kind, group in grouped(problems):
+            print(f"relay: {len(group)} {kind}:", file=out)
+            for problem in group:
+                print(f"  {_prefixed(problem, level)}", file=out)
+    annotate_all(problems, level, out)
+    if len(problems) > ANNOTATION_LIMIT:
+        summary(_summary_markdown(problems, level))
+
+
+def warn(warnings: Sequence[Problem], stream: TextIO | None = None) -> None:
+    """Warnings (a pin that moved upstream, a rule that takes many tags): the log, annotations."""
+    report(warnings, "warning", stream)
+
+
+def _prefixed(problem: Problem, level: str) -> str:
+    return str(problem) if level == "error" else f"relay: warning: {problem}"
+
+
+def _summary_markdown(problems: Sequence[Problem], level: str) -> str:
+    title = "problems" if level == "error" else "warnings"
+    lines = [f"### relay: {len(problems)} {title}", ""]
+    for kind, group in grouped(problems):
+        lines.append(f"<details><summary>{len(group)} {escape(kind)}</summary>")
+        lines.append("")
+        lines.extend(f"- {escape(str(p))}" for p in group)
+        lines.append("")
+        lines.append("</details>")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def summary(content: str | Table) -> None:

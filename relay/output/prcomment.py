@@ -1,26 +1,35 @@
 """The plan as a pull-request comment: rendered here, posted with PyGithub.
 
-One comment per pull request, found again by a hidden marker and edited in place, so a PR that
-is pushed to ten times carries one up-to-date plan rather than ten stale ones.
+One comment per pull request, found again by a hidden marker *and* its author (relay's own
+identity: a marker copied into someone else's comment is not relay's), and edited in place, so
+a PR pushed to ten times carries one up-to-date plan rather than ten stale ones. The comment
+names the commit it is for and links the run that made it. When two runs race and both create
+one, the later run keeps the oldest and deletes the rest.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from relay import safety
-from relay.errors import OperationFailed
+from relay.gh import client as ghclient
+
+if TYPE_CHECKING:
+    from github import Github
+    from github.IssueComment import IssueComment
 
 log = logging.getLogger(__name__)
 
 MARKER = "<!-- relay-plan -->"
 # GitHub refuses comments over 65,536 characters; a huge plan is cut with a pointer to the log.
 MAX_BODY = 60_000
+SHA_RE = re.compile(r"[0-9a-f]{40}")
+
+Outcome = Literal["created", "updated", "unchanged"]
 
 
 @dataclass
@@ -30,19 +39,43 @@ class Section:
     empty: str = "nothing to do"
 
 
-def render(sections: list[Section], ok: bool) -> str:
-    """Markdown for the comment (and the job summary): a verdict, then a block per section."""
+def inline(text: str, limit: int = 200) -> str:
+    """Text that may stand outside a code block: one printable line with no emphasis, code,
+    link, image or HTML (the characters that open them are escaped) and no @mention that would
+    notify someone."""
+    text = "".join(ch if ch.isprintable() else " " for ch in text)[:limit]
+    text = re.sub(r"([\\`*_\[\]<>~])", r"\\\1", text)
+    return text.replace("@", "@\u200b")
+
+
+def render(
+    sections: list[Section],
+    ok: bool,
+    *,
+    commit: str | None = None,
+    run_url: str | None = None,
+) -> str:
+    """Markdown for the comment (and the job summary): a verdict, then a block per section.
+    Section lines go inside code blocks; titles are escaped (they may come from an untrusted
+    plan artifact, relay.gh.planartifact)."""
     verdict = "✅ the plan is ready to merge" if ok else "❌ fix the problems below"
     out = [MARKER, "### relay plan", "", verdict, ""]
+    about = []
+    if commit and SHA_RE.fullmatch(commit):
+        about.append(f"for commit {commit[:12]}")
+    if run_url and run_url.startswith("https://") and " " not in run_url:
+        about.append(f"[the run that made it]({run_url.replace(')', '%29')})")
+    if about:
+        out[3:3] = [f"<sub>Plan {' · '.join(about)}</sub>", ""]
     for section in sections:
-        out.append(f"**{section.title}**")
+        out.append(f"**{inline(section.title)}**")
         out.append("")
         if section.lines:
             out.append("```")
             out.extend(line.replace("```", "'''") for line in section.lines)
             out.append("```")
         else:
-            out.append(f"_{section.empty}_")
+            out.append(f"_{inline(section.empty)}_")
         out.append("")
     body = safety.clean_block("\n".join(out))  # no secret, no control character on the PR
     if len(body) > MAX_BODY:
@@ -52,67 +85,57 @@ def render(sections: list[Section], ok: bool) -> str:
 
 def pull_request_number(environ: Mapping[str, str]) -> int | None:
     """The PR number from the Actions event payload, if this run is for a pull request."""
-    path = environ.get("GITHUB_EVENT_PATH")
-    if not path or not Path(path).is_file():
-        return None
-    try:
-        event = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    event = ghclient.read_event(environ)
+    return _number(event)
+
+
+def pull_request_head(environ: Mapping[str, str]) -> str | None:
+    """The head commit of the pull request this run is for (not GITHUB_SHA, the merge ref)."""
+    head = (ghclient.read_event(environ).get("pull_request") or {}).get("head") or {}
+    sha = head.get("sha") if isinstance(head, dict) else None
+    return sha if isinstance(sha, str) and SHA_RE.fullmatch(sha) else None
+
+
+def _number(event: Mapping[str, Any]) -> int | None:
     number = (event.get("pull_request") or {}).get("number") or event.get("number")
-    return number if isinstance(number, int) else None
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
 
 
-def post(
-    body: str,
-    *,
-    repository: str,
-    number: int,
-    token: str,
-    api_url: str = "https://api.github.com",
-    throttle: bool = True,
-) -> str:
-    """Create or update relay's comment on the pull request; returns what happened."""
-    from github import Auth, Github, GithubException  # PyGithub: only this command needs it
+def post(gh: Github, body: str, *, repository: str, number: int, author: str) -> Outcome:
+    """Create or update relay's comment on the pull request; returns what happened. Raises
+    relay errors (relay.gh.client.call) for GitHub's refusals."""
+    # The client is lazy: neither the repository nor the issue is fetched, only the comments.
+    issue = gh.get_repo(repository).get_issue(number)
+    api = gh.requester.base_url
 
-    # lazy: no request until one is needed, so the repository itself is never fetched.
-    gh = Github(
-        auth=Auth.Token(token),
-        base_url=api_url,
-        retry=2,
-        lazy=True,
-        seconds_between_requests=0.25 if throttle else 0,
-        seconds_between_writes=1.0 if throttle else 0,
-    )
-    try:
-        repo = gh.get_repo(repository)
-        issue = repo.get_issue(number)
-        for comment in issue.get_comments():
-            if MARKER in (comment.body or ""):
-                if comment.body == body:
-                    return "unchanged"
-                comment.edit(body)
-                return "updated"
-        issue.create_comment(body)
-        return "created"
-    except GithubException as exc:
-        # The message GitHub sends; never the request, which carries the token.
-        detail = exc.data.get("message") if isinstance(exc.data, dict) else exc.status
-        raise OperationFailed(
-            f"could not comment on {repository}#{number}: HTTP {exc.status}: {detail}"
-        ) from None
-    finally:
-        gh.close()
+    def ours() -> list[IssueComment]:
+        return [
+            c
+            for c in issue.get_comments()
+            if MARKER in (c.body or "") and c.user is not None and c.user.login == author
+        ]
 
-
-def environment(environ: Mapping[str, str] | None = None) -> tuple[str, str, str]:
-    """(repository, token, API URL) from the Actions environment."""
-    env = os.environ if environ is None else environ
-    repository = env.get("GITHUB_REPOSITORY", "")
-    token = env.get("GITHUB_TOKEN", "")
-    if not repository or not token:
-        raise OperationFailed(
-            "commenting needs GITHUB_REPOSITORY and GITHUB_TOKEN (set by GitHub Actions; pass "
-            "the token as env: GITHUB_TOKEN: ${{ github.token }})"
-        )
-    return repository, token, env.get("GITHUB_API_URL", "https://api.github.com")
+    what = f"comment on {repository}#{number}"
+    found = ghclient.call(what, ours, api_url=api)
+    outcome: Outcome
+    extra: list[IssueComment]
+    if found:
+        keep, *extra = sorted(found, key=lambda c: c.id)
+        if keep.body == body:
+            outcome = "unchanged"
+        else:
+            ghclient.call(what, lambda: keep.edit(body), api_url=api)
+            outcome = "updated"
+    else:
+        ghclient.call(what, lambda: issue.create_comment(body), api_url=api)
+        outcome = "created"
+        # A run that raced this one may have created one too: keep the oldest.
+        extra = []
+        again = sorted(ghclient.call(what, ours, api_url=api), key=lambda c: c.id)
+        if len(again) > 1:
+            keep, *extra = again
+            if keep.body != body:
+                ghclient.call(what, lambda: keep.edit(body), api_url=api)
+    for duplicate in extra:
+        ghclient.call(what, duplicate.delete, api_url=api)
+    return outcome

@@ -72,6 +72,7 @@ from relay.registry.ratelimit import RateLimit, parse_rate_limit
 from relay.registry.uploads import (
     BlobData,
 )
+from relay.registry.writes import WriteGate
 from relay.untrusted import load_json
 
 log = logging.getLogger("relay.registry")
@@ -178,6 +179,8 @@ class RegistryClient:
             max_token_bytes=self.limits.token_bytes,
         )
         self.pusher = Pusher(self)
+        # Copies into one repository must not rewrite a digest's link while another reads it.
+        self.writes = WriteGate()
         self.rate_limit: RateLimit | None = None
         """The last Docker Hub style quota seen (None for registries that send none)."""
         self._ping: PingResult | None = None

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from relay import platforms as platform_rules
 from relay.reference import is_valid_digest
-from relay.registry import platforms as platform_rules
 from relay.registry.errors import ProtocolError
 from relay.registry.mediatypes import is_index
 from relay.untrusted import load_json

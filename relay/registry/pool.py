@@ -41,8 +41,7 @@ class RegistryOptions(Protocol):
     @property
     def mirrors(self) -> Mapping[str, Sequence[str]]: ...
 
-    @property
-    def limits(self) -> LimitOptions: ...
+    # and optionally `limits` (LimitOptions): registries.limits
 
 
 class LimitOptions(Protocol):
@@ -96,7 +95,7 @@ class ClientPool:
         bundles = {host: _ca_bundle(repo, path) for host, path in ca_bundles.items()}
         insecure = settings.insecure if settings is not None else ()
         self.tls = TLSConfig(ca_bundles=bundles, insecure_registries=insecure)
-        given = getattr(settings, "limits", None)
+        given: LimitOptions | None = getattr(settings, "limits", None)
         self.limits = (
             Limits(
                 deadline=given.deadline,

@@ -145,6 +145,8 @@ class Demo:
                 env=git_env(self.base),
                 capture_output=True,
             )
+            # Whatever branch the source is on, the demo works on a local main.
+            self.git("checkout", "--quiet", "-B", "main")
             # The shipped list pins real upstream digests the sandbox cannot serve: the demo's
             # repository starts from an empty list and the sandbox's settings.
             shutil.rmtree(self.repo / "mirrors/dockerfiles", ignore_errors=True)
@@ -225,13 +227,9 @@ class Demo:
 
             cfg, mirrors = load(self.repo)
             harbor = cfg.harbor.registry_host
-            self.say(f"    {'upstream':<48} {'pull from your Harbor'}")
-            for entry in mirrors.entries:
-                for tag in entry.tags:
-                    self.say(
-                        f"    {entry.source.name + ':' + tag.tag:<48} "
-                        f"{harbor}/{PROJECT}/{entry.target}:{tag.tag}"
-                    )
+            code = self.relay("clients", "--format", "mapping-md")
+            if code != 0:
+                return code
             first = mirrors.entries[0]
             self.say("\n    on a node:")
             self.say(f"      docker pull {harbor}/{PROJECT}/{first.target}:{first.tags[0].tag}")

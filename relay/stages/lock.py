@@ -19,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from relay import platforms as platform_rules
 from relay import safety
 from relay.config.lockfile import Lock, LockedTag, SelectedBy
-from relay.config.mirrors import Entry, MirrorList
+from relay.config.mirrors import Entry, MirrorList, TagSpec
 from relay.errors import Problem
 from relay.ops.inspectimage import inspect_image
 from relay.reference import is_valid_tag
@@ -46,6 +47,8 @@ class Wanted:
 class Resolution:
     lock: Lock
     problems: list[Problem] = field(default_factory=list)
+    # Worth saying, not failing for: a pinned tag that moved upstream, a rule taking many tags.
+    warnings: list[Problem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,14 @@ class LockChange:
 
 
 def wanted(
-    mirrors: MirrorList, pool: ClientPool, concurrency: int
-) -> tuple[list[Wanted], list[Problem]]:
-    """Every (entry, tag) the lock must hold. Lists upstream tags for entries with rules."""
+    mirrors: MirrorList, pool: ClientPool, concurrency: int, warn_tags: int | None = None
+) -> tuple[list[Wanted], list[Problem], list[Problem]]:
+    """Every (entry, tag) the lock must hold, the problems and the warnings. Lists upstream tags
+    for entries with rules. A rule that matches nothing is a problem (the entry would lose its
+    locked tags); one that takes more than ``warn_tags`` tags is a warning."""
     out: list[Wanted] = []
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     with_rules = [e for e in mirrors.entries if e.select is not None]
 
     def list_tags(entry: Entry) -> list[str] | Problem:
@@ -107,11 +113,95 @@ def wanted(
                 ", ".join(safety.show(t, 40) for t in invalid[:5]),
             )
             tags = [t for t in tags if is_valid_tag(t)]
-        chosen = [t for t in entry.select.select(tags) if t not in explicit]
-        if not chosen:
-            log.warning("%s: the selection rules match no upstream tag", entry.source.name)
+        selected = entry.select.select(tags)
+        if not selected:
+            problems.append(_matched_nothing(mirrors.path, entry, tags))
+            continue
+        if warn_tags is not None and len(selected) > warn_tags:
+            warnings.append(
+                Problem(
+                    mirrors.path,
+                    entry.line,
+                    f"{entry.source.name}: select takes {len(selected)} tags, more than "
+                    f"lock.warn_tags ({warn_tags}); each is built and stored. Narrow it with "
+                    "exclude, semver or latest, or raise lock.warn_tags",
+                )
+            )
+        chosen = [t for t in selected if t not in explicit]
         out.extend(Wanted(entry, t, "rule", entry.line) for t in chosen)
-    return out, problems
+    return out, problems, warnings
+
+
+def _matched_nothing(path: str, entry: Entry, tags: list[str]) -> Problem:
+    assert entry.select is not None
+    if not tags:
+        why = "upstream lists no tags"
+    else:
+        nearest = "; ".join(entry.select.explain(tags))
+        why = f"upstream has {len(tags)} tag(s), none taken. Nearest: {nearest}"
+    return Problem(
+        path,
+        entry.line,
+        f"{entry.source.name}: select matches no upstream tag, so the entry would lose every "
+        f"tag it has; nothing written. {why}",
+    )
+
+
+def check_pins(
+    mirrors: MirrorList, pool: ClientPool, concurrency: int
+) -> tuple[list[Problem], list[Problem]]:
+    """Every inline pin (`TAG@sha256:…`) checked upstream: the digest must exist in that
+    repository (a HEAD by digest: not a Docker Hub pull), else a problem on the pin's line; a
+    tag that now points elsewhere, or no longer exists, is a warning (the pin still works).
+    Two HEADs per pin."""
+    pinned = [(e, t) for e in mirrors.entries for t in e.tags if t.digest is not None]
+
+    def one(item: tuple[Entry, TagSpec]) -> Problem | tuple[Problem] | None:
+        entry, spec = item
+        assert spec.digest is not None
+        source, client = entry.source, pool.source(entry.source.domain)
+        where = f"{source.name}:{spec.tag}@{spec.digest}"
+        try:
+            if client.head_manifest(source.path, spec.digest) is None:
+                return Problem(
+                    mirrors.path,
+                    spec.line,
+                    f"{where}: the pinned digest does not exist in {source.name} upstream; "
+                    "copy the pin again from the image's page or `docker buildx imagetools "
+                    "inspect`",
+                )
+            now = client.head_manifest(source.path, spec.tag)
+        except RegistryError as exc:
+            return Problem(mirrors.path, spec.line, f"{where}: cannot check the pin: {exc}")
+        if now is None:
+            return (
+                Problem(
+                    mirrors.path,
+                    spec.line,
+                    f"{source.name}:{spec.tag} no longer exists upstream; the pinned digest "
+                    "still does, so the pin keeps working",
+                ),
+            )
+        if now.digest != spec.digest:
+            return (
+                Problem(
+                    mirrors.path,
+                    spec.line,
+                    f"{source.name}:{spec.tag} now points to {now.digest}, not the pinned "
+                    f"{spec.digest}; the pin keeps working: update it to take the new image",
+                ),
+            )
+        return None
+
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    with ThreadPoolExecutor(max_workers=concurrency) as executor:
+        for result in executor.map(one, pinned):
+            if isinstance(result, Problem):
+                problems.append(result)
+            elif result is not None:
+                warnings.extend(result)
+    return problems, warnings
 
 
 def resolve(
@@ -122,13 +212,20 @@ def resolve(
     recheck: bool,
     concurrency: int = 8,
     config_platforms: Callable[[Entry], tuple[str, ...]] | None = None,
+    verify_pins: bool = False,
+    warn_tags: int | None = None,
 ) -> Resolution:
     """The new lock. With `recheck` false, tags already locked are kept without a request.
+    With `verify_pins`, every inline pin is checked upstream too (`check_pins`).
 
     `config_platforms(entry)` names the platforms whose image config digest the lock should
     record (what a build stage compares); they are fetched once per digest and kept after.
     """
-    items, problems = wanted(mirrors, pool, concurrency)
+    items, problems, warnings = wanted(mirrors, pool, concurrency, warn_tags)
+    if verify_pins:
+        pin_problems, pin_warnings = check_pins(mirrors, pool, concurrency)
+        problems += pin_problems
+        warnings += pin_warnings
 
     def one(w: Wanted) -> LockedTag | Problem:
         source = w.entry.source
@@ -155,7 +252,11 @@ def resolve(
                     f"{source.name}:{w.tag} is a {safety.show(locked.media_type)} manifest, "
                     "not an image or an image index; relay does not lock it",
                 )
-        missing = [p for p in w.entry.platforms if locked.platforms and p not in locked.platforms]
+        missing = [
+            p
+            for p in w.entry.platforms
+            if locked.platforms and not platform_rules.contains(locked.platforms, p)
+        ]
         if missing:
             return Problem(
                 mirrors.path,
@@ -173,13 +274,17 @@ def resolve(
             else:
                 new.put(w.entry.source.name, w.tag, result)
     problems.sort(key=lambda p: (p.line or 0, p.message))
-    return Resolution(new, problems)
+    warnings.sort(key=lambda p: (p.line or 0, p.message))
+    return Resolution(new, problems, warnings)
 
 
 def _has_configs(locked: LockedTag, platforms: tuple[str, ...]) -> bool:
     have = dict(locked.configs)
     # A platform the image lacks cannot have a config; the platform check reports it.
-    return all(p in have or (locked.platforms and p not in locked.platforms) for p in platforms)
+    return all(
+        p in have or (locked.platforms and not platform_rules.contains(locked.platforms, p))
+        for p in platforms
+    )
 
 
 def _fetch(

@@ -14,10 +14,12 @@ Use it through the pytest fixture ``acr_emulator`` (tests/fixtures/acr.py). Modu
 ``state``     records, limits, name rules                      ``builds``   git + buildah runner
 ``backend``   shared quotas/builds/tags                        ``faults``   fault injection
 ``errors``    the three error shapes and all codes             ``registry_view`` tag reading
+``quirks``    one switch per UNCONFIRMED behaviour (docs/vendors/acr.md)
 """
 
 from relay.sandbox.acr.builds import BuildSettings
+from relay.sandbox.acr.quirks import Quirks
 from relay.sandbox.acr.server import AcrServer
 from relay.sandbox.acr.state import Call, Limits, State
 
-__all__ = ["AcrServer", "BuildSettings", "Call", "Limits", "State"]
+__all__ = ["AcrServer", "BuildSettings", "Call", "Limits", "Quirks", "State"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from relay.sandbox.acr import errors
 from relay.sandbox.acr.builds import BuildRunner
+from relay.sandbox.acr.quirks import Quirks
 from relay.sandbox.acr.registry_view import RegistryTarget, RegistryView, TagInfo
 from relay.sandbox.acr.state import ENTERPRISE, Build, BuildRule, Edition, Repo, State, now_ms
 
@@ -31,8 +32,11 @@ class Backend:
         *,
         registry_domain: str,
         ee_registry_domain: str,
+        quirks: Quirks | None = None,
     ) -> None:
         self.state = state
+        # Read at each request, so a test may change a switch between calls.
+        self.quirks = quirks or Quirks()
         self.runner = runner
         self.registry = registry
         self.view = RegistryView(registry)
@@ -46,23 +50,18 @@ class Backend:
     def check_namespace_quota(self, edition: Edition, err: ErrorFactory) -> None:
         limit = self.state.limits.namespaces
         if len(self.state.namespaces_of(edition)) >= limit:
-            raise err(
-                errors.NAMESPACE_LIMIT_EXCEED, f"namespace quota exceeded (limit {limit})", 400
-            )
+            raise err(*self.quirks.limit_error("NAMESPACE", "namespaces", limit), 400)
 
     def check_repo_quota(self, edition: Edition, err: ErrorFactory) -> None:
         limit = self.state.limits.repos
         if len(self.state.repos_of(edition)) >= limit:
-            raise err(errors.REPO_LIMIT_EXCEED, f"repository quota exceeded (limit {limit})", 400)
+            raise err(*self.quirks.limit_error("REPO", "repositories", limit), 400)
 
     def check_rule_quota(self, repo: Repo, err: ErrorFactory) -> None:
         limit = self.state.limits.rules_per_repo
         if len(repo.rules) >= limit:
-            raise err(
-                errors.BUILD_RULE_LIMIT_EXCEED,
-                f"build rule quota exceeded for {repo.namespace}/{repo.name} (limit {limit})",
-                400,
-            )
+            noun = f"build rules for {repo.namespace}/{repo.name}"
+            raise err(*self.quirks.limit_error("BUILD_RULE", noun, limit), 400)
 
     # -- builds ----------------------------------------------------------------------------
 
@@ -76,11 +75,8 @@ class Backend:
                 )
             limit = self.state.limits.concurrent_builds
             if len(self.state.active_builds()) >= limit:
-                raise err(
-                    errors.BUILD_CONCURRENCY_LIMIT_EXCEED,
-                    f"too many builds running (limit {limit})",
-                    400,
-                )
+                noun = "running builds"
+                raise err(*self.quirks.limit_error("BUILD_CONCURRENCY", noun, limit), 400)
             build = Build(
                 build_id=self.state.new_build_id(repo.edition),
                 edition=repo.edition,

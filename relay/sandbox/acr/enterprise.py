@@ -16,6 +16,7 @@ from typing import Any
 
 from relay.sandbox.acr import errors
 from relay.sandbox.acr.backend import Backend, TagRow, bare_hex, page_slice
+from relay.sandbox.acr.quirks import ENTERPRISE_PAGE_SIZE_MAX, Quirks
 from relay.sandbox.acr.state import (
     DOCKERFILE_LOCATION_LEN,
     DOCKERFILE_NAME_LEN,
@@ -102,6 +103,20 @@ class EnterpriseApi:
         self.token_user = token_user
         self.token_password = token_password
 
+    @property
+    def quirks(self) -> Quirks:
+        return self.backend.quirks
+
+    def _page(self, p: Params) -> tuple[int, int]:
+        """PageNo and PageSize; above 100 a page is refused or clamped
+        (Quirks.enterprise_page_size_over_max)."""
+        page, size = _int(p, "PageNo", 1), _int(p, "PageSize", 30)
+        if size > ENTERPRISE_PAGE_SIZE_MAX:
+            if self.quirks.enterprise_page_size_over_max == "reject":
+                raise _invalid("PageSize", f"at most {ENTERPRISE_PAGE_SIZE_MAX}")
+            size = ENTERPRISE_PAGE_SIZE_MAX
+        return page, size
+
     def actions(self) -> set[str]:
         return {name[3:] for name in dir(self) if name.startswith("op_")}
 
@@ -186,7 +201,7 @@ class EnterpriseApi:
         auto_create = _bool(p, "AutoCreateRepo", True)
         with self.state.lock:
             if (ENTERPRISE, name) in self.state.namespaces:
-                raise ee_error(errors.NAMESPACE_ALREADY_EXIST, f"namespace {name} already exists")
+                raise ee_error(*self.quirks.exists_error("NAMESPACE", f"namespace {name}"))
             self.backend.check_namespace_quota(ENTERPRISE, _ee_factory)
             self.state.namespaces[(ENTERPRISE, name)] = Namespace(
                 ENTERPRISE,
@@ -212,7 +227,7 @@ class EnterpriseApi:
         return self._ns_json(ns, self.state.instance_id)
 
     def op_ListNamespace(self, p: Params) -> dict[str, Any]:
-        page, size = _int(p, "PageNo", 1), _int(p, "PageSize", 30)
+        page, size = self._page(p)
         items = sorted(self.state.namespaces_of(ENTERPRISE), key=lambda n: n.name)
         if p.get("NamespaceName"):
             items = [ns for ns in items if ns.name == p["NamespaceName"]]
@@ -258,7 +273,7 @@ class EnterpriseApi:
         with self.state.lock:
             self._namespace(ns_name)
             if (ENTERPRISE, ns_name, name) in self.state.repos:
-                raise ee_error(errors.REPO_ALREADY_EXIST, f"repository {ns_name}/{name} exists")
+                raise ee_error(*self.quirks.exists_error("REPO", f"repository {ns_name}/{name}"))
             self.backend.check_repo_quota(ENTERPRISE, _ee_factory)
             repo = Repo(
                 edition=ENTERPRISE,
@@ -277,7 +292,7 @@ class EnterpriseApi:
         return self._repo_json(self._repo(p))
 
     def op_ListRepository(self, p: Params) -> dict[str, Any]:
-        page, size = _int(p, "PageNo", 1), _int(p, "PageSize", 30)
+        page, size = self._page(p)
         repos = sorted(
             self.state.repos_of(ENTERPRISE, p.get("RepoNamespaceName") or None),
             key=lambda r: (r.namespace, r.name),
@@ -313,10 +328,11 @@ class EnterpriseApi:
         repo = self._repo(p)
         source = self._source(p)
         with self.state.lock:
-            if repo.source is not None:
-                # UNCONFIRMED: whether the vendor errors or overwrites; erroring is the stricter
-                # choice (a client must use UpdateRepoSourceCodeRepo for a bound repo).
-                raise ee_error(errors.REPO_SOURCE_ALREADY_EXIST, "source code repo already bound")
+            if repo.source is not None and self.quirks.enterprise_rebind == "error":
+                # UNCONFIRMED whether the vendor errors or overwrites (Quirks.enterprise_rebind):
+                # erroring makes a client use UpdateRepoSourceCodeRepo for a bound repo.
+                what = f"the code source of {repo.namespace}/{repo.name}"
+                raise ee_error(*self.quirks.exists_error("REPO_SOURCE", what))
             repo.source = source
             repo.repo_build_type = "AUTO_BUILD" if source.auto_build else "MANUAL"
         return {}
@@ -417,7 +433,7 @@ class EnterpriseApi:
 
     def op_ListRepoBuildRule(self, p: Params) -> dict[str, Any]:
         repo = self._repo(p)
-        page, size = _int(p, "PageNo", 1), _int(p, "PageSize", 30)
+        page, size = self._page(p)
         rules = list(repo.rules.values())
         return {
             "BuildRules": [self._rule_json(r) for r in page_slice(rules, page, size)],
@@ -446,12 +462,12 @@ class EnterpriseApi:
         # The doc example of this operation is lower-case ("success") while ListRepoBuildRecord
         # shows "SUCCESS" (Alibaba doc 142770; nanoric/docker-mirror-creator); reproducing
         # both forces case-insensitive clients.
-        return {"BuildStatus": build.status.lower()}
+        return {"BuildStatus": self.quirks.build_status(build.status).lower()}
 
     def _record_json(self, build: Build) -> dict[str, Any]:
         return {
             "BuildRecordId": build.build_id,
-            "BuildStatus": build.status,
+            "BuildStatus": self.quirks.build_status(build.status),
             "StartTime": build.created,
             "EndTime": build.finished,
             "Image": {
@@ -470,7 +486,7 @@ class EnterpriseApi:
 
     def op_ListRepoBuildRecord(self, p: Params) -> dict[str, Any]:
         repo = self._repo(p)
-        page, size = _int(p, "PageNo", 1), _int(p, "PageSize", 30)
+        page, size = self._page(p)
         builds = list(reversed(self.state.builds_of(repo)))
         return {
             "BuildRecords": [self._record_json(b) for b in page_slice(builds, page, size)],
@@ -500,7 +516,7 @@ class EnterpriseApi:
 
     def op_ListRepoTag(self, p: Params) -> dict[str, Any]:
         repo = self._repo(p)
-        page, size = _int(p, "PageNo", 1), _int(p, "PageSize", 30)
+        page, size = self._page(p)
         rows = self.backend.tags(repo)
         return {
             "Images": [self._image_json(r) for r in page_slice(rows, page, size)],

@@ -193,17 +193,12 @@ REPO_NOT_EXIST = "REPO_NOT_EXIST"
 INSTANCE_NOT_EXIST = "INSTANCE_NOT_EXIST"  # enterprise
 
 # UNCONFIRMED codes: chosen to be plausible and greppable; the vendor's spelling is unknown.
-NAMESPACE_ALREADY_EXIST = "NAMESPACE_ALREADY_EXIST"
-REPO_ALREADY_EXIST = "REPO_ALREADY_EXIST"
+# "Already exists" and limit codes are spelled by Quirks.already_exists / limit_exceeded.
 BUILD_RULE_NOT_EXIST = "BUILD_RULE_NOT_EXIST"
 BUILD_NOT_EXIST = "BUILD_NOT_EXIST"
 TAG_NOT_EXIST = "TAG_NOT_EXIST"
-REPO_SOURCE_NOT_EXIST = "REPO_SOURCE_NOT_EXIST"  # build started on a repo with no bound source
-REPO_SOURCE_ALREADY_EXIST = "REPO_SOURCE_ALREADY_EXIST"  # enterprise Create on a bound repo
-NAMESPACE_LIMIT_EXCEED = "NAMESPACE_LIMIT_EXCEED"
-REPO_LIMIT_EXCEED = "REPO_LIMIT_EXCEED"
-BUILD_RULE_LIMIT_EXCEED = "BUILD_RULE_LIMIT_EXCEED"
-BUILD_CONCURRENCY_LIMIT_EXCEED = "BUILD_CONCURRENCY_LIMIT_EXCEED"
+# No bound source: a build started on such a repo, or GetRepoSourceRepo (Quirks.unbound_source).
+REPO_SOURCE_NOT_EXIST = "REPO_SOURCE_NOT_EXIST"
 PARAM_INVALID = "PARAM_INVALID"  # a field has the right shape but a bad value (name rules)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from relay.sandbox.acr import errors
 from relay.sandbox.acr.backend import Backend, TagRow, bare_hex, page_slice
+from relay.sandbox.acr.quirks import Quirks
 from relay.sandbox.acr.state import (
     DETAIL_MAX,
     DOCKERFILE_LOCATION_LEN,
@@ -26,6 +27,7 @@ from relay.sandbox.acr.state import (
     PERSONAL,
     PUSH_TYPES,
     REPO_BUILD_TYPES,
+    REPO_DOT_RE,
     REPO_NAME_MIN,
     REPO_RE,
     REPO_TYPES,
@@ -86,7 +88,7 @@ REPO_CREATE: Shape = {
         True,
     ),
     # Undocumented GitHub binding (nanoric/docker-mirror-creator; lizebang/aliyun-go-sdk-cr);
-    # UNCONFIRMED that the server honours it.
+    # UNCONFIRMED that the server honours it: Quirks.create_repo_source.
     "RepoSource": F(REPO_SOURCE),
 }
 REPO_UPDATE: Shape = {
@@ -250,6 +252,10 @@ class PersonalApi:
         self.token_user = token_user
         self.token_password = token_password
 
+    @property
+    def quirks(self) -> Quirks:
+        return self.backend.quirks
+
     def handle(self, action: str, req: RoaRequest) -> Any:
         handler: Handler = getattr(type(self), "op_" + action)
         return handler(self, req)
@@ -303,9 +309,7 @@ class PersonalApi:
             raise _param_invalid("Namespace", "lower-case letters, digits, '_' and '-'")
         with self.state.lock:
             if (PERSONAL, name) in self.state.namespaces or name in self.backend.foreign_namespaces:
-                raise errors.service(
-                    errors.NAMESPACE_ALREADY_EXIST, f"namespace {name} already exists"
-                )
+                raise errors.service(*self.quirks.exists_error("NAMESPACE", f"namespace {name}"))
             self.backend.check_namespace_quota(PERSONAL, errors.service)
             self.state.namespaces[(PERSONAL, name)] = Namespace(PERSONAL, name)
         return {}  # response body UNCONFIRMED
@@ -367,13 +371,17 @@ class PersonalApi:
 
     def _repo_name_ok(self, name: str) -> None:
         _length("RepoName", name, REPO_NAME_MIN, self.state.limits.repo_name_max)
-        if not REPO_RE.match(name):
+        if self.quirks.repo_name_dots:
+            if not REPO_DOT_RE.match(name):
+                raise _param_invalid("RepoName", "lower-case letters, digits, '.', '_' and '-'")
+        elif not REPO_RE.match(name):
             raise _param_invalid("RepoName", "lower-case letters, digits, '_' and '-'")
 
-    @staticmethod
-    def _source(body: dict[str, Any]) -> SourceBinding:
+    def _source(self, body: dict[str, Any]) -> SourceBinding:
         src, cfg = body["Source"], body["BuildConfig"]
         _enum("SourceRepoType", src["SourceRepoType"], SOURCE_REPO_TYPES)
+        if cfg.get("IsOversea") and self.quirks.overseas_build == "refused":
+            raise _param_invalid("IsOversea", "overseas build is not offered")
         return SourceBinding(
             repo_type=src["SourceRepoType"],
             namespace=src["SourceRepoNamespace"],
@@ -394,12 +402,13 @@ class PersonalApi:
             raise _param_invalid("Detail", f"at most {DETAIL_MAX} characters")
         if "RepoBuildType" in spec:
             _enum("RepoBuildType", spec["RepoBuildType"], REPO_BUILD_TYPES)
-        source = self._source(body["RepoSource"]) if "RepoSource" in body else None
+        honoured = "RepoSource" in body and self.quirks.create_repo_source == "honour"
+        source = self._source(body["RepoSource"]) if honoured else None
         with self.state.lock:
             self._namespace(ns_name)
             if (PERSONAL, ns_name, name) in self.state.repos:
                 raise errors.service(
-                    errors.REPO_ALREADY_EXIST, f"repository {ns_name}/{name} already exists"
+                    *self.quirks.exists_error("REPO", f"repository {ns_name}/{name}")
                 )
             self.backend.check_repo_quota(PERSONAL, errors.service)
             repo = Repo(
@@ -447,7 +456,8 @@ class PersonalApi:
 
     def _list_repos(self, req: RoaRequest, namespace: str | None) -> dict[str, Any]:
         page = _positive_int(req, "Page", 1)
-        size = _positive_int(req, "PageSize", 30)  # default UNCONFIRMED (doc example: 30)
+        # Default UNCONFIRMED (doc example: 30); the maximum is Quirks.personal_page_size_cap.
+        size = self.quirks.page_size(_positive_int(req, "PageSize", 30))
         status = req.query.get("Status", "ALL")
         repos = sorted(self.state.repos_of(PERSONAL, namespace), key=lambda r: r.name)
         if status not in ("ALL", "NORMAL"):
@@ -471,23 +481,27 @@ class PersonalApi:
     def op_GetRepoSourceRepo(self, req: RoaRequest) -> dict[str, Any]:
         repo = self._repo(req)
         src = repo.source
-        if src is None:
-            return {}  # shape for an unbound repo UNCONFIRMED
-        # Response shape UNCONFIRMED: the request shape, camelCased.
-        return {
-            "repoSource": {
-                "source": {
-                    "sourceRepoType": src.repo_type,
-                    "sourceRepoNamespace": src.namespace,
-                    "sourceRepoName": src.name,
-                },
-                "buildConfig": {
-                    "isAutoBuild": src.auto_build,
-                    "isOversea": src.oversea,
-                    "isDisableCache": src.disable_cache,
-                },
-            }
+        if src is None:  # answer UNCONFIRMED: Quirks.unbound_source
+            if self.quirks.unbound_source == "empty":
+                return {}
+            raise errors.not_exist(
+                errors.REPO_SOURCE_NOT_EXIST, f"code source of {repo.namespace}/{repo.name}"
+            )
+        # Layout UNCONFIRMED (Quirks.source_layout): the request's block, camelCased.
+        source = {
+            "sourceRepoType": src.repo_type,
+            "sourceRepoNamespace": src.namespace,
+            "sourceRepoName": src.name,
         }
+        config = {
+            "isAutoBuild": src.auto_build,
+            "isOversea": src.oversea,
+            "isDisableCache": src.disable_cache,
+        }
+        layout = self.quirks.source_layout
+        if layout == "flat":
+            return {**source, **config}
+        return {layout: {"source": source, "buildConfig": config}}
 
     def op_UpdateRepoSourceRepo(self, req: RoaRequest) -> dict[str, Any]:
         repo = self._repo(req)
@@ -528,9 +542,9 @@ class PersonalApi:
         repo = self._repo(req)
         spec = parse_body(req, RULE_CREATE)["BuildRule"]
         self._rule_values(spec)
-        # Which of Tag/ImageTag names the image on create is UNCONFIRMED: ImageTag wins, Tag is
-        # the fallback, and one of them is required.
-        image_tag = spec.get("ImageTag") or spec.get("Tag")
+        # Which of Tag/ImageTag names the image is UNCONFIRMED (Quirks.rule_image_tag_field):
+        # that one is required, the other is kept as sent.
+        image_tag = spec.get(self.quirks.rule_image_tag_field)
         if not image_tag:
             raise errors.body_format_invalid()
         with self.state.lock:
@@ -563,7 +577,7 @@ class PersonalApi:
             rule.push_name = spec.get("PushName", rule.push_name)
             rule.dockerfile_location = spec.get("DockerfileLocation", rule.dockerfile_location)
             rule.dockerfile_name = spec.get("DockerfileName", rule.dockerfile_name)
-            rule.image_tag = spec.get("ImageTag") or spec.get("Tag") or rule.image_tag
+            rule.image_tag = spec.get(self.quirks.rule_image_tag_field) or rule.image_tag
             rule.tag = spec.get("Tag", rule.tag)
         return {"buildRuleId": rule.rule_id}
 
@@ -579,15 +593,15 @@ class PersonalApi:
     def op_StartRepoBuildByRule(self, req: RoaRequest) -> dict[str, Any]:
         repo = self._repo(req)
         rule = self._rule(repo, req.params["rule"])
-        self.backend.start_build(repo, rule, errors.service)
-        # Response UNCONFIRMED (no doc page shows it): no build id is promised, so none is
-        # given; clients find the new build with GetRepoBuildList.
-        return {}
+        build = self.backend.start_build(repo, rule, errors.service)
+        # Response UNCONFIRMED (no doc page shows it): Quirks.start_build_returns_id. Without
+        # an id, clients find the new build with GetRepoBuildList.
+        return {"buildId": build.build_id} if self.quirks.start_build_returns_id else {}
 
     def _build_json(self, build: Build) -> dict[str, Any]:
         return {
             "buildId": build.build_id,
-            "buildStatus": build.status,
+            "buildStatus": self.quirks.build_status(build.status),
             "startTime": build.created,
             "endTime": build.finished,
             "image": {
@@ -601,7 +615,7 @@ class PersonalApi:
     def op_GetRepoBuildList(self, req: RoaRequest) -> dict[str, Any]:
         repo = self._repo(req)
         page = _positive_int(req, "Page", 1)
-        size = _positive_int(req, "PageSize", 30)
+        size = self.quirks.page_size(_positive_int(req, "PageSize", 30))
         builds = list(reversed(self.state.builds_of(repo)))  # newest first
         return {
             "builds": [self._build_json(b) for b in page_slice(builds, page, size)],
@@ -612,7 +626,7 @@ class PersonalApi:
 
     def op_GetRepoBuildStatus(self, req: RoaRequest) -> dict[str, Any]:
         build = self._build(self._repo(req), req.params["build"])
-        return {"buildStatus": build.status}
+        return {"buildStatus": self.quirks.build_status(build.status)}
 
     def op_GetRepoBuildLogs(self, req: RoaRequest) -> dict[str, Any]:
         build = self._build(self._repo(req), req.params["build"])
@@ -644,7 +658,7 @@ class PersonalApi:
     def op_GetRepoTags(self, req: RoaRequest) -> dict[str, Any]:
         repo = self._repo(req)
         page = _positive_int(req, "Page", 1)
-        size = _positive_int(req, "PageSize", 30)
+        size = self.quirks.page_size(_positive_int(req, "PageSize", 30))
         rows = self.backend.tags(repo)
         return {
             "tags": [self._tag_json(r) for r in page_slice(rows, page, size)],

@@ -23,6 +23,7 @@ from relay.sandbox.acr.builds import BuildRunner, BuildSettings
 from relay.sandbox.acr.enterprise import EnterpriseApi
 from relay.sandbox.acr.faults import FaultInjector, gateway_error
 from relay.sandbox.acr.personal import Flat, PersonalApi, RoaRequest, match
+from relay.sandbox.acr.quirks import Quirks
 from relay.sandbox.acr.state import ENTERPRISE, PERSONAL, Call, Edition, State, is_read_action
 from relay.sandbox.common.faults import Decision
 from relay.sandbox.common.front import HttpFront, Reply, Request, ResetConnection
@@ -53,6 +54,7 @@ class AcrServer:
         token_password: str,
         registry_domain: str | None = None,
         build_settings: BuildSettings | None = None,
+        quirks: Quirks | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -75,6 +77,7 @@ class AcrServer:
             registry,
             registry_domain=self.registry_domain,
             ee_registry_domain=self.ee_registry_domain,
+            quirks=quirks,
         )
         self.personal = PersonalApi(self.backend, token_user, token_password)
         self.enterprise = EnterpriseApi(self.backend, token_user, token_password)
@@ -83,6 +86,15 @@ class AcrServer:
         self.front = HttpFront(
             self._serve, on_error=self._front_error, name="acr-emulator", host=host, port=port
         )
+
+    @property
+    def quirks(self) -> Quirks:
+        """The readings of UNCONFIRMED behaviour in play; mutable, or replace it whole."""
+        return self.backend.quirks
+
+    @quirks.setter
+    def quirks(self, value: Quirks) -> None:
+        self.backend.quirks = value
 
     # -- lifecycle -----------------------------------------------------------------------------
 

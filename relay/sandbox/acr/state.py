@@ -22,8 +22,8 @@ PERSONAL: Edition = "personal"
 ENTERPRISE: Edition = "enterprise"
 
 # Build states. PENDING/BUILDING/SUCCESS/FAILED are observed values (Alibaba doc 142770;
-# nanoric/docker-mirror-creator); the spelling of the cancelled state is UNCONFIRMED and
-# this emulator says CANCELED.
+# nanoric/docker-mirror-creator); the spelling of the cancelled state is UNCONFIRMED: the
+# emulator keeps CANCELED inside and answers Quirks.canceled_status.
 PENDING = "PENDING"
 BUILDING = "BUILDING"
 SUCCESS = "SUCCESS"
@@ -40,8 +40,10 @@ NAMESPACE_RE = re.compile(r"^[a-z0-9]+[_\-a-z0-9]*$")
 NAMESPACE_LEN = (2, 30)
 # Personal repository: the sources disagree (1-64, 2-30, 2-64), so this is UNCONFIRMED; the
 # emulator uses the safe rule (Alibaba docs 72396/142765; terraform-provider-alicloud) with a
-# configurable maximum (Limits.repo_name_max).
+# configurable maximum (Limits.repo_name_max), and ROS doc 135727's `.` under
+# Quirks.repo_name_dots.
 REPO_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+REPO_DOT_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 REPO_NAME_MIN = 2
 # Enterprise names: 2-120 chars of lower-case letters, digits, "_", "-", "." (doc 145483). The
 # exact pattern and the repo length are UNCONFIRMED.

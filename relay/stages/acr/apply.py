@@ -124,10 +124,16 @@ class _Run:
                             binding=binding,
                         )
                     except AcrError as exc:
-                        # A create retried after a lost answer, or a run racing this one.
+                        # A create retried after a lost answer, or a run racing this one. The
+                        # create that landed may not have bound the source (the personal
+                        # RepoSource block is UNCONFIRMED, the enterprise one binds after the
+                        # create: docs/vendors/acr.md#github-source-binding-and-overseas-build),
+                        # so bind it here.
                         if not exc.already_exists:
                             raise
-                        self.repos[name] = RepoInfo(self.observed.namespace, name)
+                        info = RepoInfo(self.observed.namespace, name)
+                        self.client.bind_source(info, binding)
+                        self.repos[name] = info
                 elif action.kind == "bind-source":
                     assert want is not None
                     info = self.repos[name]
@@ -140,7 +146,8 @@ class _Run:
                     self.client.delete_repo(self.repos[name])
                 done.append(str(action))
             except AcrError as exc:
-                return name, done, f"{action}: {exc}"
+                hint = _name_hint(name, exc) if action.kind == "create-repo" else ""
+                return name, done, f"{action}: {exc}{hint}"
         return name, done, None
 
     # -- builds -----------------------------------------------------------------------------
@@ -353,3 +360,20 @@ def run(
     state.report.up_to_date = plan.up_to_date
     state.report.elapsed = clock() - start
     return state.report
+
+
+def _name_hint(name: str, exc: AcrError) -> str:
+    """When ACR refuses a repository name, which setting to change. ACR's own limit is
+    unconfirmed (2-64 with '.' per ROS doc 135727, 2-30 without '.' per doc 72396:
+    docs/vendors/acr.md#name-rules), so relay's defaults may be too generous for an account."""
+    text = f"{exc.code} {exc.message}".lower()
+    if "name" not in text or exc.already_exists:
+        return ""
+    advice = (
+        f"; ACR refused the repository name '{name}' ({len(name)} characters): lower "
+        f"naming.max_length in mirrors/relay.yaml below {len(name)} (try 30), run "
+        "`relay validate` for the names to give"
+    )
+    if "." in name:
+        advice += ", and give the entry a name: without '.'"
+    return advice

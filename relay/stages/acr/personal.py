@@ -154,18 +154,24 @@ class PersonalClient(SdkClient):
     def _ensure_bound(self, repo: RepoInfo, binding: Binding) -> None:
         """RepoSource in CreateRepo is undocumented
         (docs/vendors/acr.md#github-source-binding-and-overseas-build): check that it took, and bind
-        with UpdateRepoSourceRepo when it did not. A server that cannot say is trusted."""
+        with UpdateRepoSourceRepo when it did not. "Not found" means no binding (how the read
+        answers an unbound repository is UNCONFIRMED); a server that cannot say otherwise is
+        trusted."""
+        current: Binding | None
         try:
             current = self.get_binding(repo)
         except AcrError as exc:
             if exc.retryable:
                 raise
-            log.debug(
-                "cannot read the source binding of %s (%s); trusting CreateRepo",
-                repo.name,
-                exc.code,
-            )
-            return
+            if exc.not_found:
+                current = None
+            else:
+                log.debug(
+                    "cannot read the source binding of %s (%s); trusting CreateRepo",
+                    repo.name,
+                    exc.code,
+                )
+                return
         if current != binding:
             self.bind_source(repo, binding)
 

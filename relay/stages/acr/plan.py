@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from relay import platforms as platform_rules
 from relay.config.lockfile import Lock
 from relay.config.mirrors import Entry, MirrorList
 from relay.config.pins import Pin, pins
@@ -209,7 +210,12 @@ def desired(mirrors: MirrorList, lock: Lock, settings: AcrSettings) -> list[Want
     binding = binding_for(settings)
     out: list[WantedRepo] = []
     for entry in mirrors.entries:
-        platforms = entry.platforms if settings.edition == "enterprise" else ()
+        # ACR names platforms in containerd's canonical form (linux/arm64, linux/arm/v7).
+        platforms = (
+            tuple(str(platform_rules.parse(p)) for p in entry.platforms)
+            if settings.edition == "enterprise"
+            else ()
+        )
         platform = compared_platform(entry, settings)
         tags = []
         for pin in by_target.get(entry.target, []):

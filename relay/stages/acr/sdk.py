@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import requests
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import AcsRequest
 
@@ -139,10 +140,19 @@ class SdkClient:
     def _acs(self) -> AcsClient:
         acs = getattr(self._local, "acs", None)
         if acs is None:
+            creds = self._creds
+            # An STS token signs like an AccessKey and travels as x-acs-security-token (ROA) or
+            # SecurityToken (RPC); the SDK's StsTokenSigner adds it.
+            credential = (
+                StsTokenCredential(
+                    creds.access_key_id, creds.access_key_secret, creds.security_token
+                )
+                if creds.security_token
+                else AccessKeyCredential(creds.access_key_id, creds.access_key_secret)
+            )
             acs = AcsClient(
-                self._creds.access_key_id,
-                self._creds.access_key_secret,
-                self.settings.region,
+                region_id=self.settings.region,
+                credential=credential,
                 auto_retry=False,  # it would not retry cr anyway; relay.net.retry does
                 timeout=READ_TIMEOUT,
                 connect_timeout=CONNECT_TIMEOUT,

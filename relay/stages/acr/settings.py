@@ -5,6 +5,10 @@ safest reading as its default, so a user who learns the real number can change i
 
 Credentials never live in the file: they come from ALIBABA_CLOUD_ACCESS_KEY_ID /
 ALIBABA_CLOUD_ACCESS_KEY_SECRET (or the older ALIYUN_* pair) and are never printed or logged.
+With ALIBABA_CLOUD_SECURITY_TOKEN as well, the three are an STS token (a temporary AccessKey and
+its token, as AssumeRole / AssumeRoleWithOIDC return them, and as
+aliyun/configure-aliyun-credentials-action exports them after GitHub's OIDC exchange); relay
+then signs with the token (the SDK's StsTokenCredential).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Literal
 
 import yaml
 
-from relay.config import schema, yamlnodes
+from relay.config import naming, schema, yamlnodes
 from relay.config.settings import RETRY, RetrySettings
 from relay.errors import InputError, Problem
 
@@ -28,10 +32,12 @@ KEY_ENV_PAIRS = (
     ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
     ("ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET"),
 )
+# The STS token that goes with a temporary AccessKey: the variable Alibaba's SDKs and CLI read
+# (https://www.alibabacloud.com/help/en/sdk/developer-reference/credentials), one per pair above.
+TOKEN_ENV = ("ALIBABA_CLOUD_SECURITY_TOKEN", "ALIYUN_SECURITY_TOKEN")
 
-# docs/vendors/acr.md#name-rules: 2–30 characters, lower case, digits, '-' and '_', not starting
-# with '-' or '_'.
-NAMESPACE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{1,29}")
+# The namespace rule is naming's (docs/vendors/acr.md#name-rules): 2-30, no '.'.
+NAMESPACE_RE = naming.NAMESPACE_RE
 REGION_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 INSTANCE_RE = re.compile(r"cri-[a-z0-9]{1,64}")
 # GitHub: owner is letters, digits and '-'; a repository name may also hold '.' and '_'.
@@ -133,20 +139,30 @@ class AcrSettings:
 class Credentials:
     access_key_id: str = field(repr=False)
     access_key_secret: str = field(repr=False)
+    # Set for a temporary (STS) AccessKey, which is useless without it.
+    security_token: str | None = field(default=None, repr=False)
 
-    def __repr__(self) -> str:  # never show either part, not even in a traceback
-        return "Credentials(<hidden>)"
+    @property
+    def temporary(self) -> bool:
+        return bool(self.security_token)
+
+    def __repr__(self) -> str:  # never show any part, not even in a traceback
+        return f"Credentials(<hidden>{', sts' if self.temporary else ''})"
 
 
 def credentials(env: Mapping[str, str]) -> Credentials:
-    """The AccessKey pair from the environment; an InputError naming the variables if absent."""
-    for id_var, secret_var in KEY_ENV_PAIRS:
+    """The AccessKey pair (and its STS token, if any) from the environment; an InputError naming
+    the variables if absent."""
+    for (id_var, secret_var), token_var in zip(KEY_ENV_PAIRS, TOKEN_ENV, strict=True):
         key_id, secret = env.get(id_var), env.get(secret_var)
         if key_id and secret:
-            return Credentials(key_id, secret)
+            return Credentials(key_id, secret, env.get(token_var) or None)
     names = " and ".join(KEY_ENV_PAIRS[0])
     fallback = " and ".join(KEY_ENV_PAIRS[1])
-    raise InputError(f"no Alibaba Cloud AccessKey: set {names} (or {fallback})")
+    raise InputError(
+        f"no Alibaba Cloud AccessKey: set {names}, plus {TOKEN_ENV[0]} for an STS token "
+        f"(or {fallback})"
+    )
 
 
 # --- the `acr:` section ---------------------------------------------------------------------
@@ -179,7 +195,7 @@ SECTION = schema.Section(
         schema.Key("region", schema.text(REGION_RE, "must be a region id such as cn-hangzhou")),
         schema.Key(
             "namespace",
-            schema.text(NAMESPACE_RE, "must be 2-30 of a-z, 0-9, '-' and '_', starting a-z or 0-9"),
+            schema.text(NAMESPACE_RE, naming.NAMESPACE_RULE),
         ),
         schema.Key(
             "instance_id",

@@ -11,7 +11,9 @@ from typing import Any
 
 PERSONAL_VERSION = "2016-06-07"
 ENTERPRISE_VERSION = "2018-12-01"
-PAGE_SIZE = 100  # ACR's own maximum is UNCONFIRMED; paging below copes with a smaller cap
+# The Enterprise maximum; the personal one is UNCONFIRMED, and pages() copes with a smaller cap
+# (docs/vendors/acr.md#page-sizes).
+PAGE_SIZE = 100
 
 # Personal edition (ROA): action -> (method, URI). Used for CommonRequest when the SDK has no
 # class; where it has one, tests check the two agree.
@@ -39,8 +41,9 @@ PERSONAL_OPERATIONS: dict[str, tuple[str, str]] = {
 
 
 def pages(fetch: Callable[[int], tuple[list[Any], int | None]]) -> Iterator[Any]:
-    """Every item over pages 1, 2, …; stops at the total, or at a short or empty page when the
-    total is missing (so a server that caps the page size below ours still pages right)."""
+    """Every item over pages 1, 2, …; stops at the total, so a server that serves fewer per page
+    than asked (a cap below PAGE_SIZE) still pages to the end. Without a total: at an empty page
+    or one shorter than PAGE_SIZE (every list relay pages is documented with its total)."""
     page, seen = 1, 0
     while True:
         items, total = fetch(page)

@@ -1,7 +1,7 @@
-"""`relay sync` from image-syncer's auth and images files, against real registries on 127.0.0.1.
+"""`relay sync` end to end (relay/sync/run.py), from image-syncer's auth and images files,
+against real registries on 127.0.0.1.
 
-skopeo is the oracle for digests. The first half needs no registry (file formats and rules);
-the second half runs whole syncs. Nothing here reaches beyond 127.0.0.1.
+skopeo is the oracle for digests. Nothing here reaches beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -27,277 +27,13 @@ from relay.errors import InputError
 from relay.net import transport
 from relay.net.retry import RetryPolicy
 from tests.fixtures.registries import free_port
+from tests.sync_helpers import write
 
 pytestmark = pytest.mark.slow
-
-DIGEST = "sha256:" + "ab" * 32
 
 
 def uid() -> str:
     return uuid.uuid4().hex[:8]
-
-
-# --------------------------------------------------------------------------------------------
-# Files and rules (no registry)
-# --------------------------------------------------------------------------------------------
-
-
-def write(path: Path, content: Any) -> Path:
-    path.write_text(content if isinstance(content, str) else json.dumps(content, indent=2))
-    return path
-
-
-def rules(tmp_path: Path, content: Any, name: str = "images.json", **env: str) -> list[sync.Rule]:
-    return sync.load_rules(write(tmp_path / name, content), environ=env)
-
-
-def problems(exc: pytest.ExceptionInfo[InputError]) -> list[tuple[int | None, str]]:
-    return [(p.line, p.message) for p in exc.value.problems]
-
-
-def test_every_image_syncer_source_form(tmp_path):
-    # image-syncer's README example, verbatim, as YAML.
-    found = rules(
-        tmp_path,
-        f"""\
-quay.io/coreos/kube-rbac-proxy: quay.io/ruohe/kube-rbac-proxy
-quay.io/coreos/kube-rbac-proxy:v1.0: quay.io/ruohe/kube-rbac-proxy
-quay.io/coreos/kube-rbac-proxy:v1.0,v2.0: quay.io/ruohe/kube-rbac-proxy
-quay.io/coreos/kube-rbac-proxy@{DIGEST}: quay.io/ruohe/kube-rbac-proxy
-quay.io/coreos/kube-rbac-proxy:v1.1:
-  - quay.io/ruohe/kube-rbac-proxy1
-  - quay.io/ruohe/kube-rbac-proxy2
-quay.io/coreos/kube-rbac-proxy:/a+/: quay.io/ruohe/kube-rbac-proxy
-nginx:1.25: 127.0.0.1:5000/mirror/nginx
-127.0.0.1:5000/x/y:/^v[0-9]+(\\.[0-9]+)*$/: 127.0.0.1:5001/z
-""",
-        name="images.yaml",
-    )
-    shape = [(r.line, str(r.repository), r.tags, r.digest, r.pattern, str(r.target)) for r in found]
-    assert shape == [
-        (1, "quay.io/coreos/kube-rbac-proxy", (), None, None, "quay.io/ruohe/kube-rbac-proxy"),
-        (
-            2,
-            "quay.io/coreos/kube-rbac-proxy",
-            ("v1.0",),
-            None,
-            None,
-            "quay.io/ruohe/kube-rbac-proxy",
-        ),
-        (
-            3,
-            "quay.io/coreos/kube-rbac-proxy",
-            ("v1.0", "v2.0"),
-            None,
-            None,
-            "quay.io/ruohe/kube-rbac-proxy",
-        ),
-        (4, "quay.io/coreos/kube-rbac-proxy", (), DIGEST, None, "quay.io/ruohe/kube-rbac-proxy"),
-        (
-            5,
-            "quay.io/coreos/kube-rbac-proxy",
-            ("v1.1",),
-            None,
-            None,
-            "quay.io/ruohe/kube-rbac-proxy1",
-        ),
-        (
-            5,
-            "quay.io/coreos/kube-rbac-proxy",
-            ("v1.1",),
-            None,
-            None,
-            "quay.io/ruohe/kube-rbac-proxy2",
-        ),
-        (8, "quay.io/coreos/kube-rbac-proxy", (), None, "a+", "quay.io/ruohe/kube-rbac-proxy"),
-        # Names are normalised like `docker pull`, as image-syncer's ParseNormalizedNamed does.
-        (9, "docker.io/library/nginx", ("1.25",), None, None, "127.0.0.1:5000/mirror/nginx"),
-        (10, "127.0.0.1:5000/x/y", (), None, "^v[0-9]+(\\.[0-9]+)*$", "127.0.0.1:5001/z"),
-    ]
-    assert [r.needs_listing for r in found] == [
-        True,
-        False,
-        False,
-        False,
-        False,
-        False,
-        True,
-        False,
-        True,
-    ]
-
-
-def test_static_pairs_keep_or_map_tags(tmp_path):
-    found = rules(
-        tmp_path,
-        {
-            "127.0.0.1:5000/a/b:1,2": "127.0.0.1:5001/c/d",
-            "127.0.0.1:5000/a/e:1,2": "127.0.0.1:5001/c/f:one,two",
-            f"127.0.0.1:5000/a/g@{DIGEST}": ["127.0.0.1:5001/c/h", "127.0.0.1:5001/c/i:pinned"],
-            f"127.0.0.1:5000/a/j:ignored@{DIGEST}": f"127.0.0.1:5001/c/k@{DIGEST}",
-        },
-    )
-    pairs = [(p.source_text, p.destination_text) for r in found for p in sync.static_pairs(r)]
-    assert pairs == [
-        ("127.0.0.1:5000/a/b:1", "127.0.0.1:5001/c/d:1"),
-        ("127.0.0.1:5000/a/b:2", "127.0.0.1:5001/c/d:2"),
-        ("127.0.0.1:5000/a/e:1", "127.0.0.1:5001/c/f:one"),
-        ("127.0.0.1:5000/a/e:2", "127.0.0.1:5001/c/f:two"),
-        (f"127.0.0.1:5000/a/g@{DIGEST}", f"127.0.0.1:5001/c/h@{DIGEST}"),
-        (f"127.0.0.1:5000/a/g@{DIGEST}", "127.0.0.1:5001/c/i:pinned"),
-        (f"127.0.0.1:5000/a/j@{DIGEST}", f"127.0.0.1:5001/c/k@{DIGEST}"),
-    ]
-
-
-def test_listed_tags_must_match_destination_tag_count(tmp_path):
-    (rule,) = rules(tmp_path, {"127.0.0.1:5000/a/b:/^v1$/": "127.0.0.1:5001/c/d:stable"})
-    # One selected tag may be renamed (image-syncer compares counts after listing) ...
-    (pair,) = sync.pair_tags(rule, ["v1"])
-    assert pair.destination_text == "127.0.0.1:5001/c/d:stable"
-    # ... two may not.
-    with pytest.raises(Exception, match="destination has 1 tag"):
-        sync.pair_tags(rule, ["v1", "v10"])
-
-
-def test_destinations_expand_the_environment_like_image_syncer(tmp_path):
-    (rule,) = rules(tmp_path, {"a.io/x/y:1": "${REG}/$NS/y"}, REG="127.0.0.1:5001", NS="mirror")
-    assert rule.destination == "127.0.0.1:5001/mirror/y"
-    with pytest.raises(InputError) as exc:
-        rules(tmp_path, {"a.io/x/y:1": "${REG}/mirror/y"})
-    assert problems(exc) == [
-        (
-            2,
-            "source 'a.io/x/y:1': destination '${REG}/mirror/y' uses unset environment variable(s) REG",
-        )
-    ]
-
-
-def test_bad_images_files_name_file_and_line(tmp_path):
-    with pytest.raises(InputError) as exc:
-        rules(
-            tmp_path,
-            """\
-{
-  "a.io/x/y": "b.io/x/y",
-  "a.io/x/y:1,2": "b.io/x/y:3",
-  "a.io/x/y": "c.io/x/y",
-  "a.io/x/y@sha256:%s": "b.io/x/y@sha256:%s",
-  "a.io/x/y:/(/": "b.io/x/y",
-  "a.io/x/y:1,,2": "b.io/x/y",
-  "": "b.io/x/y",
-  "a.io/x/z": "",
-  "a.io/x/w": [],
-  "a.io/x/v": 3,
-  "a.io/x/u": "b.io/UPPER/u"
-}
-"""
-            % ("a" * 64, "b" * 64),
-        )
-    assert str(exc.value).startswith(str(tmp_path / "images.json") + ":3: ")
-    got = problems(exc)
-    assert [line for line, _ in got] == [3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
-    text = "\n".join(message for _, message in got)
-    for expected in (
-        "destination has 1 tag(s) but the source has 2",
-        "duplicate key 'a.io/x/y' (first at line 2)",
-        "destination digest sha256:bbbb",
-        "invalid tag regex /(/",
-        "invalid tag '' in 'a.io/x/y:1,,2'",
-        "source must not be empty",
-        "destination must not be empty",
-        "source 'a.io/x/w': empty destination",
-        "destination must be a string or a list of strings",
-        "must be lowercase",
-    ):
-        assert expected in text
-
-
-def test_syntax_errors_carry_the_line(tmp_path):
-    with pytest.raises(InputError) as exc:
-        rules(tmp_path, '{\n  "a.io/x/y": "b.io/x/y",\n  "a.io/x/z" "b.io/x/z"\n}\n')
-    assert problems(exc)[0][0] == 3 and "invalid JSON" in problems(exc)[0][1]
-    with pytest.raises(InputError) as exc:
-        rules(tmp_path, "a.io/x/y: b.io/x/y\n  bad: [\n", name="images.yaml")
-    assert "invalid YAML" in str(exc.value) and problems(exc)[0][0] == 2
-    with pytest.raises(InputError) as exc:
-        rules(tmp_path, "a.io/x/y: b.io/x/y\na.io/x/y: c.io/x/y\n", name="images.yml")
-    assert problems(exc) == [(2, "duplicate key 'a.io/x/y' (first at line 1)")]
-    with pytest.raises(InputError, match="cannot read"):
-        sync.load_rules(tmp_path / "missing.json")
-
-
-def test_format_is_sniffed_without_a_known_extension(tmp_path):
-    assert len(rules(tmp_path, {"a.io/x/y:1": "b.io/x/y"}, name="images")) == 1
-    assert len(rules(tmp_path, "a.io/x/y:1: b.io/x/y\n", name="images.txt")) == 1
-
-
-def test_a_combined_config_file_gets_a_hint(tmp_path):
-    with pytest.raises(InputError, match="image-syncer --config file"):
-        rules(tmp_path, {"auth": {}, "images": {"a.io/x/y": "b.io/x/y"}})
-
-
-def test_go_expand_matches_os_expandenv():
-    env = {"A": "1", "B_2": "2", "$": "pid", "1": "arg"}
-
-    def expand(text: str) -> str:
-        return sync.files._go_expand(text, lambda name: env.get(name, ""))
-
-    # Expected values worked out from Go's os.Expand (src/os/env.go).
-    assert expand("x$A-${B_2}y") == "x1-2y"
-    assert expand("$$ $1 ${1}") == "pid arg arg"
-    assert expand("a${}b") == "ab"  # "${}" is bad syntax and is eaten
-    assert expand("a${Bb") == "aBb"  # unterminated: "${" eaten
-    assert expand("end$") == "end$"  # a trailing "$" stays
-    assert expand("$-x $%") == "x $%"  # "$-" is a special (unset); "$%" is not a name
-    assert expand("${UNSET}pw") == "pw"
-
-
-def test_auth_file_values(tmp_path, caplog):
-    path = write(
-        tmp_path / "auth.yaml",
-        """\
-127.0.0.1:5000:
-  username: user
-  password: pre-${SECRET}-post
-  insecure: true
-127.0.0.1:5000/team:
-  username: "$TEAM_USER"
-  password: ${DOLLAR}
-quay.io:
-  username: q
-  password: 0123
-  identityToken: tok
-  colour: blue
-""",
-    )
-    auth = sync.load_auth(path, {"SECRET": "s3", "TEAM_USER": "t", "DOLLAR": "$HOME"})
-    provider = auth.provider
-    assert provider.get("127.0.0.1:5000", "other/x").password == "pre-s3-post"
-    # Longest prefix wins; a value that reads "$HOME" after expansion is not expanded again.
-    team = provider.get("127.0.0.1:5000", "team/x")
-    assert (team.username, team.password) == ("t", "$HOME")
-    assert provider.get("quay.io", "a/b").password == "0123"  # YAML scalars keep their text
-    assert provider.insecure("127.0.0.1:5000") and not provider.insecure("quay.io")
-    assert sorted(auth.secrets) == ["$HOME", "0123", "pre-s3-post"]
-    assert "identityToken is not supported" in caplog.text and "'colour' ignored" in caplog.text
-
-    with pytest.raises(InputError) as exc:
-        sync.load_auth(
-            write(
-                tmp_path / "auth.json",
-                {"a.io": {"insecure": "yes"}, "b.io": ["x"], "c.io": {"password": 1}},
-            )
-        )
-    assert problems(exc) == [
-        (2, "entry 'a.io': insecure must be true or false"),
-        (5, "entry 'b.io' must be a mapping"),
-        (8, "entry 'c.io': password must be a string"),
-    ]
-
-
-# --------------------------------------------------------------------------------------------
-# Whole syncs against real registries
-# --------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -491,19 +227,6 @@ def test_overlapping_rules_copy_each_image_once(tmp_path, env, plain_registry, i
         sync.COPIED,
         pushed.digest,
     )
-
-
-def test_the_job_summary_keeps_every_failure():
-    ok = [sync.ImageResult(f"a.io/x/y:{i}", f"b.io/x/y:{i}", sync.UNCHANGED) for i in range(5)]
-    bad = [sync.ImageResult("a.io/x/y:9", "b.io/x/y:9", sync.FAILED, error="a|b")]
-    table = sync.SyncReport(results=ok + bad).table()
-    whole = table.markdown()
-    # Room for the head and about three rows: the failure stays, later successes go first.
-    markdown = table.markdown(limit=len(whole.encode()) - 3 * 60 + 200)
-    assert "| b.io/x/y:0 |" in markdown
-    assert "| b.io/x/y:4 |" not in markdown
-    assert "| **failed** |" in markdown and "a\\|b" in markdown
-    assert "rows left out to fit the job summary; the job log has the whole table._" in markdown
 
 
 def test_two_sources_for_one_destination_fail_without_a_request(tmp_path, env):
@@ -783,3 +506,35 @@ def test_cli_defaults_are_image_syncers():
 
     args = _parser().parse_args(["sync", "--images", "images.json"])
     assert (args.proc, args.retries) == (sync.DEFAULT_PROC, sync.DEFAULT_RETRIES) == (5, 2)
+
+
+@pytest.mark.parametrize("across", [False, True], ids=["one-registry", "two-registries"])
+def test_one_image_to_one_repository_several_times_never_races(
+    tmp_path, env, plain_registry, registry_factory, image_factory, across
+):
+    """image-syncer's own CI config copies one image into one repository by tag, by digest and
+    by digest under another tag, all at once. distribution's registry rewrites a repository's
+    link to a blob on every write of it, truncating first, and a manifest PUT that reads the link
+    then fails (`DIGEST_INVALID; MANIFEST_BLOB_UNKNOWN`); before relay serialised those writes,
+    3-6 of 20 first passes failed here. 20 fresh first passes, no retries: every one must pass."""
+    src = plain_registry
+    dst = registry_factory("plain") if across else src
+    failed = []
+    for n in range(20):
+        name = f"race-{uid()}"
+        pushed = image_factory.push(
+            src, f"{name}/src", "1.0", "oci-index", seed=f"race-{n}", layer_count=4, layer_size=4096
+        )
+        images = {
+            f"{src.host}/{name}/src:1.0": f"{dst.host}/{name}/dst",
+            f"{src.host}/{name}/src@{pushed.digest}": [
+                f"{dst.host}/{name}/dst",
+                f"{dst.host}/{name}/dst:other",
+            ],
+        }
+        done = run_sync(tmp_path, images, env=env, retries=0, name=f"images-{n}.json")
+        if not done.report.ok:
+            failed.append(done.out)
+        else:
+            assert {r.digest for r in done.report.results} == {pushed.digest}
+    assert not failed, f"{len(failed)} of 20 first passes failed:\n{failed[0]}"

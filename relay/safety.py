@@ -267,10 +267,11 @@ def show(value: object, limit: int = 80) -> str:
     return f"'{text}'"
 
 
-def clean_block(text: str) -> str:
+def clean_block(text: str, keep: str = "") -> str:
     """Multi-line text relay writes to a file people read (job summary, PR comment): secrets
-    redacted, unsafe characters but line breaks escaped, no line a workflow command."""
-    lines = escape_controls(redact(text), keep="\n\t").split("\n")
+    redacted, unsafe characters but line breaks (and ``keep``) escaped, no line a workflow
+    command."""
+    lines = escape_controls(redact(text), keep="\n\t" + keep).split("\n")
     return "\n".join(neutralise_command(line) for line in lines)
 
 

@@ -166,6 +166,27 @@ class EnvCredentials:
         return _LEGACY_HOST.fullmatch(_host(registry)) is not None
 
     @staticmethod
+    def with_entry(
+        environ: Mapping[str, str], registry: str, value: str, map_variable: str = ENV_MAP
+    ) -> dict[str, str]:
+        """``environ`` with ``registry`` → ``value`` (``user:password``) added to its
+        ``RELAY_REGISTRY_AUTH`` map (replacing an entry for that registry)."""
+        env = dict(environ)
+        try:
+            entries = untrusted.load_json(env.get(map_variable) or "{}")
+        except ValueError:
+            entries = None
+        if not isinstance(entries, dict):
+            _parse_map(env.get(map_variable), map_variable)  # raises the InputError that says why
+            entries = {}
+        entries = {
+            k: v for k, v in entries.items() if normalise_registry(str(k)) != _host(registry)
+        }
+        entries[registry] = value
+        env.update(EnvCredentials.environment(entries, map_variable))
+        return env
+
+    @staticmethod
     def environment(entries: Mapping[str, str], map_variable: str = ENV_MAP) -> dict[str, str]:
         """The environment that gives each ``registry`` its ``user:password``: one
         ``RELAY_REGISTRY_AUTH`` map (what the sandbox and the tests export)."""

@@ -23,6 +23,7 @@ from relay.stages.acr.plan import (
     Plan,
     WantedRepo,
     binding_for,
+    summary_for,
 )
 from relay.stages.acr.report import ERROR, QUEUED, SKIPPED, STARTED, TIMEOUT, ApplyReport, Row
 from relay.stages.acr.settings import AcrSettings
@@ -115,25 +116,28 @@ class _Run:
             try:
                 if action.kind == "create-repo":
                     assert want is not None
+                    # Created marked as relay's but not as bound: the binding is a second call
+                    # (the personal RepoSource block is UNCONFIRMED, the enterprise one binds
+                    # after the create: docs/vendors/acr.md#github-source-binding-and-overseas-
+                    # build), and a run stopped before it must leave a repository the next
+                    # plan binds. The bound marker follows the binding.
                     try:
-                        self.repos[name] = self.client.create_repo(
+                        info = self.client.create_repo(
                             self.observed.namespace,
                             name,
-                            summary=want.summary,
+                            summary=summary_for(want.source, None),
                             detail=want.detail,
                             binding=binding,
                         )
                     except AcrError as exc:
-                        # A create retried after a lost answer, or a run racing this one. The
-                        # create that landed may not have bound the source (the personal
-                        # RepoSource block is UNCONFIRMED, the enterprise one binds after the
-                        # create: docs/vendors/acr.md#github-source-binding-and-overseas-build),
-                        # so bind it here.
+                        # A create retried after a lost answer, or a run racing this one: the
+                        # create that landed may not have bound the source, so bind it here.
                         if not exc.already_exists:
                             raise
                         info = RepoInfo(self.observed.namespace, name)
                         self.client.bind_source(info, binding)
-                        self.repos[name] = info
+                    self.repos[name] = info
+                    self.client.update_repo(info, summary=want.summary, detail=want.detail)
                 elif action.kind == "bind-source":
                     assert want is not None
                     info = self.repos[name]

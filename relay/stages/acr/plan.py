@@ -168,8 +168,11 @@ def binding_hash(binding: Binding) -> str:
     return hashlib.sha256(binding.fingerprint().encode()).hexdigest()[:8]
 
 
-def summary_for(source: Reference, binding: Binding) -> str:
-    return f"{MARKER} bind:{binding_hash(binding)} mirror of {source.name}"[:SUMMARY_MAX]
+def summary_for(source: Reference, binding: Binding | None) -> str:
+    """The summary marking a repository as relay's; with ``binding``, also recording that relay
+    bound it so (written only once the binding is in place: see `is_bound`)."""
+    bound = f" bind:{binding_hash(binding)}" if binding is not None else ""
+    return f"{MARKER}{bound} mirror of {source.name}"[:SUMMARY_MAX]
 
 
 def detail_for(source: Reference, settings: AcrSettings) -> str:
@@ -187,7 +190,9 @@ def is_managed(info: RepoInfo) -> bool:
 
 
 def is_bound(info: RepoInfo, binding: Binding) -> bool:
-    """Whether the marker records the binding relay wants (written when relay bound it)."""
+    """Whether the marker records the binding relay wants. It is written after the binding
+    took, never with the create: a run stopped between the two (a kill, retries running out)
+    leaves a repository marked as relay's but not as bound, which the next plan binds."""
     found = _MARKER_RE.search(info.summary)
     return found is not None and found.group(1) == binding_hash(binding)
 

@@ -12,6 +12,12 @@
 
 `Sandbox(base).start()` brings it up in this process (the demo and the end-to-end test);
 `relay sandbox up` runs the same in a background process (relay.sandbox.daemon).
+
+With ``faults`` (`relay sandbox up --faults 0.2 --seed N`, the chaos runs of
+relay.sandbox.chaos) every request relay makes meets a random fault at that rate: the upstream
+stand-in is then reached through a fault-injecting front (relay.sandbox.common.proxy), and the
+ACR and Harbor emulators draw from their own injectors. Harbor's own calls to ACR (its ali-acr
+adapter, with its own AccessKey) meet none: what is tested is relay, not Harbor's retries.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ import secrets
 import shutil
 import subprocess
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from relay.sandbox.acr import AcrServer, BuildSettings
 from relay.sandbox.acr.builds import Upstream
+from relay.sandbox.common.faults import RandomFaults
+from relay.sandbox.common.proxy import FaultyFront
 from relay.sandbox.harbor import HarborServer
 from relay.sandbox.images import OCI_INDEX_KIND, ImageFactory, OracleClient, PushedImage
 from relay.sandbox.registries import Registry, TestPKI, generate_pki, require_tool, start_registry
@@ -89,8 +97,13 @@ class Sandbox:
     harbor: HarborServer | None = None
     access_key_id: str = ""
     access_key_secret: str = field(default="", repr=False)
+    # Harbor's ali-acr endpoint gets a key of its own, as the README advises (a read-only user).
+    harbor_key_id: str = ""
+    harbor_key_secret: str = field(default="", repr=False)
     harbor_password: str = field(default="", repr=False)
     pushed: dict[str, PushedImage] = field(default_factory=dict)  # "name:tag" -> image
+    faults: RandomFaults | None = None  # random faults on relay's requests; None: none
+    upstream_front: FaultyFront | None = None  # in front of `upstream` when faults are on
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -124,11 +137,16 @@ class Sandbox:
         )
         self.access_key_id = "LTAI" + secrets.token_hex(10)
         self.access_key_secret = secrets.token_urlsafe(24)
+        self.harbor_key_id = "LTAI" + secrets.token_hex(10)
+        self.harbor_key_secret = secrets.token_urlsafe(24)
         self.acr = AcrServer(
             region=REGION,
             registry=self.acr_registry,
             workdir=self.base / "acr",
-            access_keys={self.access_key_id: self.access_key_secret},
+            access_keys={
+                self.access_key_id: self.access_key_secret,
+                self.harbor_key_id: self.harbor_key_secret,
+            },
             token_user=ACR_TOKEN_USER,
             token_password=token_password,
             build_settings=BuildSettings(workers=2),
@@ -149,10 +167,41 @@ class Sandbox:
             trust_ca_file=self.pki.ca_file,
             admin_password=self.harbor_password,
         ).start()
+        self.upstream_front = FaultyFront(self.upstream.url, name="upstream-front").start()
+        self.set_faults(self.faults)
         return self
+
+    def set_faults(self, faults: RandomFaults | None) -> None:
+        """Turn random faults on (at ``faults.rate``) or off, on every part at once. Each part
+        draws from its own seed (derived from ``faults.seed``)."""
+        assert self.upstream_front and self.acr and self.harbor
+        self.faults = faults
+        self.upstream_front.faults.set_random(faults.derive(1) if faults else None)
+        if faults is not None:
+            only_relay = replace(faults.derive(2), clients=frozenset({self.access_key_id}))
+            self.acr.faults.set_random(only_relay)
+        else:
+            self.acr.faults.set_random(None)
+        self.harbor.faults.set_random(faults.derive(3) if faults else None)
+
+    def faults_injected(self) -> dict[str, dict[str, int]]:
+        """Faults injected so far, by part and kind."""
+        assert self.upstream_front and self.acr and self.harbor
+        return {
+            "upstream": self.upstream_front.faults.injected(),
+            "acr": self.acr.faults.injected(),
+            "harbor": self.harbor.faults.injected(),
+        }
+
+    @property
+    def upstream_url(self) -> str:
+        """Where relay reaches the upstream stand-in: through the fault front."""
+        assert self.upstream_front is not None
+        return self.upstream_front.url
 
     def stop(self) -> None:
         for stop in (
+            self.upstream_front.stop if self.upstream_front else None,
             self.harbor.stop if self.harbor else None,
             self.acr.stop if self.acr else None,
             self.harbor_registry.stop if self.harbor_registry else None,
@@ -213,8 +262,8 @@ class Sandbox:
             "RELAY_ACR_ENDPOINT": self.acr.endpoint,
             "ALIBABA_CLOUD_ACCESS_KEY_ID": self.access_key_id,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": self.access_key_secret,
-            "RELAY_HARBOR_ACR_ACCESS_KEY_ID": self.access_key_id,
-            "RELAY_HARBOR_ACR_ACCESS_KEY_SECRET": self.access_key_secret,
+            "RELAY_HARBOR_ACR_ACCESS_KEY_ID": self.harbor_key_id,
+            "RELAY_HARBOR_ACR_ACCESS_KEY_SECRET": self.harbor_key_secret,
             "HARBOR_USERNAME": HARBOR_ADMIN,
             "HARBOR_PASSWORD": self.harbor_password,
             # relay reads ACR's registry (verify) with the temporary user ACR hands out.
@@ -234,7 +283,7 @@ class Sandbox:
     def settings(self, *, project: str = "mirrors") -> str:
         """mirrors/relay.yaml for a repository that uses this sandbox."""
         assert self.upstream and self.acr_registry and self.harbor and self.pki
-        mirrors = "\n".join(f'    {host}: ["{self.upstream.url}/{host}"]' for host in UPSTREAMS)
+        mirrors = "\n".join(f'    {host}: ["{self.upstream_url}/{host}"]' for host in UPSTREAMS)
         return textwrap.dedent(
             """\
             # relay settings for the local sandbox (relay sandbox up / make demo).

@@ -129,8 +129,8 @@ class AcrServer:
         exc = errors.GatewayError(code, reason, status)
         return _reply(Response(status, exc.body(rid, self.host_id), rid))
 
-    def _apply_faults(self, action: str | None) -> Decision:
-        decision = self.faults.decide(action)
+    def _apply_faults(self, action: str | None, access_key_id: str | None = None) -> Decision:
+        decision = self.faults.decide(action, access_key_id)
         if decision.delay:
             time.sleep(decision.delay)
         if decision.reset:
@@ -203,8 +203,8 @@ class AcrServer:
             version = headers.get("x-acs-version")
             if version != signing.ROA_VERSION:
                 raise errors.invalid_version(version)
-            signing.verify_roa(method, headers, target, body, self._secret_for, self.nonces)
-            decision = self._apply_faults(action)
+            key = signing.verify_roa(method, headers, target, body, self._secret_for, self.nonces)
+            decision = self._apply_faults(action, key)
             req = RoaRequest(method, path, query, headers, body, params=found[1])
             try:
                 result = self.personal.handle(found[0], req)
@@ -242,8 +242,8 @@ class AcrServer:
                 raise errors.api_not_found()
             if params.get("Version") != signing.RPC_VERSION:
                 raise errors.invalid_version(params.get("Version"))
-            signing.verify_rpc(method, pairs, self._secret_for, self.nonces)
-            decision = self._apply_faults(action)
+            key = signing.verify_rpc(method, pairs, self._secret_for, self.nonces)
+            decision = self._apply_faults(action, key)
             assert action is not None
             try:
                 result = self.enterprise.handle(action, params)

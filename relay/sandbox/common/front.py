@@ -224,7 +224,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         if reply.content_type is not None:
             self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
+        # A HEAD answer may name the length of the body a GET would send (a proxy passing a
+        # registry's HEAD on); otherwise the length is the body's.
+        if not any(name.lower() == "content-length" for name, _ in reply.headers):
+            self.send_header("Content-Length", str(len(reply.body)))
         for name, value in reply.headers:
             self.send_header(name, value)
         self.end_headers()

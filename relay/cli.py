@@ -407,6 +407,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="replicate only these target repositories (the fast path after a build)",
     )
+    p.add_argument(
+        "--missing",
+        action="store_true",
+        help="also replicate the listed images Harbor's registry lacks or holds another image "
+        "of, judged against the lock (what a stopped run never handed over)",
+    )
     sandbox = sub.add_parser(
         "sandbox", help="relay's whole world on this machine: emulated upstreams, ACR and Harbor"
     )
@@ -536,7 +542,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.harbor_command == "apply":
             return harbor_apply(repo=args.repo, prune=args.prune)
         return harbor_replicate(
-            repo=args.repo, wait=args.wait, timeout=args.timeout, only=args.only
+            repo=args.repo,
+            wait=args.wait,
+            timeout=args.timeout,
+            only=args.only,
+            missing=args.missing,
         )
     if command == "sandbox":
         from relay.commands import sandbox

@@ -300,13 +300,15 @@ def test_the_harbor_step_replicates_what_was_delivered(tmp_path: Path) -> None:
     script = step(load(GITHUB / "workflows" / "harbor.yml"), "Replicate")["run"]
     script = script.replace('"$RUNNER_TEMP/venv/bin/relay"', "relay")
     assert run_step(script, {"EVENT": "schedule"}, tmp_path) == [["harbor", "replicate", "--wait"]]
-    assert run_step(script, {"EVENT": "workflow_run"}, tmp_path) == []  # nothing delivered
+    # Nothing delivered: still whatever Harbor lacks (a stopped run's builds).
+    missing = ["harbor", "replicate", "--wait", "--missing"]
+    assert run_step(script, {"EVENT": "workflow_run"}, tmp_path) == [missing]
     for i, names in enumerate(["nginx\nk8s_pause\n", "", "nginx\nquay_app\n"]):
         part = tmp_path / "delivered" / f"delivered-{i}"
         part.mkdir(parents=True)
         (part / "delivered.txt").write_text(names)
     calls = run_step(script, {"EVENT": "workflow_run"}, tmp_path)
-    assert calls == [["harbor", "replicate", "--wait", "--only", "k8s_pause", "nginx", "quay_app"]]
+    assert calls == [[*missing, "--only", "k8s_pause", "nginx", "quay_app"]]
 
 
 # --- supply chain -------------------------------------------------------------------------------------

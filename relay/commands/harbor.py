@@ -178,12 +178,16 @@ def harbor_replicate(
     wait: bool = False,
     timeout: float | None = None,
     only: Sequence[str] = (),
+    missing: bool = False,
     env: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Run the pull policy (or, with `only`, the fast-path policy for those repositories), and
-    with `wait` watch it to the end; exit 1 if anything failed."""
-    ctx = connect(repo, os.environ if env is None else env, sleep=sleep)
+    with `wait` watch it to the end; exit 1 if anything failed. With `missing`, the fast path
+    also takes every listed image Harbor's registry lacks or holds another image of (and runs
+    not at all when there is none and `only` names nothing)."""
+    environ = os.environ if env is None else env
+    ctx = connect(repo, environ, sleep=sleep)
     desired = ctx.desired
     tags_by_name = _tags_by_target(ctx)
     try:
@@ -194,6 +198,24 @@ def harbor_replicate(
                     f"--only: {', '.join(unknown)} not in mirrors/images.yaml (names are the "
                     "target names, e.g. k8s_ingress-nginx_controller)"
                 )
+        if missing:
+            from relay.commands.verify import harbor_behind
+
+            behind, requests = harbor_behind(
+                repo, ctx.cfg, ctx.lock, pins(ctx.mirrors, ctx.lock), environ
+            )
+            log.info(
+                "Harbor's registry lacks or holds another image of %d listed repositories%s "
+                "(%d registry requests)",
+                len(behind),
+                f": {', '.join(behind)}" if behind else "",
+                requests,
+            )
+            if not behind and not only:
+                print("Harbor holds every listed image: nothing to replicate")
+                return 0
+            only = sorted(set(only) | set(behind))
+        if only:
             names = tuple(sorted(set(only)))
             policy_name = desired.fast_policy_name
             registry = ctx.client.find_by_name(

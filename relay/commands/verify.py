@@ -21,9 +21,9 @@ from relay.commands.common import RelaySettings, load
 from relay.config import lockfile
 from relay.config import shard as sharding
 from relay.config.mirrors import Entry
-from relay.config.pins import pins
+from relay.config.pins import Pin, pins
 from relay.config.shard import Shard
-from relay.errors import CheckFailed, InputError, OperationFailed
+from relay.errors import CheckFailed, InputError, OperationFailed, RelayError
 from relay.output import ghactions
 from relay.registry.client import RegistryClient
 from relay.registry.credentials import (
@@ -33,6 +33,7 @@ from relay.registry.credentials import (
     StaticCredentials,
     default_credentials,
 )
+from relay.registry.mirrors import ImageSource
 from relay.registry.pool import ClientPool
 from relay.stages import publish
 from relay.stages import verify as stage
@@ -138,6 +139,82 @@ def verify(
             details=report.problems() if output == "text" else [],
         )
     return 0
+
+
+def harbor_behind(
+    repo: Path,
+    cfg: RelaySettings,
+    lock: lockfile.Lock,
+    selected: Sequence[Pin],
+    env: Mapping[str, str],
+) -> tuple[list[str], int]:
+    """The target names of ``selected`` whose image Harbor's registry lacks or holds another
+    of, judged against the lock alone (verify's check with Harbor as the side read); and the
+    registry requests it took. Reads nothing but Harbor's registry, with Harbor's login: it
+    runs where the Harbor stage runs, which may reach neither upstream nor ACR's registry.
+
+    This is how the Harbor stage learns what a stopped run never handed over (`relay harbor
+    replicate --missing`): a delivery killed after its builds started writes no `--delivered`
+    file, and the next run finds those tags built and delivers nothing."""
+    harbor = _harbor(cfg)
+    if harbor is None:
+        raise InputError("mirrors/relay.yaml has no harbor: section (url and project at least)")
+    platform_of: Callable[[Entry], str] | None = None
+    if cfg.transport == "build":
+        from relay.stages.acr.plan import compared_platform
+
+        def platform_of(entry: Entry) -> str:
+            return compared_platform(entry, cfg.acr)
+
+    work = stage.items(selected, lock, platform_of)
+    bundles = dict(cfg.registries.ca_bundles)
+    if cfg.harbor.ca_bundle is not None and harbor.registry not in bundles:
+        bundles[harbor.registry] = cfg.harbor.ca_bundle
+    credentials, bound_login = harbor_credentials(env, harbor.registry)
+    pool = ClientPool(
+        _RegistryOptions(cfg.registries.insecure, bundles), repo=repo, credentials=credentials
+    )
+    try:
+        client = pool.get(harbor.registry)
+        observer = stage.Observer(
+            transport=cfg.transport,
+            target=harbor,
+            target_client=client,
+            harbor=None,
+            harbor_client=None,
+            upstream=_no_upstream,
+            history=stage.LockHistory(),
+        )
+        observer.ping()
+        if "target" in observer.down:
+            raise OperationFailed(f"Harbor's registry {harbor.registry}: {observer.down['target']}")
+        if bound_login:
+            check_realm(client, _harbor_hosts(cfg, cfg.harbor.registry_host))
+        # An inline pin under the build transport has no config in the lock: without reading
+        # upstream, all that can be said is whether Harbor has the tag.
+        judged: list[stage.Item] = []
+        present: list[stage.Item] = []
+        for item in work:
+            (judged if cfg.transport == "copy" or item.config is not None else present).append(item)
+        checks = stage.observe(judged, observer, concurrency=cfg.lock.concurrency)
+        behind = {c.item.pin.entry.target for c in checks if c.result != "ok"}
+        for item in present:
+            repository = harbor.repository(item.pin.entry.target)
+            try:
+                if client.head_manifest(repository, item.pin.tag) is None:
+                    behind.add(item.pin.entry.target)
+            except (RelayError, ValueError):
+                behind.add(item.pin.entry.target)  # unreadable: replicate it, the safe side
+        requests = pool.stats.total_requests
+    finally:
+        pool.close()
+    return sorted(behind), requests
+
+
+def _no_upstream(registry: str) -> ImageSource:
+    # Judging Harbor against the lock reads upstream only to explain a mismatch, which is not
+    # needed here (the Harbor stage's runner may not reach upstream at all).
+    raise OperationFailed(f"{registry} is not read when judging Harbor against the lock")
 
 
 def _target(cfg: RelaySettings, env: Mapping[str, str]) -> stage.Location:

@@ -217,6 +217,9 @@ class AcrServer:
                 else:
                     resp = Response(200, {"data": result, "requestId": rid}, rid)
                 code = None
+            if decision.reset_after:
+                self._record(action, PERSONAL, method, path, query, parsed_body, 0, "RESET")
+                raise ResetConnection
             if decision.after is not None:
                 raise gateway_error(decision.after)
         except errors.GatewayError as exc:
@@ -254,6 +257,10 @@ class AcrServer:
                 resp = Response(
                     200, {"RequestId": rid, "Code": "success", "IsSuccess": True, **result}, rid
                 )
+            if decision.reset_after:
+                recorded = {k: v for k, v in params.items() if k != "Signature"}
+                self._record(action, ENTERPRISE, method, path, recorded, None, 0, "RESET")
+                raise ResetConnection
             if decision.after is not None:
                 raise gateway_error(decision.after)
         except errors.GatewayError as exc:

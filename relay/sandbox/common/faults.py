@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-FaultKind = Literal["throttling", "5xx", "5xx-after", "latency", "reset"]
+FaultKind = Literal["throttling", "5xx", "5xx-after", "latency", "reset", "reset-after"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
@@ -31,7 +31,9 @@ class Fault:
     server error instead of running the operation; ``status`` picks 500/502/503...), "5xx-after"
     (run the operation, then answer a server error: the ambiguous failure a client must survive
     when it retries a create that in fact succeeded), "latency" (``seconds`` added), "reset"
-    (close the connection with a TCP reset instead of answering).
+    (close the connection with a TCP reset instead of answering), "reset-after" (run the
+    operation, then reset: the answer lost on the way back, as a load balancer's idle timeout
+    or a dropped link loses it; to the client it looks exactly like "reset").
     """
 
     kind: str
@@ -55,6 +57,7 @@ class Decision:
     before: FaultHit | None = None  # answer this instead of running the operation
     after: FaultHit | None = None  # run the operation, then answer this
     reset: bool = False  # close the connection without an answer, operation not run
+    reset_after: bool = False  # run the operation, then close the connection without an answer
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ class FaultInjector:
         delay = 0.0
         before: FaultHit | None = None
         after: FaultHit | None = None
-        reset = False
+        reset = reset_after = False
         with self._lock:
             for fault in self._faults:
                 if fault.remaining <= 0 or (fault.action and fault.action != action):
@@ -159,20 +162,22 @@ class FaultInjector:
                         fault.remaining -= 1
                         self._injected["latency"] += 1
                     continue
-                if before is not None or after is not None or reset:
+                if before is not None or after is not None or reset or reset_after:
                     continue
                 fault.remaining -= 1
                 self._injected[fault.kind] += 1
                 hit = FaultHit(fault.kind, fault.status, fault.retry_after)
                 if fault.kind == "reset":
                     reset = True
+                elif fault.kind == "reset-after":
+                    reset_after = True
                 elif fault.kind == "5xx-after":
                     after = hit
                 else:
                     before = hit
             self._faults = [f for f in self._faults if f.remaining > 0]
             chance = self._random
-            scripted_error = before is not None or after is not None or reset
+            scripted_error = before is not None or after is not None or reset or reset_after
             if chance is not None and not scripted_error and _meets(chance, client):
                 # Three draws per call whatever happens, so one call's outcome never shifts the
                 # draws of the calls after it.
@@ -184,6 +189,8 @@ class FaultInjector:
                         delay = max(delay, extra * chance.max_latency)
                     elif kind == "reset":
                         reset = True
+                    elif kind == "reset-after":
+                        reset_after = True
                     elif kind == "throttling":
                         before = FaultHit(kind)
                     else:
@@ -195,7 +202,7 @@ class FaultInjector:
                             after = hit
                         else:
                             before = hit
-        return Decision(delay, before, after, reset)
+        return Decision(delay, before, after, reset, reset_after)
 
 
 def _meets(faults: RandomFaults, client: str | None) -> bool:

@@ -5,7 +5,8 @@ docker-registry itself cannot be told to fail, so the sandbox puts this in front
 stand-in when faults are on (`relay sandbox up --faults RATE`). Faults are answered the way
 distribution answers them (its `errcode` JSON, docker/distribution registry/api/errcode):
 throttling is 429 `TOOMANYREQUESTS`, a 5xx is `UNAVAILABLE`, "5xx-after" forwards the request
-and then answers the error, "reset" drops the connection, "latency" waits first.
+and then answers the error, "reset" drops the connection ("reset-after" once the registry has
+answered), "latency" waits first.
 
 Answers are read whole before they are passed on: the sandbox's images are a few KiB, and a
 client must see a complete answer or a broken connection, never half of one from this front.
@@ -92,6 +93,9 @@ class FaultyFront:
         if decision.before is not None:
             return self._fault(request, action, decision.before)
         reply = self._forward(request)
+        if decision.reset_after:
+            self._record(request, action, 0, "RESET")
+            raise ResetConnection
         if decision.after is not None:
             return self._fault(request, action, decision.after)
         self._record(request, action, reply.status, None)

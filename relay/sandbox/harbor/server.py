@@ -446,6 +446,9 @@ class HarborServer:
             reply = getattr(self, "op_" + route.operation)(ctx)
             assert isinstance(reply, Reply)
             reply.headers = [*ctx.headers, *reply.headers]
+            if decision.reset_after:
+                self._record(request, action, route, 0, "RESET", sec, body_record)
+                raise ResetConnection
             if decision.after is not None:
                 raise self._fault_error(decision, extra, after=True)
         except HarborError as err:

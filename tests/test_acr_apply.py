@@ -108,7 +108,9 @@ class FakeAcr(AcrClient):
         )
         self.log.append(f"update {repo.name}#{rule_id} {spec.tag}")
 
-    def start_build(self, repo: RepoInfo, rule_id: str, tag: str) -> str | None:
+    def start_build(
+        self, repo: RepoInfo, rule_id: str, tag: str, *, known: frozenset[str] | None = None
+    ) -> str | None:
         if len(self.running()) >= self.build_limit:
             raise AcrError(
                 "StartRepoBuildByRule", "BUILD_CONCURRENCY_LIMIT_EXCEED", "", http_status=400

@@ -58,8 +58,23 @@ def test_gateway_errors_and_retryable() -> None:
     assert from_sdk("A", ServerException("ServiceUnavailable", "x", 503)).retryable
     assert from_sdk("A", ServerException("X", "x", 429)).retryable
     assert not from_sdk("A", ServerException("InvalidAccessKeyId.NotFound", "x", 404)).retryable
-    http = from_sdk("A", ClientException("SDK.HttpError", "ConnectionError: refused"))
-    assert http.transport and http.retryable and http.connect_failure
+    # The SDK's own words (its vendored requests): a refused connection never reached the
+    # server; a reset or a close after the request was sent may follow work done.
+    refused = (
+        "HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded with url: /repos "
+        "(Caused by NewConnectionError('<HTTPConnection object>: Failed to establish a new "
+        "connection: [Errno 111] Connection refused'))"
+    )
+    http = from_sdk("A", ClientException("SDK.HttpError", refused))
+    assert http.transport and http.retryable and http.connect_failure and not http.ambiguous
+    for lost in (
+        "('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))",
+        "('Connection aborted.', RemoteDisconnected('Remote end closed connection without "
+        "response'))",
+        "HTTPConnectionPool(host='127.0.0.1', port=1): Read timed out. (read timeout=20)",
+    ):
+        err = from_sdk("A", ClientException("SDK.HttpError", lost))
+        assert err.retryable and err.ambiguous and not err.connect_failure, lost
 
 
 @pytest.mark.parametrize(

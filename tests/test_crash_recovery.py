@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from relay.commands import acr as commands
-from tests.fixtures.acr_world import World, fast_settings
+from relay.stages.acr.connect import connect
+from relay.stages.acr.settings import Credentials
+from relay.stages.acr.state import Binding, RuleSpec
+from tests.fixtures.acr import AcrEmulator
+from tests.fixtures.acr_world import NAMESPACE, World, fast_settings
 from tests.fixtures.harbor import HarborEmulator
 from tests.test_harbor_stage import NS, relay, use, write_repo
 
@@ -68,3 +72,53 @@ def test_what_a_stopped_run_never_handed_over_reaches_harbor(
     h.reset_calls()
     assert relay("harbor", "replicate", "--wait", "--missing", "--only", "aa", "--repo", repo) == 0
     assert h.openapi_calls["GetRepoTags"] == 1
+
+
+@pytest.mark.parametrize("edition", ["personal", "enterprise"])
+def test_an_answer_lost_after_a_rule_or_build_was_made_makes_no_second_one(
+    acr_emulator: AcrEmulator, edition: str
+) -> None:
+    # The server made the rule, then the connection broke before the answer came back (a
+    # reset, a load balancer's idle timeout): the request may have landed, so it is not sent
+    # again before looking.
+    settings = fast_settings(edition=edition, instance_id=acr_emulator.instance_id)
+    creds = Credentials(acr_emulator.access_key_id, acr_emulator.access_key_secret)
+    client = connect(settings, creds, env={"RELAY_ACR_ENDPOINT": acr_emulator.endpoint})
+    client.create_namespace(NAMESPACE)
+    repo = client.create_repo(
+        NAMESPACE, "app", summary="managed-by: relay", detail="", binding=Binding("octo", "app")
+    )
+    spec = RuleSpec("1.0", "/mirrors/dockerfiles/app/1.0/", "main")
+    acr_emulator.inject("reset-after", count=1, action="CreateRepoBuildRule")
+    acr_emulator.inject("reset-after", count=1, action="CreateRepoBuildRule")
+    client.create_rule(repo, spec)
+    rules = [r for (_, _, name), found in _repos(acr_emulator) if name == "app" for r in found]
+    assert len(rules) == 1, rules
+
+
+def _repos(emu: AcrEmulator) -> list[tuple[tuple[str, str, str], list[object]]]:
+    return [(key, list(repo.rules.values())) for key, repo in emu.state.repos.items()]
+
+
+@pytest.mark.parametrize("edition", ["personal", "enterprise"])
+def test_a_start_whose_answer_was_lost_is_found_even_when_its_build_already_ended(
+    acr_emulator: AcrEmulator, edition: str
+) -> None:
+    # The start landed and its build ended (here: at once, no git remote to clone) before
+    # relay looked: a build of the tag that was not there before is this start's.
+    settings = fast_settings(edition=edition, instance_id=acr_emulator.instance_id)
+    creds = Credentials(acr_emulator.access_key_id, acr_emulator.access_key_secret)
+    client = connect(settings, creds, env={"RELAY_ACR_ENDPOINT": acr_emulator.endpoint})
+    client.create_namespace(NAMESPACE)
+    repo = client.create_repo(
+        NAMESPACE, "app", summary="managed-by: relay", detail="", binding=Binding("octo", "app")
+    )
+    rule = client.create_rule(repo, RuleSpec("1.0", "/mirrors/dockerfiles/app/1.0/", "main"))
+    assert rule is not None
+    start = "StartRepoBuildByRule" if edition == "personal" else "CreateBuildRecordByRule"
+    listing = "GetRepoBuildList" if edition == "personal" else "ListRepoBuildRecord"
+    acr_emulator.inject("reset-after", count=1, action=start)
+    acr_emulator.inject("latency", count=1, action=listing, seconds=1.0)
+    build_id = client.start_build(repo, rule, "1.0", known=frozenset())
+    builds = list(acr_emulator.state.builds.values())
+    assert len(builds) == 1 and build_id in (None, builds[0].build_id), builds

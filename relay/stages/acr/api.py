@@ -107,7 +107,13 @@ class AcrClient(Protocol):
 
     def delete_rule(self, repo: RepoInfo, rule_id: str) -> None: ...
 
-    def start_build(self, repo: RepoInfo, rule_id: str, tag: str) -> str | None: ...
+    def start_build(
+        self, repo: RepoInfo, rule_id: str, tag: str, *, known: frozenset[str] | None = None
+    ) -> str | None:
+        """Start a build; its id when the answer names one. ``known``: the repository's build
+        ids seen before the start, so that a start whose answer was lost is recognised by a
+        build of the tag that is new (whatever its status) rather than by one still running."""
+        ...
 
     def list_builds(self, repo: RepoInfo) -> list[Build]: ...
 

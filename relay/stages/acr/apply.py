@@ -221,7 +221,9 @@ class _Run:
             repo = self.repos[job.repo]
             try:
                 rule_id = self._rule_for(job, repo)
-                build_id = self.client.start_build(repo, rule_id, job.tag)
+                build_id = self.client.start_build(
+                    repo, rule_id, job.tag, known=self._known_before(job.repo)
+                )
             except AcrError as exc:
                 if exc.limit_reached and self._requeue(job, row, exc):
                     if exc.action != "CreateRepoBuildRule":
@@ -241,6 +243,15 @@ class _Run:
             self.running.append(run)
             log.info("%s:%s: build %s started", job.repo, job.tag, row.build_id)
         return changed
+
+    def _known_before(self, name: str) -> frozenset[str] | None:
+        """The repository's builds before this start, when they are all known: it was read
+        (observation reads builds for every repository with a tag to build) or made by this
+        run. None: unknown, and a lost start is then recognised by a running build only."""
+        state = self.observed.repos.get(name)
+        if state is not None and state.builds is None:
+            return None
+        return frozenset(self.known_builds.get(name, set()))
 
     def _rule_for(self, job: Job, repo: RepoInfo) -> str:
         if job.rule_op == "add":

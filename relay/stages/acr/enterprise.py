@@ -260,7 +260,9 @@ class EnterpriseClient(SdkClient):
             "DeleteRepoBuildRule", {"RepoId": self._repo_id(repo), "BuildRuleId": str(rule_id)}
         )
 
-    def start_build(self, repo: RepoInfo, rule_id: str, tag: str) -> str | None:
+    def start_build(
+        self, repo: RepoInfo, rule_id: str, tag: str, *, known: frozenset[str] | None = None
+    ) -> str | None:
         def write() -> str | None:
             data = self._call(
                 "CreateBuildRecordByRule",
@@ -269,7 +271,7 @@ class EnterpriseClient(SdkClient):
             return as_text(data.get("BuildRecordId")) or None
 
         return self._write_once(
-            "CreateBuildRecordByRule", write, lambda: self._build_landed(repo, tag)
+            "CreateBuildRecordByRule", write, lambda: self._build_landed(repo, tag, known)
         )
 
     def list_builds(self, repo: RepoInfo) -> list[Build]:

@@ -18,10 +18,13 @@ from relay.errors import OperationFailed
 
 _BODY_PREFIX = "ServerResponseBody:"
 # Connection failures the SDK wraps as SDK.HttpError; a request that never connected cannot
-# have had an effect, so even a write may be retried after one.
+# have had an effect, so even a write may be retried after one. "Connection aborted" (a reset,
+# RemoteDisconnected) is not one of them: it comes after the request was sent, and the server
+# may have done the work before the answer was lost, so a write is looked for before it is
+# sent again (found by the chaos runs: a reset after CreateRepoBuildRule made a second rule).
 _CONNECT_FAILURE = re.compile(
-    r"ConnectionError|Connection refused|ConnectTimeout|Failed to establish|NewConnectionError|"
-    r"Connection aborted|RemoteDisconnected|Name or service not known|Max retries exceeded",
+    r"Connection refused|ConnectTimeout|Failed to establish|NewConnectionError|"
+    r"Name or service not known|Temporary failure in name resolution|Cannot connect to proxy",
     re.IGNORECASE,
 )
 _MAX_MESSAGE = 300

@@ -280,7 +280,9 @@ class PersonalClient(SdkClient):
             "DeleteRepoBuildRule", path={**self._repo_path(repo), "BuildRuleId": str(rule_id)}
         )
 
-    def start_build(self, repo: RepoInfo, rule_id: str, tag: str) -> str | None:
+    def start_build(
+        self, repo: RepoInfo, rule_id: str, tag: str, *, known: frozenset[str] | None = None
+    ) -> str | None:
         # The answer is UNCONFIRMED (docs/vendors/acr.md#personal-edition-operations): take a build
         # id if there is one; the caller finds the build in GetRepoBuildList otherwise.
         def write() -> str | None:
@@ -291,7 +293,7 @@ class PersonalClient(SdkClient):
             return as_text(data.get("buildId")) or None
 
         return self._write_once(
-            "StartRepoBuildByRule", write, lambda: self._build_landed(repo, tag)
+            "StartRepoBuildByRule", write, lambda: self._build_landed(repo, tag, known)
         )
 
     def list_builds(self, repo: RepoInfo) -> list[Build]:

@@ -256,10 +256,18 @@ class SdkClient:
                 return rule.rule_id
         return None
 
-    def _build_landed(self, repo: RepoInfo, tag: str) -> str | None:
-        # relay never starts a tag that has a build running, so a running one is this start's.
+    def _build_landed(self, repo: RepoInfo, tag: str, known: frozenset[str] | None) -> str | None:
+        """The build a start whose answer was lost made, if it did. With the builds known
+        before the start, a new build of the tag is this start's whatever its status (it may
+        have failed or finished already: found by the chaos runs, a fast build was started
+        twice). Without them, relay never starts a tag that has a build running, so a running
+        one is this start's."""
         for build in self.list_builds(repo):
-            if build.tag == tag and outcome(build.status) == "running":
+            if build.tag != tag:
+                continue
+            if known is not None and build.build_id not in known:
+                return build.build_id
+            if known is None and outcome(build.status) == "running":
                 return build.build_id
         return None
 

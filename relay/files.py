@@ -50,3 +50,32 @@ def _write(path: Path, data: bytes, parent_exists: bool, tmp_dir: Path | None) -
         tmp.unlink(missing_ok=True)
         raise
     return True
+
+
+def remove_strays(path: Path) -> list[Path]:
+    """Remove what killed writes of `path` left beside it (`.<name>.relay-<pid>.tmp`, empty or
+    half written); the removed files. One writer per repository at a time, so any such file is
+    a dead process's. Only regular files are removed, never what a symlink points at."""
+    prefix, removed = f".{path.name}.relay-", []
+    try:
+        entries = list(os.scandir(path.parent))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        name = entry.name
+        if (
+            name.startswith(prefix)
+            and STRAY_TMP.fullmatch(name)
+            and name[len(prefix) : -len(".tmp")].isdigit()
+            and entry.is_file(follow_symlinks=False)
+        ):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise OperationFailed(
+                    f"cannot remove {entry.path}: {exc.strerror or exc}"
+                ) from None
+            removed.append(Path(entry.path))
+    return removed

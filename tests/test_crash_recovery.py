@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from relay.commands import acr as commands
+from relay.config import lockfile
+from relay.config.lockfile import Lock, LockedTag
 from relay.stages.acr.connect import connect
 from relay.stages.acr.settings import Credentials
 from relay.stages.acr.state import Binding, RuleSpec
@@ -16,6 +18,10 @@ from tests.fixtures.acr import AcrEmulator
 from tests.fixtures.acr_world import NAMESPACE, World, fast_settings
 from tests.fixtures.harbor import HarborEmulator
 from tests.test_harbor_stage import NS, relay, use, write_repo
+
+from .helpers import DIGEST_A
+
+INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 @pytest.mark.parametrize("edition", ["personal", "enterprise"])
@@ -122,3 +128,22 @@ def test_a_start_whose_answer_was_lost_is_found_even_when_its_build_already_ende
     build_id = client.start_build(repo, rule, "1.0", known=frozenset())
     builds = list(acr_emulator.state.builds.values())
     assert len(builds) == 1 and build_id in (None, builds[0].build_id), builds
+
+
+def test_a_lock_write_killed_half_way_leaves_nothing_the_next_run_keeps(tmp_path: Path) -> None:
+    # `relay lock` killed between creating its temporary file and renaming it over the lock
+    # leaves `.images.lock.relay-<pid>.tmp` beside it, empty or half written. The next write
+    # (changed or not) removes it; the lock itself is never half written.
+    mirrors = tmp_path / "mirrors"
+    mirrors.mkdir()
+    locked = Lock()
+    locked.put("quay.io/org/app", "1.0", LockedTag(DIGEST_A, INDEX))
+    assert lockfile.write(tmp_path, locked)
+    strays = [mirrors / ".images.lock.relay-4242.tmp", mirrors / ".images.lock.relay-7.tmp"]
+    strays[0].write_text('{"relayLock": 1')
+    strays[1].touch()
+    keep = mirrors / ".images.yaml.relay-4242.tmp"  # not the lock's: not lock's to remove
+    keep.touch()
+    assert not lockfile.write(tmp_path, locked)  # unchanged, and still tidied
+    assert not any(p.exists() for p in strays) and keep.exists()
+    assert lockfile.read(tmp_path) == locked

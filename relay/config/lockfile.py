@@ -170,5 +170,10 @@ def dumps(lock: Lock) -> str:
 
 
 def write(repo: Path, lock: Lock) -> bool:
-    """Write the lock if its content changed; returns whether it did."""
-    return files.write_if_changed(untrusted.repo_path(repo, LOCK_FILE), dumps(lock))
+    """Write the lock if its content changed; returns whether it did. What a write killed half
+    way left beside it (`.images.lock.relay-<pid>.tmp`) is removed either way: nothing else
+    would, and `git add mirrors` would commit it."""
+    path = untrusted.repo_path(repo, LOCK_FILE)
+    written = files.write_if_changed(path, dumps(lock))
+    files.remove_strays(path)
+    return written

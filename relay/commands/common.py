@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relay import files
 from relay.config import mirrors, settings
 from relay.config.schema import Section
 from relay.errors import InputError
@@ -88,4 +89,5 @@ def write_delivered(path: Path, targets: list[str]) -> None:
     """`--delivered FILE`: the target names a delivery built or copied, one per line, sorted
     and once each; the Harbor job replicates just these (`relay harbor replicate --only`)."""
     text = "".join(f"{name}\n" for name in sorted(set(targets)))
-    path.write_text(text, encoding="utf-8")
+    # Atomic: a run killed while writing it leaves the old file or none, never half a list.
+    files.write_if_changed(path, text)

@@ -29,6 +29,13 @@ def default_dir() -> Path:
 
 
 def up(*, base: Path, timeout: float = 120.0) -> int:
+    from relay.sandbox.stack import faults_from_env
+
+    try:
+        # RELAY_SANDBOX_FAULTS=0.2 (and _SEED, _FAULT_KINDS): relay's requests meet faults.
+        faults_from_env(os.environ)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     state = _state(base)
     if state is not None and _alive(state["pid"]):
         print(f"the sandbox is already up ({base}); `relay sandbox down` stops it")
@@ -69,6 +76,21 @@ def status(*, base: Path) -> int:
     for key in ("upstream", "acr_endpoint", "acr_registry", "harbor", "harbor_registry"):
         print(f"  {key:<16} {state[key]}")
     print(f"  {'git_remote':<16} {state['git_remote']}")
+    faults = state.get("faults")
+    if isinstance(faults, dict):
+        try:
+            counts = json.loads((base / "faults.json").read_text())
+        except (OSError, ValueError):
+            counts = {}
+        injected = ", ".join(
+            f"{part} {sum(kinds.values())}"
+            for part, kinds in sorted(counts.items())
+            if isinstance(kinds, dict)
+        )
+        print(
+            f"  {'faults':<16} rate {faults.get('rate')}, seed {faults.get('seed')}; "
+            f"injected: {injected or 'none yet'}"
+        )
     return 0
 
 

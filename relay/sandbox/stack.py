@@ -27,12 +27,13 @@ import secrets
 import shutil
 import subprocess
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from relay.sandbox.acr import AcrServer, BuildSettings
 from relay.sandbox.acr.builds import Upstream
-from relay.sandbox.common.faults import RandomFaults
+from relay.sandbox.common.faults import FAULT_KINDS, RandomFaults
 from relay.sandbox.common.proxy import FaultyFront
 from relay.sandbox.harbor import HarborServer
 from relay.sandbox.images import OCI_INDEX_KIND, ImageFactory, OracleClient, PushedImage
@@ -319,6 +320,32 @@ class Sandbox:
             acr_domain=ACR_DOMAIN,
             harbor_host=self.harbor_host,
         )
+
+
+FAULTS_ENV = "RELAY_SANDBOX_FAULTS"  # the rate, 0 to 1
+SEED_ENV = "RELAY_SANDBOX_SEED"  # an integer; 0 by default
+KINDS_ENV = "RELAY_SANDBOX_FAULT_KINDS"  # comma-separated; every kind by default
+
+
+def faults_from_env(env: Mapping[str, str]) -> RandomFaults | None:
+    """The random faults `relay sandbox up` is asked for (RELAY_SANDBOX_FAULTS=0.2,
+    RELAY_SANDBOX_SEED=7, RELAY_SANDBOX_FAULT_KINDS=throttling,5xx); None when unset. A bad
+    value is a ValueError naming the variable."""
+    rate = env.get(FAULTS_ENV, "").strip()
+    if not rate:
+        return None
+    try:
+        value = float(rate)
+    except ValueError:
+        raise ValueError(f"{FAULTS_ENV}={rate!r}: not a number between 0 and 1") from None
+    seed = env.get(SEED_ENV, "0").strip() or "0"
+    if not seed.lstrip("-").isdigit() or len(seed) > 20:
+        raise ValueError(f"{SEED_ENV}={seed!r}: not an integer")
+    kinds = tuple(k.strip() for k in env.get(KINDS_ENV, "").split(",") if k.strip())
+    try:
+        return RandomFaults(value, int(seed), kinds or FAULT_KINDS)
+    except ValueError as exc:
+        raise ValueError(f"{FAULTS_ENV}/{KINDS_ENV}: {exc}") from None
 
 
 def _auth_environment(entries: dict[str, str]) -> dict[str, str]:

@@ -14,8 +14,8 @@ connection reset or latency: relay.sandbox.common.faults):
 3. while kills remain, a run SIGKILLs one step of ``KILLABLE`` (drawn evenly) with
    ``kill_chance``, at a point drawn from a seeded generator: after the k-th request that step
    makes of its server (the upstream front, the ACR API, the Harbor API), or after t seconds
-   for ``generate``, which talks to no server (k and t up to what the step took when it last
-   ran to its end);
+   for ``generate``, which talks to no server (k and t up to what the step took the last time
+   it ran to its end; a step that ends before its point is not killed);
 4. a killed or failed step ends that run; the next run starts again from ``lock`` (a re-run of
    the workflow), until one run passes every step (``converged``) or ``max_runs`` is reached;
 5. the world is then read directly (the emulators' state, the registries, the repository) and
@@ -107,6 +107,7 @@ class Attempt:
     killed_at: str = ""  # "after 7 ACR requests", "after 0.61 s"
     retries: int = 0  # relay's own retries, from its log lines
     stderr: str = ""
+    kill_missed: bool = False  # a kill was drawn, but the step ended before its point
 
     @property
     def killed(self) -> bool:
@@ -171,6 +172,8 @@ class ChaosResult:
         lines = []
         for a in self.attempts:
             state = f"killed {a.killed_at}" if a.killed else f"exit {a.code}"
+            if a.kill_missed:
+                state += " (ended before its kill)"
             lines.append(
                 f"run {a.run} {a.step:<17} {state:<28} {a.seconds:6.1f}s retries {a.retries}"
             )
@@ -208,7 +211,7 @@ class Chaos:
         self.targets: dict[str, str] = {}  # source name -> target name, from the list
         self._victim: str | None = None  # the step this run kills
         self._where = 0.0  # where in it: a share of its span
-        # The most requests (or seconds) a step has taken when it ran to its end: where kills
+        # The requests (or seconds) a step took the last time it ran to its end: where kills
         # are drawn from. Before a step has finished once, these guesses per image stand in.
         n = max(1, config.images)
         self._span: dict[str, float] = {
@@ -341,8 +344,11 @@ class Chaos:
             self._kills_left -= 1
             attempt.killed_at = kill.describe(self._server(step))
         elif attempt.ok and step in self._span:
+            # What the step took this time is what its re-run will take (a re-run is often a
+            # no-op, much shorter than the first run): kill points are drawn within it.
             span = seconds if counter is None else float(counter() - before)
-            self._span[step] = max(self._span[step], span)
+            self._span[step] = max(1.0, span)
+            attempt.kill_missed = kill is not None
         self.result.attempts.append(attempt)
         return attempt
 

@@ -2,8 +2,9 @@
 requests to the upstream stand-in, ACR and Harbor meet a fault (429, 5xx, 5xx after the work
 was done, resets before and after it, latency), and relay's own processes are SIGKILLed at
 seeded points of lock, generate, acr apply, harbor apply and harbor replicate; each run starts
-again from `relay lock` until one passes every step. Then the world is read directly: nothing
-lost, nothing made twice, and `relay verify --output json` says exactly what is there.
+again from `relay lock` until one passes every step; then a tag moves upstream and it all
+happens again with `relay lock --update`. Then the world is read directly: nothing lost,
+nothing made twice, and `relay verify --output json` says exactly what is there.
 
 The second half turns the checks on a world known to be wrong, so a check that cannot fail
 does not pass for a safeguard."""
@@ -20,9 +21,9 @@ from relay.sandbox.chaos import FAST_POLICY, Chaos, ChaosConfig, table
 pytestmark = [pytest.mark.buildah, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-# Seed 3: its three kills land in acr apply (while builds run), harbor apply and harbor
-# replicate, the places where a lost hand-off or a repeated create would show.
-CONFIG = ChaosConfig(images=3, seed=3, rate=0.2, max_kills=3, max_runs=8)
+# Seed 3: its kills land in acr apply and harbor apply (and where the draws fall in the second
+# phase), the places where a lost hand-off or a repeated create would show.
+CONFIG = ChaosConfig(images=3, seed=3, rate=0.2, max_kills=2, max_runs=6, moves=1)
 
 
 def test_the_pipeline_converges_under_faults_and_kills_with_an_exact_account(
@@ -34,12 +35,13 @@ def test_the_pipeline_converges_under_faults_and_kills_with_an_exact_account(
         story = result.story() + "\n" + table([result]).text()
         assert result.converged, story
         assert [c for c in result.checks if not c.ok] == [], story
-        assert result.kills == CONFIG.max_kills, story
+        assert result.kills >= CONFIG.max_kills, story
         assert {"acr", "harbor-apply", "harbor-replicate"} & set(result.kills_by_step()), story
         assert result.faults_injected >= 10 and result.retries >= 5, story
         assert set(result.faults) == {"upstream", "acr", "harbor"}
         assert all(sum(kinds.values()) for kinds in result.faults.values()), result.faults
-        assert result.builds == CONFIG.images  # each tag built once, kills and retries or not
+        # Each tag built once, and the moved one once more, whatever the kills and retries.
+        assert result.builds == CONFIG.images + CONFIG.moves, story
 
         # --- the checks fail when the world is wrong ------------------------------------
         sandbox = chaos.sandbox
@@ -53,7 +55,7 @@ def test_the_pipeline_converges_under_faults_and_kills_with_an_exact_account(
         _delete_tag(chaos, f"mirrors/{target}", "1.0.0")
         failed = {c.name: c.detail for c in chaos.check() if not c.ok}
         assert f"{FAST_POLICY}" in failed["harbor objects"], failed
-        assert "built 2 times" in failed["acr builds"], failed
+        assert "justified" in failed["acr builds"], failed
         assert f"Harbor lacks {target}:1.0.0" in failed["images"], failed
         assert "report" in failed  # the last report no longer matches the world
     finally:

@@ -14,7 +14,10 @@ up``, to come) and the test suite run the same emulators:
 ``relay.sandbox.harbor``  Harbor's core API v2.0 (registries, projects, replication policies,
                           executions and tasks), replicating from ACR for real
 ``relay.sandbox.common``  what they share: the HTTP front, call recording, fault injection, a
-                          small registry reader
+                          fault front for real registries, a small registry reader
+``relay.sandbox.chaos``   the whole pipeline under random faults and SIGKILLs, then an exact
+                          account of what the emulators hold (tests/test_chaos.py,
+                          benchmarks/chaos.py)
 
 Vendor error bodies stay in each emulator. Harbor's needs ``jsonschema`` and ``referencing``
 (``pip install relay[sandbox]``); both need the registries and tools their tests name.

@@ -14,16 +14,17 @@ connection reset or latency: relay.sandbox.common.faults):
 3. while kills remain, a run SIGKILLs one step of ``KILLABLE`` (drawn evenly) with
    ``kill_chance``, at a point drawn from a seeded generator: after the k-th request that step
    makes of its server (the upstream front, the ACR API, the Harbor API), or after t seconds
-   for ``generate``, which talks to no server (k and t up to what the step took the last time
-   it ran to its end; a step that ends before its point is not killed);
+   for a step that makes (almost) none, as ``generate`` (k and t up to what the step took the
+   last time it ran to its end; a step that ends before its point is not killed);
 4. a killed or failed step ends that run; the next run starts again from ``lock`` (a re-run of
    the workflow), until one run passes every step (``converged``) or ``max_runs`` is reached;
 5. the world is then read directly (the emulators' state, the registries, the repository) and
    checked (:meth:`Chaos.check`): nothing lost, nothing duplicated, and the last report exact.
 
 What "duplicated" means, exactly: ACR holds one repository per entry and one build rule per
-tag; each (repository, tag) was built exactly once (every digest was new once; a kill or a
-retry must find the build already started instead of starting another); Harbor holds one
+tag; each (repository, tag) was built exactly once per digest the lock took for it (once, and
+once more for a tag that moved upstream: ``moves``); a kill or a retry must find the build
+already started instead of starting another; Harbor holds one
 ali-acr endpoint, the two policies once each, the project once; and no replicate run started
 more than one execution.
 """
@@ -94,8 +95,11 @@ class ChaosConfig:
     kinds: tuple[str, ...] = FAULT_KINDS
     kill_chance: float = 1.0  # that a run kills one of its steps, while kills remain
     max_kills: int = 3
-    max_runs: int = 10
+    max_runs: int = 10  # per phase
     step_timeout: float = 600.0
+    # Upstream tags that move once the pipeline has converged: it then runs again, as the
+    # scheduled run does (`relay lock --update`), under the same faults and with its own kills.
+    moves: int = 0
 
 
 @dataclass
@@ -211,15 +215,16 @@ class Chaos:
         self.targets: dict[str, str] = {}  # source name -> target name, from the list
         self._victim: str | None = None  # the step this run kills
         self._where = 0.0  # where in it: a share of its span
-        # The requests (or seconds) a step took the last time it ran to its end: where kills
-        # are drawn from. Before a step has finished once, these guesses per image stand in.
+        self.moved: set[tuple[str, str]] = set()  # (source, tag) moved upstream
+        # The requests and seconds a step took the last time it ran to its end: where kills are
+        # drawn from. Before a step has finished once, these guesses per image stand in.
         n = max(1, config.images)
-        self._span: dict[str, float] = {
-            "lock": 3.0 * n,
-            "generate": 1.0,
-            "acr": 12.0 * n,
-            "harbor-apply": 12.0,
-            "harbor-replicate": 10.0 + 2.0 * n,
+        self._span: dict[str, tuple[int, float]] = {
+            "lock": (3 * n, 1.0),
+            "generate": (0, 0.4),
+            "acr": (12 * n, 5.0),
+            "harbor-apply": (12, 1.0),
+            "harbor-replicate": (10 + 2 * n, 3.0),
         }
 
     # --- the whole run ------------------------------------------------------------------------
@@ -262,21 +267,42 @@ class Chaos:
         self.demo.stop()
 
     def loop(self) -> None:
+        """Run until a clean pass; with ``moves``, move tags upstream and do it again."""
         started = time.monotonic()
-        for number in range(1, self.config.max_runs + 1):
-            self.result.runs = number
-            if self.one_run(number):
-                self.result.converged = True
+        number = 0
+        for phase in range(2 if self.config.moves else 1):
+            if phase:
+                self._move()
+                self._kills_left = self.config.max_kills
+            for _ in range(self.config.max_runs):
+                number += 1
+                self.result.runs = number
+                if self.one_run(number, update=bool(phase)):
+                    break
+            else:
+                self.result.converged = False
                 break
+        else:
+            self.result.converged = True
         self.result.seconds = time.monotonic() - started
 
-    def one_run(self, number: int) -> bool:
-        """One pass of the pipeline; whether every step passed."""
+    def _move(self) -> None:
+        """Upstream re-pushes ``moves`` tags with other content (seeded choice)."""
+        chosen = self.rng.sample(list(self.images), min(self.config.moves, len(self.images)))
+        self.sandbox.seed(tuple(SeedImage(i.name, i.tag, seed=f"moved:{i.name}") for i in chosen))
+        self.moved = {(i.name, i.tag) for i in chosen}
+
+    def one_run(self, number: int, *, update: bool = False) -> bool:
+        """One pass of the pipeline; whether every step passed. ``update``: the scheduled
+        run's `relay lock --update`, which takes tags that moved."""
         delivered_file = self.logs / f"run{number}-delivered.txt"
         delivered_file.unlink(missing_ok=True)
         self._victim = self._draw_victim()
         steps: list[tuple[str, Callable[[], Attempt | None]]] = [
-            ("lock", lambda: self.relay(number, "lock", ["lock"])),
+            (
+                "lock",
+                lambda: self.relay(number, "lock", ["lock", "--update"] if update else ["lock"]),
+            ),
             ("generate", lambda: self.relay(number, "generate", ["generate"])),
             ("commit", lambda: self.commit(number)),
             (
@@ -346,8 +372,7 @@ class Chaos:
         elif attempt.ok and step in self._span:
             # What the step took this time is what its re-run will take (a re-run is often a
             # no-op, much shorter than the first run): kill points are drawn within it.
-            span = seconds if counter is None else float(counter() - before)
-            self._span[step] = max(1.0, span)
+            self._span[step] = (counter() - before if counter is not None else 0, seconds)
             attempt.kill_missed = kill is not None
         self.result.attempts.append(attempt)
         return attempt
@@ -396,10 +421,11 @@ class Chaos:
     def _draw_kill(self, step: str) -> _KillPoint | None:
         if step != self._victim:
             return None
-        span = self._span[step]
-        if self._counter(step) is None:
-            return _KillPoint(seconds=0.2 + self._where * span)
-        return _KillPoint(requests=1 + int(self._where * span))
+        requests, seconds = self._span[step]
+        if requests >= 3:  # between two requests of a sequence: where interruptions hurt
+            return _KillPoint(requests=1 + int(self._where * requests))
+        # A step that talks to no server (generate), or hardly (a no-op lock): by the clock.
+        return _KillPoint(seconds=0.05 + self._where * 0.95 * seconds)
 
     def _counter(self, step: str) -> Callable[[], int] | None:
         sandbox = self.sandbox
@@ -443,7 +469,7 @@ class Chaos:
         add("acr repositories", self._check_acr_repos(acr, want), f"{len(want)}, one per entry")
         add("acr rules", self._check_acr_rules(acr, want), "one per tag")
         builds, build_problems = self._check_acr_builds(want)
-        add("acr builds", build_problems, f"{builds} builds, one per (repository, tag)")
+        add("acr builds", build_problems, f"{builds} builds, one per digest locked")
         digests, image_problems = self._check_images(lock)
         add("images", image_problems, "ACR and Harbor hold upstream's image for every entry")
         add(
@@ -537,10 +563,18 @@ class Chaos:
         builds = [b for b in acr.state.builds.values() if b.namespace == ACR_NAMESPACE]
         self.result.builds = len(builds)
         per = Counter((b.repo_name, b.image_tag) for b in builds)
+        # One build per digest the lock took: the first, and one more for a tag that moved.
+        moved = {(self.targets[source], tag) for source, tag in self.moved}
+        justified = {key: 2 if key in moved else 1 for key in want}
         problems = [
-            f"{repo}:{tag} built {count} times"
+            f"{repo}:{tag} built {count} times, {justified.get((repo, tag), 0)} justified"
             for (repo, tag), count in sorted(per.items())
-            if count > 1
+            if count > justified.get((repo, tag), 0)
+        ]
+        problems += [
+            f"{repo}:{tag} built {per[(repo, tag)]} times, {count} needed"
+            for (repo, tag), count in sorted(justified.items())
+            if 0 < per[(repo, tag)] < count
         ]
         problems += [f"{repo}:{tag} never built" for repo, tag in sorted(want - set(per))]
         problems += [

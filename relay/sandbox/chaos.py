@@ -3,14 +3,13 @@ points of relay's own processes, re-runs until a clean pass, then an exact accou
 
 One :class:`Chaos` run, on the sandbox (relay.sandbox.stack) with random faults on
 (``rate`` of the requests relay makes meet a 429, a 5xx, a 5xx after the work was done, a
-connection reset or latency: relay.sandbox.common.faults):
+connection reset before or after the work, or latency: relay.sandbox.common.faults):
 
 1. a pull request adds ``images`` images and is merged (as `make demo` does, faults off);
 2. the pipeline runs as CI runs it, each step a separate `relay` process: ``lock`` →
-   ``generate`` → commit and push → ``acr apply --wait --delivered FILE`` → ``harbor apply`` →
-   ``harbor replicate --wait --missing --only <the names delivered>`` (as
-   .github/workflows/harbor.yml runs it) →
-   ``verify --output json``;
+   ``generate`` → commit and push → ``acr apply --wait --delivered FILE`` → ``harbor apply``
+   → ``harbor replicate --wait --missing --only <the names delivered>`` (as
+   .github/workflows/harbor.yml runs it) → ``verify --output json``;
 3. while kills remain, a run SIGKILLs one step of ``KILLABLE`` (drawn evenly) with
    ``kill_chance``, at a point drawn from a seeded generator: after the k-th request that step
    makes of its server (the upstream front, the ACR API, the Harbor API), or after t seconds
@@ -18,15 +17,16 @@ connection reset or latency: relay.sandbox.common.faults):
    last time it ran to its end; a step that ends before its point is not killed);
 4. a killed or failed step ends that run; the next run starts again from ``lock`` (a re-run of
    the workflow), until one run passes every step (``converged``) or ``max_runs`` is reached;
-5. the world is then read directly (the emulators' state, the registries, the repository) and
+5. with ``moves``, that many tags then move upstream and 2-4 happen again with
+   ``lock --update`` (the scheduled run), with a fresh kill budget;
+6. the world is then read directly (the emulators' state, the registries, the repository) and
    checked (:meth:`Chaos.check`): nothing lost, nothing duplicated, and the last report exact.
 
 What "duplicated" means, exactly: ACR holds one repository per entry and one build rule per
 tag; each (repository, tag) was built exactly once per digest the lock took for it (once, and
 once more for a tag that moved upstream: ``moves``); a kill or a retry must find the build
-already started instead of starting another; Harbor holds one
-ali-acr endpoint, the two policies once each, the project once; and no replicate run started
-more than one execution.
+already started instead of starting another; Harbor holds one ali-acr endpoint, the two
+policies once each, the project once; and no replicate run started more than one execution.
 """
 
 from __future__ import annotations

@@ -505,7 +505,10 @@ def test_cli_defaults_are_image_syncers():
     from relay.cli import _parser
 
     args = _parser().parse_args(["sync", "--images", "images.json"])
-    assert (args.proc, args.retries) == (sync.DEFAULT_PROC, sync.DEFAULT_RETRIES) == (5, 2)
+    assert (args.jobs, args.retries) == (sync.DEFAULT_PROC, sync.DEFAULT_RETRIES) == (5, 2)
+    # image-syncer's --proc is kept as an alias of the one concurrency flag, --jobs.
+    assert _parser().parse_args(["sync", "--images", "i", "--proc", "9"]).jobs == 9
+    assert _parser().parse_args(["sync", "--images", "i", "-j", "3"]).jobs == 3
 
 
 @pytest.mark.parametrize("across", [False, True], ids=["one-registry", "two-registries"])

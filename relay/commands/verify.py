@@ -9,12 +9,10 @@ host: no other pool holds it, and a token realm on another host is refused befor
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 
 from relay.commands.common import RelaySettings, load
@@ -24,7 +22,7 @@ from relay.config.mirrors import Entry
 from relay.config.pins import pins
 from relay.config.shard import Shard
 from relay.errors import CheckFailed, InputError, OperationFailed
-from relay.output import ghactions
+from relay.output import document, ghactions
 from relay.registry.client import RegistryClient
 from relay.registry.credentials import (
     Credential,
@@ -38,7 +36,7 @@ from relay.stages import publish
 from relay.stages import verify as stage
 from relay.stages.harbor.settings import PASSWORD_ENV, USER_ENV, login
 
-Output = Literal["text", "json"]
+Output = document.Format
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,9 @@ def verify(
 
     table = report.table()
     if output == "json":
-        print(json.dumps(report.json(), indent=2))
+        body = report.json()
+        del body["ok"]  # every document's envelope has it
+        document.emit("verify", report.ok, body)
     else:
         print(table.text())
     ghactions.summary(table)

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 
 LOCK_TITLE = "Lock (relay lock)"
+PROBLEMS_TITLE = "Problems"
 
 
 def plan(
@@ -57,7 +58,18 @@ def plan(
         elif fmt == "markdown":
             print(body)
         else:
-            print(prcomment.render_text(sections, ok))
+            # The problems go to stderr once, with their file and line (and as annotations
+            # under Actions); the terminal rendering only counts them, so none shows twice.
+            shown = [
+                Section(
+                    s.title,
+                    [f"{len(s.lines)} problem(s), each reported once on stderr with its line"],
+                )
+                if s.title == PROBLEMS_TITLE
+                else s
+                for s in sections
+            ]
+            print(prcomment.render_text(shown, ok))
         ghactions.summary(body)
         if out is not None:
             if number is None or not planartifact.SHA_RE.fullmatch(head):
@@ -71,7 +83,7 @@ def plan(
         cfg, mirror_list = load(repo)
         old = lockfile.read(repo)
     except InputError as exc:
-        publish([Section("Problems", [str(p) for p in exc.problems])], ok=False)
+        publish([Section(PROBLEMS_TITLE, [str(p) for p in exc.problems])], ok=False)
         raise
     tags = sum(len(e.tags) for e in mirror_list.entries)
     sections = [Section(mirror_list.path, [f"{len(mirror_list.entries)} images, {tags} tags: ok"])]
@@ -97,7 +109,7 @@ def plan(
         dockerfiles = generate.plan(generate.desired(mirror_list, result.lock), generate.scan(repo))
         problems += hand_edits(dockerfiles, mirror_list, old, result.lock)
     if problems:
-        sections.append(Section("Problems", [str(p) for p in problems]))
+        sections.append(Section(PROBLEMS_TITLE, [str(p) for p in problems]))
     sections.append(Section(LOCK_TITLE, [str(c) for c in changes], _lock_empty(result)))
     if not result.problems:
         sections.append(

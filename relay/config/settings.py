@@ -104,6 +104,30 @@ def _registry_problem(host: str) -> str | None:
     return None
 
 
+def _copy_registry(value: str) -> str | None:
+    """`copy.registry` is a registry host[:port] as in image references, not a URL: relay
+    publish builds `<registry>/<namespace>/<name>:<tag>` from it."""
+    parts = urlsplit(value) if "://" in value else None
+    if parts is not None:
+        host = parts.netloc or "the registry host"
+        return (
+            f"is a URL; write the registry host alone, as in an image reference: "
+            f"registry: {host} (relay uses HTTPS; plain HTTP only for registries.insecure)"
+        )
+    if "/" in value:
+        host, _, rest = value.partition("/")
+        return f"must be the registry host alone ({host}); put {rest!r} in copy.namespace"
+    return None
+
+
+# Keys people write into the settings file for credentials: they come from the environment.
+COPY_SECRET_HINT = (
+    "secrets never go in mirrors/relay.yaml; relay publish reads the target's login from "
+    "RELAY_COPY_USERNAME and RELAY_COPY_PASSWORD"
+)
+COPY_HINTS = {k: COPY_SECRET_HINT for k in ("username", "password", "user", "token", "auth")}
+
+
 def _mirror_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -146,10 +170,11 @@ CORE: dict[str, schema.Reader] = {
     "copy": schema.Section(
         CopySettings,
         [
-            schema.Key("registry", schema.text()),
+            schema.Key("registry", schema.where(schema.text(), _copy_registry)),
             schema.Key("namespace", schema.text()),
             schema.Key("concurrency", schema.integer(1, 64)),
         ],
+        hints=COPY_HINTS,
     ),
 }
 

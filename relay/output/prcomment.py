@@ -85,7 +85,7 @@ def render(
 def render_text(sections: list[Section], ok: bool) -> str:
     """The plan for a terminal: the same verdict and sections as the comment, as plain text
     (no Markdown, no marker), section lines indented under their titles."""
-    out = ["relay plan: " + ("ready to merge" if ok else "fix the problems below"), ""]
+    out = ["relay plan: " + ("ready to merge" if ok else "not ready: fix the problems"), ""]
     for section in sections:
         out.append(section.title)
         if section.lines:

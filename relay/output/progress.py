@@ -105,6 +105,9 @@ class _RichTask:
         with self._lock:
             if not self._done:
                 self._done = True
+                # Drawn once as finished before it goes: a copy faster than a refresh tick
+                # still shows its size and rate.
+                self._bars.refresh()
                 self._bars.remove_task(self._id)
 
 

@@ -230,8 +230,9 @@ class RegistryClient:
                 )
             except RegistryConnectionError as exc:
                 if fallback:
-                    # INFO, not WARNING: for loopback registries this is the normal path.
-                    log.info(
+                    # DEBUG: for an insecure registry that speaks plain HTTP this is every
+                    # run's normal path, not news (the SSL error is only the reason under -v).
+                    log.debug(
                         "%s: HTTPS failed (%s); trying plain HTTP as it is an insecure registry",
                         self.registry,
                         exc.reason,

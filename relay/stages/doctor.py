@@ -136,7 +136,9 @@ class Context:
 
     @property
     def http_timeout(self) -> tuple[float, float]:
-        return (self.timeout, self.timeout)
+        # Half the budget per request: an insecure registry's ping may take two (HTTPS, then
+        # plain HTTP) and must still end within it.
+        return (self.timeout / 2, self.timeout / 2)
 
 
 Check = Callable[[Context], list[Finding]]
@@ -347,21 +349,36 @@ def check_upstream(ctx: Context) -> list[Finding]:
             jobs.append((registry, registry, not mirrors, registry == DOCKER_HUB))
             for url in mirrors:
                 jobs.append((url, f"{registry} mirror {url}", False, False))
-        with ThreadPoolExecutor(max_workers=len(jobs)) as executor:
-            found = list(
-                executor.map(
-                    lambda job: _ping(
-                        ctx,
-                        pool,
-                        _mirror_base(job[0]),
-                        job[1],
-                        needed=job[2],
-                        fix_unreachable=UPSTREAM_FIX,
-                        quota=job[3],
-                    ),
-                    jobs,
-                )
+        # Each registry on its own: one that never answers is reported as such, and does not
+        # hide the others' findings.
+        executor = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="doctor-ping")
+        futures = [
+            executor.submit(
+                _ping,
+                ctx,
+                pool,
+                _mirror_base(registry),
+                subject,
+                needed=needed,
+                fix_unreachable=UPSTREAM_FIX,
+                quota=quota,
             )
+            for registry, subject, needed, quota in jobs
+        ]
+        wait(futures, timeout=ctx.timeout)
+        executor.shutdown(wait=False, cancel_futures=True)
+        found = [
+            f.result()
+            if f.done()
+            else Finding(
+                subject,
+                "fail",
+                f"not reachable from this machine (no answer within {ctx.timeout:g}s)",
+                fix=UPSTREAM_FIX,
+                needed=needed,
+            )
+            for f, (_, subject, needed, _) in zip(futures, jobs, strict=True)
+        ]
     by_subject = dict(zip((job[1] for job in jobs), found, strict=True))
     for registry in registries:
         mirrors = mirrored.get(registry, ())
@@ -540,40 +557,53 @@ def check_harbor(ctx: Context) -> list[Finding]:
     url = harbor.url.rstrip("/")
     ca = str(ctx.repo / harbor.ca_bundle) if harbor.ca_bundle else None
     netloc = urlsplit(url).netloc
-    tls = TLSConfig(ca_bundles={netloc: ca} if ca else {})
-    transport = Transport(tls=tls, retry=NEVER, timeout=ctx.http_timeout, cookies=False)
+    # Verified strictly, loopback included: relay goes on without verification for a loopback
+    # or registries.insecure host (warning on every run), so there it is a warning only.
+    lenient = TLSConfig(insecure_registries=tuple(cfg.registries.insecure)).is_insecure(netloc)
+    bundles = {netloc: ca} if ca else {}
     findings: list[Finding] = []
-    try:
-        response = transport.request(
-            "GET", f"{url}/api/v2.0/ping", what="Harbor: ping", kind="read"
-        )
-        response.close()
-    except TLSFailed as exc:
-        return [
-            Finding(
-                f"Harbor {url}",
-                "fail",
-                f"TLS: {exc.reason}",
-                fix="a self-signed or private CA? put its certificate (PEM) in the repository "
-                "and set harbor.ca_bundle to it",
-                needed=True,
+    for strict in (True, False):
+        tls = TLSConfig(ca_bundles=bundles, insecure_loopback=not strict)
+        transport = Transport(tls=tls, retry=NEVER, timeout=ctx.http_timeout, cookies=False)
+        try:
+            response = transport.request(
+                "GET", f"{url}/api/v2.0/ping", what="Harbor: ping", kind="read"
             )
-        ]
-    except TransportError as exc:
-        return [
-            Finding(
-                f"Harbor {url}",
-                "fail",
-                f"not reachable from this machine ({exc.reason})",
-                fix="run the Harbor stage where Harbor is reachable (a self-hosted runner "
-                "inside the company network)",
-                needed=True,
+            response.close()
+        except TLSFailed as exc:
+            findings.append(
+                Finding(
+                    f"Harbor {url}",
+                    "warn" if lenient else "fail",
+                    f"TLS: {exc.reason}"
+                    + (
+                        "; relay goes on without verifying it (an insecure host)" if lenient else ""
+                    ),
+                    fix="a self-signed or private CA? put its certificate (PEM) in the "
+                    "repository and set harbor.ca_bundle to it",
+                    needed=not lenient,
+                )
             )
-        ]
-    finally:
-        transport.session.close()
+            if strict and lenient:
+                continue  # see whether the rest works as relay would run it
+            return findings
+        except TransportError as exc:
+            findings.append(
+                Finding(
+                    f"Harbor {url}",
+                    "fail",
+                    f"not reachable from this machine ({exc.reason})",
+                    fix="run the Harbor stage where Harbor is reachable (a self-hosted runner "
+                    "inside the company network)",
+                    needed=True,
+                )
+            )
+            return findings
+        finally:
+            transport.session.close()
+        break
     if response.status_code != 200:
-        return [
+        findings.append(
             Finding(
                 f"Harbor {url}",
                 "fail",
@@ -581,11 +611,13 @@ def check_harbor(ctx: Context) -> list[Finding]:
                 fix="harbor.url is Harbor's address, without /api",
                 needed=True,
             )
-        ]
-    tls_text = "HTTPS" + (f" (CA {harbor.ca_bundle})" if harbor.ca_bundle else "")
-    findings.append(
-        Finding(f"Harbor {url}", "ok", tls_text if url.startswith("https") else "plain HTTP")
-    )
+        )
+        return findings
+    if not findings:
+        tls_text = "HTTPS" + (f" (CA {harbor.ca_bundle})" if harbor.ca_bundle else "")
+        findings.append(
+            Finding(f"Harbor {url}", "ok", tls_text if url.startswith("https") else "plain HTTP")
+        )
     try:
         key = acr_access_key(ctx.env)
         del key

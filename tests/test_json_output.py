@@ -344,3 +344,29 @@ def test_acr_apply_document(
     [build] = doc["builds"]
     assert (build["repo"], build["tag"], build["status"]) == ("app", "1.0", "SUCCESS")
     assert doc["counts"]["built"] == 1 and doc["namespace"] == "relay-json"
+
+
+@pytest.mark.slow  # the refused connection is retried with backoff (issue 11, section 1)
+def test_plan_does_not_say_the_lock_is_complete_when_upstream_was_not_asked(
+    tmp_path, capsys
+) -> None:
+    """Port 9 (discard) on loopback refuses connections: upstream cannot be asked, so the plan
+    must not say "the lock holds every tag", in the terminal or in its document."""
+    (tmp_path / "mirrors").mkdir()
+    (tmp_path / "mirrors/images.yaml").write_text(
+        "images:\n  - source: 127.0.0.1:9/org/app\n    tags: ['1.0']\n"
+    )
+    capsys.readouterr()
+    assert cli.main(["plan", "--repo", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "the lock holds every tag" not in out
+    assert "not known: upstream could not be asked about 127.0.0.1:9/org/app" in out
+    code, doc, _ = run(capsys, "plan", "-o", "json", "--repo", str(tmp_path))
+    assert code == 1 and doc["ok"] is False
+    check(doc, "plan")
+    assert doc["lock"] == {
+        "complete": False,
+        "unanswered": ["127.0.0.1:9/org/app"],
+        "changes": [],
+    }
+    assert doc["problems"][0]["line"] == 3

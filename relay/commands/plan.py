@@ -151,7 +151,7 @@ def _lock_empty(result: lock_stage.Resolution) -> str:
             "run relay plan where the registries can be reached"
         )
     if result.problems:
-        return "not known until the problems above are fixed"
+        return "not known until the problems are fixed"
     return "the lock holds every tag"
 
 

@@ -27,6 +27,7 @@ sys.path[0] = str(ROOT)
 
 import argparse  # noqa: E402
 import compileall  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
@@ -41,7 +42,7 @@ from urllib.parse import urlsplit  # noqa: E402
 
 import requests  # noqa: E402
 
-from relay.registry.credentials import EnvCredentials  # noqa: E402
+from relay.registry.credentials import ENV_MAP, EnvCredentials  # noqa: E402
 from relay.sandbox.images import ImageFactory  # noqa: E402
 from tests.fixtures.registries import Registry, RegistryFactory, generate_pki  # noqa: E402
 from tests.fixtures.skopeo import Skopeo  # noqa: E402
@@ -82,10 +83,10 @@ RELAY_ENV: dict[str, str] = {}
 
 def trust(*registries: Registry) -> None:
     """Credentials and the test CA for relay's child processes, as a user would set them."""
+    entries = json.loads(RELAY_ENV.get(ENV_MAP, "{}"))  # earlier calls' registries stay
+    entries.update({r.host: f"{r.username}:{r.password}" for r in registries if r.username})
+    RELAY_ENV.update(EnvCredentials.environment(entries))
     for registry in registries:
-        if registry.username:
-            name = EnvCredentials.variable_name(registry.host)
-            RELAY_ENV[name] = f"{registry.username}:{registry.password}"
         if registry.ca_file:
             RELAY_ENV["REQUESTS_CA_BUNDLE"] = registry.ca_file
 

@@ -119,8 +119,10 @@ def main() -> int:
                     """
                 )
             )
-            os.environ[EnvCredentials.variable_name(registry.host)] = (
-                f"{registry.username}:{registry.password}"
+            os.environ.update(
+                EnvCredentials.environment(
+                    {registry.host: f"{registry.username}:{registry.password}"}
+                )
             )
 
             rows = []

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO
 
-from relay import __version__
+from relay import __version__, safety
 from relay.errors import (
     CheckFailed,
     InputError,
@@ -73,6 +75,14 @@ _FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything relay writes from here on goes through relay.safety: secrets the environment
+    # holds are known before the first line is printed.
+    safety.add_environment(os.environ)
+    with _console():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -109,15 +119,13 @@ def _run(args: argparse.Namespace, command: str, *, json_out: bool) -> int:
         for detail in exc.details:
             print(detail)
         print(f"relay: {exc}", file=sys.stderr)
-        if ghactions.active():
-            print(f"::error::{exc}", file=sys.stderr)
+        ghactions.error(str(exc))
         if json_out and not document.emitted():
             document.error_document(command, "check", str(exc), details=exc.details)
         return exc.exit_code
     except RelayError as exc:
         print(f"relay: error: {exc}", file=sys.stderr)
-        if ghactions.active():
-            print(f"::error::{exc}", file=sys.stderr)
+        ghactions.error(str(exc))
         if json_out and not document.emitted():
             document.error_document(command, "operation", str(exc))
         return exc.exit_code
@@ -126,6 +134,23 @@ def _run(args: argparse.Namespace, command: str, *, json_out: bool) -> int:
         if json_out and not document.emitted():
             document.error_document(command, "interrupted", "interrupted")
         return 130
+
+
+@contextmanager
+def _console() -> Iterator[None]:
+    """stdout and stderr through relay.safety.Console for the length of one command."""
+    saved = sys.stdout, sys.stderr
+    out, err = safety.Console(saved[0]), safety.Console(saved[1])
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield
+    finally:
+        for stream in (out, err):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more can be said there
+                pass
+        sys.stdout, sys.stderr = saved
 
 
 def _first_line(exc: Exception) -> str:
@@ -147,8 +172,9 @@ else:  # subscriptable at run time from Python 3.11 only
 
 
 class _Handler(_StreamHandler):
-    """relay's log handler: writes to whatever sys.stderr is when a record is emitted, so a
-    progress display that takes stderr over (rich's Live) keeps log lines above its bars."""
+    """relay's log handler: writes to whatever sys.stderr is when a record is emitted (the
+    Console of the running command; while progress bars are shown, rich's proxy, which keeps
+    log lines above the bars)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
@@ -159,8 +185,9 @@ class _Handler(_StreamHandler):
 
 
 def _logging(*, verbose: bool, quiet: bool) -> None:
-    """Logs on stderr as logging.basicConfig would set them up: not when something else (a
-    test runner) has configured logging already. -q keeps warnings and errors only."""
+    """Logs on stderr, one redacted line a record, as logging.basicConfig would set them up:
+    not when something else (a test runner) has configured logging already. -q keeps warnings
+    and errors only."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -169,7 +196,7 @@ def _logging(*, verbose: bool, quiet: bool) -> None:
     if root.handlers:
         return
     handler = _Handler()
-    handler.setFormatter(logging.Formatter("relay: %(levelname)s: %(message)s"))
+    handler.setFormatter(safety.LogFormatter("relay: %(levelname)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
 
@@ -281,7 +308,7 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, parents=[globals_])
     repo_arg = common.add_argument(
         "--repo",
-        type=Path,
+        type=_directory,
         default=Path("."),
         metavar="DIR",
         help="the relay repository to act on (default: the current directory)",
@@ -856,6 +883,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("shell", choices=("bash", "zsh"), help="the shell")
     return parser
+
+
+def _directory(value: str) -> Path:
+    """--repo: an existing directory (a usage error otherwise, the path shown short)."""
+    shown = value if len(value) <= 120 else value[:120] + f"... ({len(value)} characters)"
+    try:
+        if os.path.isdir(value):
+            return Path(value)
+        reason = "no such directory"
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+    raise argparse.ArgumentTypeError(f"{shown!r}: {reason}")
 
 
 def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:

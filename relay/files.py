@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
+from relay.errors import OperationFailed
 
-def write_if_changed(path: Path, content: str, *, parent_exists: bool = False) -> bool:
+# The temporary file of a write: `.<name>.relay-<pid>.tmp`, beside the target or in the
+# caller's `tmp_dir`. A process killed mid-write leaves one behind (STRAY_TMP matches them).
+STRAY_TMP = re.compile(r"\A\..+\.relay-[0-9]+\.tmp\Z")
+
+
+def write_if_changed(
+    path: Path, content: str, *, parent_exists: bool = False, tmp_dir: Path | None = None
+) -> bool:
     """Atomically replace `path` with `content` unless it already holds exactly that.
 
     Leaving an unchanged file alone keeps its mtime, so re-runs are visibly no-ops. The new
     content goes to a temporary file beside the target and is renamed over it, so a crash
-    leaves either the old file or the new one.
+    leaves either the old file or the new one. With ``tmp_dir`` (on the same file system) the
+    temporary file is made there instead, where a caller can find what a crash left behind.
     """
     data = content.encode("utf-8")
+    try:
+        return _write(path, data, parent_exists, tmp_dir)
+    except OSError as exc:
+        # A read-only checkout, a full disk: one line naming the file, not a traceback.
+        raise OperationFailed(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write(path: Path, data: bytes, parent_exists: bool, tmp_dir: Path | None) -> bool:
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
@@ -21,7 +39,8 @@ def write_if_changed(path: Path, content: str, *, parent_exists: bool = False) -
         if not parent_exists:
             path.parent.mkdir(parents=True, exist_ok=True)
     # One writer per repository at a time; the pid keeps concurrent processes apart.
-    tmp = path.with_name(f".{path.name}.relay-{os.getpid()}.tmp")
+    name = f".{path.name}.relay-{os.getpid()}.tmp"
+    tmp = tmp_dir / name if tmp_dir is not None else path.with_name(name)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -10,4 +10,19 @@ pytest_plugins = [
     "tests.fixtures.harbor",
     "tests.fakes.registry",
     "tests.fakes.github",
+    "tests.fakes.hostile",
 ]
+
+
+import pytest  # noqa: E402
+
+from relay import safety  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secrets():
+    """relay.safety's secrets are process-wide (one CLI run is one process); each test starts
+    with none, so one test's password does not redact another's output."""
+    safety.forget_secrets()
+    yield
+    safety.forget_secrets()

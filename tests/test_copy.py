@@ -13,11 +13,9 @@ from relay.registry.credentials import EnvCredentials
 
 @pytest.fixture
 def creds(monkeypatch, tls_registry, token_registry):
-    for registry in (tls_registry, token_registry):
-        monkeypatch.setenv(
-            EnvCredentials.variable_name(registry.host),
-            f"{registry.username}:{registry.password}",
-        )
+    entries = {r.host: f"{r.username}:{r.password}" for r in (tls_registry, token_registry)}
+    for name, value in EnvCredentials.environment(entries).items():
+        monkeypatch.setenv(name, value)
     # One CA signs every test registry; requests must not pick another bundle from the env.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
 

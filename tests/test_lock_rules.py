@@ -18,10 +18,9 @@ MISSING = "sha256:" + "0123456789abcdef" * 4
 
 @pytest.fixture
 def upstream(token_registry, image_factory, monkeypatch, tmp_path):
-    monkeypatch.setenv(
-        EnvCredentials.variable_name(token_registry.host),
-        f"{token_registry.username}:{token_registry.password}",
-    )
+    entries = {token_registry.host: f"{token_registry.username}:{token_registry.password}"}
+    for name, value in EnvCredentials.environment(entries).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     ns = f"rules-{uuid.uuid4().hex[:8]}"

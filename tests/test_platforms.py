@@ -121,10 +121,9 @@ def test_relay_validate_names_the_typo(tmp_path: Path, capsys) -> None:
 
 @pytest.fixture
 def upstream(tls_registry, token_registry, image_factory, monkeypatch, tmp_path):
-    for registry in (tls_registry, token_registry):
-        monkeypatch.setenv(
-            EnvCredentials.variable_name(registry.host), f"{registry.username}:{registry.password}"
-        )
+    entries = {r.host: f"{r.username}:{r.password}" for r in (tls_registry, token_registry)}
+    for name, value in EnvCredentials.environment(entries).items():
+        monkeypatch.setenv(name, value)
     ns = f"plat-{uuid.uuid4().hex[:8]}"
     # An official-image-shaped index: amd64, arm/v7 and arm64 with variant v8.
     pushed = image_factory.push(

@@ -14,10 +14,9 @@ from relay.registry.credentials import EnvCredentials
 
 @pytest.fixture
 def setup(tmp_path: Path, token_registry, tls_registry, image_factory, monkeypatch):
-    for registry in (token_registry, tls_registry):
-        monkeypatch.setenv(
-            EnvCredentials.variable_name(registry.host), f"{registry.username}:{registry.password}"
-        )
+    entries = {r.host: f"{r.username}:{r.password}" for r in (token_registry, tls_registry)}
+    for name, value in EnvCredentials.environment(entries).items():
+        monkeypatch.setenv(name, value)
     ns = f"pub-{uuid.uuid4().hex[:6]}"
     index = image_factory.push(token_registry, f"{ns}/app", "1.0", "oci-index", seed=ns + "a")
     single = image_factory.push(token_registry, f"{ns}/tool", "2.0", "docker", seed=ns + "t")

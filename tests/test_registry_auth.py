@@ -23,7 +23,8 @@ from relay.registry.auth import (
 )
 from relay.registry.context import RequestContext
 from relay.registry.credentials import Credential
-from relay.registry.errors import AuthenticationError, ProtocolError, Redactor
+from relay.registry.errors import AuthenticationError, ProtocolError
+from relay.safety import redact
 from tests.fakes.registry import FakeRegistry
 
 CTX = RequestContext("fake", "a/b", "test")
@@ -195,6 +196,11 @@ def _transport() -> Transport:
     return Transport(retry=RetryPolicy(attempts=2, backoff=0.001))
 
 
+# The fake registry and its realm are plain HTTP: credentials may go there (as to any
+# plain-HTTP registry's realm). tests/test_security_credentials.py covers the refusal.
+PLAIN = {"plain_http_ok": True}
+
+
 def _challenge(reg: FakeRegistry) -> Challenge:
     return Challenge("bearer", {"realm": reg.url + "/token", "service": "fake-registry"})
 
@@ -204,7 +210,6 @@ def test_fetch_token_fields_and_expiry(token_fake: FakeRegistry, field: str) -> 
     token_fake.token_field = field
     token_fake.token_ttl = 120
     clock = Clock()
-    redactor = Redactor()
     token = fetch_token(
         _transport(),
         _challenge(token_fake),
@@ -212,11 +217,10 @@ def test_fetch_token_fields_and_expiry(token_fake: FakeRegistry, field: str) -> 
         None,
         CTX,
         clock=clock,
-        redactor=redactor,
     )
     assert token.value.startswith("tok-")
     assert token.expires_at == clock.now + 120 and token.lifetime == 120
-    assert redactor(f"x {token.value}") == "x ***"
+    assert redact(f"x {token.value}") == "x ***"
     req = [r for r in token_fake.requests if r.path == "/token"][-1]
     assert "Authorization" not in req.headers
     assert (
@@ -226,7 +230,9 @@ def test_fetch_token_fields_and_expiry(token_fake: FakeRegistry, field: str) -> 
 
 def test_fetch_token_with_basic_credentials(token_fake: FakeRegistry) -> None:
     cred = Credential("relay", "s3cret-pass", source="test")
-    fetch_token(_transport(), _challenge(token_fake), ("repository:a:pull,push",), cred, CTX)
+    fetch_token(
+        _transport(), _challenge(token_fake), ("repository:a:pull,push",), cred, CTX, **PLAIN
+    )
     req = [r for r in token_fake.requests if r.path == "/token"][-1]
     assert req.headers["Authorization"].startswith("Basic ")
     assert "account=relay" in req.query
@@ -235,7 +241,9 @@ def test_fetch_token_with_basic_credentials(token_fake: FakeRegistry) -> None:
 def test_fetch_token_bad_password_names_user_not_password(token_fake: FakeRegistry) -> None:
     cred = Credential("relay", "wrong-password", source="docker config")
     with pytest.raises(AuthenticationError) as info:
-        fetch_token(_transport(), _challenge(token_fake), ("repository:a:pull",), cred, CTX)
+        fetch_token(
+            _transport(), _challenge(token_fake), ("repository:a:pull",), cred, CTX, **PLAIN
+        )
     message = str(info.value)
     assert "'relay'" in message and "rejected" in message
     assert "incorrect username or password" in message
@@ -244,7 +252,9 @@ def test_fetch_token_bad_password_names_user_not_password(token_fake: FakeRegist
 
 def test_fetch_token_identity_token_uses_refresh_grant(token_fake: FakeRegistry) -> None:
     cred = Credential("", "", identity_token=token_fake.identity_token)
-    token = fetch_token(_transport(), _challenge(token_fake), ("repository:a:pull",), cred, CTX)
+    token = fetch_token(
+        _transport(), _challenge(token_fake), ("repository:a:pull",), cred, CTX, **PLAIN
+    )
     assert token.value.startswith("tok-")
     assert [r.method for r in token_fake.requests if r.path == "/token"] == ["POST"]
 

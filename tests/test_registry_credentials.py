@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from relay.registry.credentials import (
+    AmbiguousCredentials,
     Credential,
     CredentialChain,
     DockerConfig,
@@ -207,7 +208,8 @@ def test_env_credentials(caplog: pytest.LogCaptureFixture) -> None:
     gh = creds.get("ghcr.io", "x/y")
     assert gh is not None and (gh.username, gh.password) == ("bot", "ghp_abc:def")
     assert "RELAY_REGISTRY_AUTH_GHCR_IO" in gh.source
-    assert creds.get("127.0.0.1:5000") is not None
+    with pytest.raises(AmbiguousCredentials, match="RELAY_REGISTRY_AUTH="):
+        creds.get("127.0.0.1:5000")  # '.' and ':' both fold to '_': not this form
     assert creds.get("registry-1.docker.io") is not None
     assert creds.get("quay.io") is None
     assert "no-colon" not in caplog.text and "RELAY_REGISTRY_AUTH_QUAY_IO" in caplog.text

@@ -12,12 +12,11 @@ from relay.registry.errors import (
     ErrorDetail,
     NotFoundError,
     RateLimitedError,
-    Redactor,
     RegistryError,
     error_from_response,
     parse_error_body,
-    redact,
 )
+from relay.safety import add_secret, redact
 
 
 @dataclass
@@ -104,10 +103,10 @@ def test_non_json_body_excerpt_is_used() -> None:
 
 
 def test_redaction() -> None:
-    assert redact("token=abcdef123 and abcdef123", ["abcdef123"]) == "token=*** and ***"
-    assert redact("short ab", ["ab"]) == "short ab"  # too short to redact safely
-    redactor = Redactor()
-    redactor.add("p@ssw0rd-long", None)
+    add_secret("abcdef123", "ab", None)
+    assert redact("token=abcdef123 and abcdef123") == "token=*** and ***"
+    assert redact("short ab") == "short ab"  # too short to redact safely
+    add_secret("p@ssw0rd-long")
     body = json.dumps(
         {
             "errors": [
@@ -115,8 +114,6 @@ def test_redaction() -> None:
             ]
         }
     ).encode()
-    err = error_from_response(
-        FakeResponse(401, body), registry="r", repository="x", action="a", redactor=redactor
-    )
+    err = error_from_response(FakeResponse(401, body), registry="r", repository="x", action="a")
     assert "p@ssw0rd-long" not in str(err)
     assert "***" in str(err)

@@ -18,10 +18,9 @@ from relay.registry.credentials import EnvCredentials
 def upstream(token_registry, image_factory, monkeypatch):
     """A fresh namespace on the token registry, and relay's credentials for it."""
     ns = f"lock-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv(
-        EnvCredentials.variable_name(token_registry.host),
-        f"{token_registry.username}:{token_registry.password}",
-    )
+    entries = {token_registry.host: f"{token_registry.username}:{token_registry.password}"}
+    for name, value in EnvCredentials.environment(entries).items():
+        monkeypatch.setenv(name, value)
     return token_registry, image_factory, ns
 
 

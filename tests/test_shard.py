@@ -116,7 +116,10 @@ def test_only_and_the_copy_targets_credentials_from_env(
     repo, ns, index, single = request.getfixturevalue("setup")
     tls = request.getfixturevalue("tls_registry")
     # The workflow hands the copy target's secrets over as RELAY_COPY_USERNAME/PASSWORD.
-    monkeypatch.delenv(EnvCredentials.variable_name(tls.host))
+    token = request.getfixturevalue("token_registry")
+    auth = {token.host: f"{token.username}:{token.password}"}  # none for the copy target
+    for name, value in EnvCredentials.environment(auth).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("RELAY_COPY_USERNAME", tls.username)
     monkeypatch.setenv("RELAY_COPY_PASSWORD", tls.password)
     assert cli.main(["lock", "--repo", str(repo), "--only", "app"]) == 0

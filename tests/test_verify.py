@@ -327,7 +327,10 @@ def copy_flow(
     for name in ("app", "tool"):
         h.seed_acr_repo(NS, name, tags=())  # the namespace and repositories Harbor lists
     acr = h.acr.registry
-    monkeypatch.setenv(EnvCredentials.variable_name(acr.host), f"{acr.username}:{acr.password}")
+    for name, value in EnvCredentials.environment(
+        {acr.host: f"{acr.username}:{acr.password}"}
+    ).items():
+        monkeypatch.setenv(name, value)
     use(h, monkeypatch)  # Harbor's admin login and ACR's AccessKey, for harbor apply
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     flow = CopyFlow(
@@ -569,7 +572,10 @@ def test_build_transport_acr_builds_then_missing_mismatch_and_stale(
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", acr.access_key_id)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", acr.access_key_secret)
     reg = acr.registry
-    monkeypatch.setenv(EnvCredentials.variable_name(reg.host), f"{reg.username}:{reg.password}")
+    for name, value in EnvCredentials.environment(
+        {reg.host: f"{reg.username}:{reg.password}"}
+    ).items():
+        monkeypatch.setenv(name, value)
 
     def as_admin() -> None:
         use(h, monkeypatch)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relay import reference
-from relay.config.settings import RegistrySettings
+from relay.config.settings import RegistryLimits, RegistrySettings
 from relay.errors import InputError
 from relay.registry.credentials import (
     Credential,
@@ -64,6 +64,7 @@ class RegistryOptions:
     insecure: Sequence[str] = ()
     ca_bundles: Mapping[str, str] = field(default_factory=dict)
     mirrors: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    limits: RegistryLimits = field(default_factory=RegistryLimits)  # registries.limits
 
 
 def image_reference(text: str, what: str) -> reference.Reference:
@@ -166,4 +167,6 @@ def registry_options(
             insecure.extend(h for h in hosts if h not in insecure)
     if settings is None:
         return RegistryOptions(tuple(insecure))
-    return RegistryOptions(tuple(insecure), dict(settings.ca_bundles), dict(settings.mirrors))
+    return RegistryOptions(
+        tuple(insecure), dict(settings.ca_bundles), dict(settings.mirrors), settings.limits
+    )

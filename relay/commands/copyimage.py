@@ -11,12 +11,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from relay import platforms as platform_rules
 from relay.commands.access import Access, credentials, image_reference, note_latest
 from relay.commands.access import registry_options as options_for
 from relay.commands.common import optional_settings
+from relay.errors import InputError
 from relay.ops.copyimage import CopyResult, copy_image, plan_copy
 from relay.output import document, progress
 from relay.registry.pool import ClientPool
+from relay.safety import show
 
 
 def copy(
@@ -34,6 +37,11 @@ def copy(
     src = image_reference(source, "SRC")
     dst = image_reference(destination, "DST")
     note_latest(src, "SRC")
+    # The list's rule for platforms (relay.platforms): nothing else reaches a request.
+    for platform in platforms:
+        why = platform_rules.problem(platform)
+        if why is not None:
+            raise InputError(f"--platform {show(platform)} {why}")
     cfg = optional_settings(repo)
     # Keyed by repository, so one registry can hold a different login per side.
     creds = credentials(

@@ -94,5 +94,6 @@ def _environ(registry: str) -> dict[str, str]:
     env = dict(os.environ)
     user, password = env.get(ENV_USERNAME), env.get(ENV_PASSWORD)
     if user and password:
-        env[EnvCredentials.variable_name(registry)] = f"{user}:{password}"
+        # Into the exact host -> credential map: the per-host variable cannot name every host.
+        env = EnvCredentials.with_entry(env, registry, f"{user}:{password}")
     return env

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from relay import files, reference
+from relay import files, reference, safety, untrusted
 from relay.errors import InputError, Problem
 
 LOCK_FILE = "mirrors/images.lock"
@@ -59,10 +59,10 @@ class Lock:
 
 
 def read(repo: Path) -> Lock:
-    path = repo / LOCK_FILE
-    if not path.exists():
+    text = untrusted.read_repo_text(repo, LOCK_FILE)  # a regular file inside repo, capped
+    if text is None:
         return Lock()
-    return parse(path.read_text(encoding="utf-8"), LOCK_FILE)
+    return parse(text, LOCK_FILE)
 
 
 def parse(text: str, path: str) -> Lock:
@@ -75,9 +75,10 @@ def parse(text: str, path: str) -> Lock:
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(path, number, f"not a JSON object: {exc.msg}"))
+            obj = untrusted.load_json(raw)
+        except ValueError as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            problems.append(Problem(path, number, f"not a JSON object: {reason}"))
             continue
         if number == 1:
             if not isinstance(obj, dict) or obj.get("relayLock") != FORMAT_VERSION:
@@ -118,7 +119,7 @@ def _check_record(obj: object) -> str | None:
         return "record must be a JSON object"
     unknown = set(obj) - _KEYS
     if unknown:
-        return f"unknown field(s) {', '.join(sorted(unknown))}"
+        return f"unknown field(s) {', '.join(safety.one_line(k, 40) for k in sorted(unknown))}"
     for key in ("source", "tag", "digest", "mediaType"):
         if not isinstance(obj.get(key), str):
             return f"missing or non-string '{key}'"
@@ -170,4 +171,4 @@ def dumps(lock: Lock) -> str:
 
 def write(repo: Path, lock: Lock) -> bool:
     """Write the lock if its content changed; returns whether it did."""
-    return files.write_if_changed(repo / LOCK_FILE, dumps(lock))
+    return files.write_if_changed(untrusted.repo_path(repo, LOCK_FILE), dumps(lock))

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from relay import platforms as platforms_rule
-from relay import reference
+from relay import reference, untrusted
 from relay.config import naming, selection, yamlnodes
 from relay.errors import InputError, Problem
 
@@ -59,15 +59,10 @@ def load(
     max_name_length: int = naming.DEFAULT_MAX_LENGTH,
     prefixes: Mapping[str, str] | None = None,
 ) -> MirrorList:
-    path = repo / LIST_FILE
-    if not path.exists():
+    text = untrusted.read_repo_text(repo, LIST_FILE)  # a regular file inside repo, capped
+    if text is None:
         raise InputError(Problem(LIST_FILE, None, "no mirrors list here (is --repo right?)"))
-    return parse(
-        path.read_text(encoding="utf-8"),
-        LIST_FILE,
-        max_name_length=max_name_length,
-        prefixes=prefixes,
-    )
+    return parse(text, LIST_FILE, max_name_length=max_name_length, prefixes=prefixes)
 
 
 def parse(

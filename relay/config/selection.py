@@ -24,6 +24,9 @@ from typing import TypeAlias
 
 import semantic_version
 
+from relay import userregex
+from relay.userregex import PatternError, UserPattern, compile_pattern
+
 _NUM = r"0|[1-9]\d*"
 _ID = r"[0-9A-Za-z-]+"
 _VERSION_RE = re.compile(
@@ -33,7 +36,7 @@ _VERSION_RE = re.compile(
 # Numeric pre-release identifiers must not have leading zeros (semver 2.0.0 §9).
 _BAD_NUMERIC_ID = re.compile(r"0\d+")
 
-MAX_REGEX_LENGTH = 256
+MAX_REGEX_LENGTH = userregex.MAX_LENGTH
 MAX_LATEST = 1000
 
 Version: TypeAlias = semantic_version.Version
@@ -96,13 +99,12 @@ def parse_range(text: str) -> SemverRange:
     return SemverRange(text, spec)
 
 
-def compile_regex(text: str) -> re.Pattern[str]:
-    if len(text) > MAX_REGEX_LENGTH:
-        raise RuleError(f"regex is longer than {MAX_REGEX_LENGTH} characters")
+def compile_regex(text: str) -> UserPattern:
+    """A user's include/exclude pattern, compiled with RE2 (relay.userregex says why)."""
     try:
-        return re.compile(text)
-    except re.error as exc:
-        raise RuleError(f"invalid regex: {exc}") from None
+        return compile_pattern(text)
+    except PatternError as exc:
+        raise RuleError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,8 @@ class Selection:
     """Which upstream tags an entry wants, besides its explicit ones."""
 
     semver: SemverRange | None = None
-    include: re.Pattern[str] | None = None
-    exclude: re.Pattern[str] | None = None
+    include: UserPattern | None = None
+    exclude: UserPattern | None = None
     latest: int | None = None
     all: bool = False  # every tag (exclude may still narrow it)
 

@@ -7,13 +7,14 @@ that composes the whole file (relay.commands.common), so nothing here imports a 
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from relay import reference
+from relay import reference, safety, untrusted
 from relay.config import naming, schema, yamlnodes
 from relay.errors import InputError, Problem
 
@@ -32,6 +33,18 @@ class NamingSettings:
 
 
 @dataclass(frozen=True)
+class RegistryLimits:
+    """How much relay reads from a registry and for how long (relay.registry.limits says
+    why each bound exists); the defaults are relay.registry.limits.Limits'."""
+
+    deadline: float = 300.0  # seconds for a whole answer; a streamed blob: each MiB of it
+    manifest_bytes: int = 4 << 20  # docker and containerd refuse larger manifests
+    token_bytes: int = 1 << 20
+    answer_bytes: int = 16 << 20  # other answers read into memory: tag pages, errors
+    tag_pages: int = 1000
+
+
+@dataclass(frozen=True)
 class RegistrySettings:
     """How relay talks to registries; credentials come from the environment or docker config."""
 
@@ -42,6 +55,7 @@ class RegistrySettings:
     # registry -> mirror URLs tried in turn for reads (docker's registry-mirrors, containerd's
     # hosts.toml), e.g. {"docker.io": ("https://docker.m.example.cn",)}
     mirrors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    limits: RegistryLimits = field(default_factory=RegistryLimits)
 
 
 @dataclass(frozen=True)
@@ -93,8 +107,20 @@ class Settings:
     copy: CopySettings = field(default_factory=CopySettings)
 
 
+def _insecure_entry(value: str) -> str | None:
+    """Docker's insecure-registries entries: a CIDR, or a host[:port]."""
+    if "/" in value:
+        try:
+            ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError as exc:
+            return f"{safety.show(value)} is not a network: {exc}"
+        return None
+    return _registry_problem(value)
+
+
 def _registry_problem(host: str) -> str | None:
-    """A `naming.prefixes` key must be a registry host as the list's sources spell it."""
+    """A registry host as the list's sources spell it (a `naming.prefixes` key, an insecure
+    registry, copy.registry): no scheme, path, whitespace or control character."""
     try:
         ref = reference.parse_repository(f"{host}/x")
     except ValueError:
@@ -117,7 +143,7 @@ def _copy_registry(value: str) -> str | None:
     if "/" in value:
         host, _, rest = value.partition("/")
         return f"must be the registry host alone ({host}); put {rest!r} in copy.namespace"
-    return None
+    return _registry_problem(value)
 
 
 # Keys people write into the settings file for credentials: they come from the environment.
@@ -152,10 +178,23 @@ CORE: dict[str, schema.Reader] = {
     "registries": schema.Section(
         RegistrySettings,
         [
-            schema.Key("insecure", schema.list_of(schema.text())),
+            schema.Key("insecure", schema.list_of(schema.where(schema.text(), _insecure_entry))),
             schema.Key("ca_bundles", schema.map_of(schema.text())),
             schema.Key(
                 "mirrors", schema.map_of(schema.list_of(schema.where(schema.text(), _mirror_url)))
+            ),
+            schema.Key(
+                "limits",
+                schema.Section(
+                    RegistryLimits,
+                    [
+                        schema.Key("deadline", schema.number(1, 86400)),
+                        schema.Key("manifest_bytes", schema.integer(1024, 1 << 30)),
+                        schema.Key("token_bytes", schema.integer(1024, 1 << 30)),
+                        schema.Key("answer_bytes", schema.integer(1024, 1 << 30)),
+                        schema.Key("tag_pages", schema.integer(1, 1_000_000)),
+                    ],
+                ),
             ),
         ],
     ),
@@ -188,10 +227,9 @@ def load(
     into: type[S] = Settings,  # type: ignore[assignment]  # the default is an S
 ) -> S:
     """Read the settings file; a missing file means every default."""
-    path = repo / SETTINGS_FILE
-    if not path.exists():
+    text = untrusted.read_repo_text(repo, SETTINGS_FILE)  # a regular file inside repo, capped
+    if text is None:
         return into(**schema.defaults(stages or {}))
-    text = path.read_text(encoding="utf-8")
     return parse(text, SETTINGS_FILE, stages=stages, into=into)
 
 

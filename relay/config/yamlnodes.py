@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import yaml
 
 from relay.errors import InputError, Problem
+from relay.safety import show
 
 try:  # libyaml makes a 10,000-entry list parse in well under a second
     _Loader: type = yaml.CSafeLoader
@@ -165,7 +166,7 @@ def mapping_items(
         if key in items:
             first = line_of(items[key][0])
             problems.append(
-                doc.problem(key_node, f"{what}: duplicate key '{key}' (first at line {first})")
+                doc.problem(key_node, f"{what}: duplicate key {show(key)} (first at line {first})")
             )
             continue
         if key not in allowed:
@@ -178,7 +179,8 @@ def mapping_items(
             suffix = (
                 f"; did you mean '{hint}'?" if hint else f"; allowed: {', '.join(sorted(allowed))}"
             )
-            problems.append(doc.problem(key_node, f"{what}: unknown key '{key}'{suffix}"))
+            # Shown escaped: a key with a zero-width or bidi character must look different.
+            problems.append(doc.problem(key_node, f"{what}: unknown key {show(key)}{suffix}"))
             continue
         items[key] = (key_node, value_node)
     return items
@@ -282,3 +284,33 @@ def sequence(doc: Doc, node: yaml.Node, what: str, problems: list[Problem]) -> l
 def _closest(key: str, allowed: set[str]) -> str | None:
     found = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
     return found[0] if found else None
+
+
+MAX_DEPTH = 64  # nesting deeper than this is no configuration file anyone writes
+
+
+def refuse_aliases(doc: Doc, root: yaml.Node) -> None:
+    """Refuse a document that uses aliases (`*name`) or nests deeper than MAX_DEPTH.
+
+    An alias is composed as the very node it names, so a tree walk that turns nodes into data
+    expands each use: nine aliases of nine aliases make a billion strings, and an anchor that
+    contains its own alias makes a loop. Files that are data (image-syncer's) have no need for
+    them. Iterative, so the check itself cannot exhaust the stack.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            raise InputError(
+                doc.problem(node, "YAML aliases (*name) are not allowed here; write the value out")
+            )
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise InputError(doc.problem(node, f"nested deeper than {MAX_DEPTH} levels"))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))

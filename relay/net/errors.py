@@ -28,3 +28,16 @@ class TLSFailed(ConnectionFailed):
 
 class TooManyRedirects(TransportError):
     """The server kept redirecting."""
+
+
+class InvalidAnswer(TransportError):
+    """The server's answer cannot be used as it is: a redirect to an unusable URL, a body
+    larger than allowed, an answer that did not complete before the deadline."""
+
+
+class AnswerTooLarge(InvalidAnswer):
+    """The body is larger than the cap set for this kind of answer."""
+
+
+class DeadlineExceeded(InvalidAnswer):
+    """The whole answer (headers and body) did not arrive within the request's deadline."""

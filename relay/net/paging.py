@@ -17,5 +17,8 @@ def next_page(response: requests.Response) -> str | None:
     for rels, link in response.links.items():
         # requests keys each link by its rel value; `rel="last next"` holds two.
         if "next" in str(rels).lower().split() and link.get("url"):
-            return urljoin(response.url or "", link["url"])
+            try:
+                return urljoin(response.url or "", link["url"])
+            except ValueError:  # unparseable: the transport refuses it with the server's words
+                return str(link["url"])
     return None

@@ -17,6 +17,8 @@ from requests.adapters import HTTPAdapter
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.util.ssl_ import create_urllib3_context
 
+from relay.net import deadline
+
 
 def _trust_key(verify: bool | str | None) -> bool | str:
     return verify if isinstance(verify, str) else verify is not False
@@ -66,7 +68,19 @@ def shared_context(verify: bool | str | None) -> ssl.SSLContext | None:
 
 
 class SharedContextAdapter(HTTPAdapter):
-    """An HTTPAdapter that hands urllib3 a cached context instead of CA file paths."""
+    """An HTTPAdapter that hands urllib3 a cached context instead of CA file paths, and whose
+    connection pools attach their connections to the request's deadline (relay.net.deadline).
+    """
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = deadline.POOL_CLASSES
+
+    def proxy_manager_for(self, proxy: Any, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not str(proxy).lower().startswith("socks"):  # SOCKS brings its own pool classes
+            manager.pool_classes_by_scheme = deadline.POOL_CLASSES
+        return manager
 
     def context_for(self, verify: bool | str | None) -> ssl.SSLContext | None:
         return shared_context(verify)

@@ -23,7 +23,16 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from relay.net.errors import ConnectionFailed, TLSFailed, TooManyRedirects
+from relay import safety
+from relay.net import deadline as deadlines
+from relay.net.errors import (
+    AnswerTooLarge,
+    ConnectionFailed,
+    DeadlineExceeded,
+    InvalidAnswer,
+    TLSFailed,
+    TooManyRedirects,
+)
 from relay.net.retry import RetryableAnswer, RetryPolicy, parse_retry_after, retrying
 from relay.net.sslcontexts import SharedContextAdapter, shared_context
 from relay.net.stats import RequestStats
@@ -34,6 +43,10 @@ log = logging.getLogger(__name__)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 120.0)
+# A whole answer (headers and body; a streamed blob: each chunk) must arrive within this.
+DEFAULT_DEADLINE = 300.0
+# Bodies read into memory (JSON answers, error pages) are refused above this.
+DEFAULT_MAX_BODY = 16 << 20
 
 Timeout = float | tuple[float, float]
 # A request body, or a zero-argument callable producing a fresh one for every attempt.
@@ -58,6 +71,29 @@ def origin(url: str) -> str:
     return f"{parts.scheme.lower()}://{normalise_netloc(parts.netloc)}"
 
 
+def urljoin_safe(base: str, link: str) -> str:
+    """``urljoin``, with a server's unparseable URL ("http://[::1", say) as "" for
+    `checked_url` to refuse."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return ""
+
+
+def checked_url(url: str, what: str) -> str:
+    """``url`` if a server may send relay there: http(s) with a host that parses. A server
+    names redirects, token realms and next pages; anything else is an InvalidAnswer."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InvalidAnswer(f"the server sent an unusable URL {safety.show(url, 100)}", action=what)
+    return url
+
+
 _URL_IN_MESSAGE = re.compile(r"with url: \S+")
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>: ")
 
@@ -78,6 +114,14 @@ def describe_exception(exc: BaseException) -> str:
     if len(text) > 300:
         text = text[:300] + "..."
     return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
+
+
+def _size(n: int) -> str:
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{n >> 20} MiB"
+    if n >= 1 << 10 and n % (1 << 10) == 0:
+        return f"{n >> 10} KiB"
+    return f"{n} bytes"
 
 
 def is_certificate_error(exc: BaseException) -> bool:
@@ -115,7 +159,14 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         pool_size: int = 32,
         cookies: bool = True,
+        deadline: float | None = DEFAULT_DEADLINE,
+        max_body: int = DEFAULT_MAX_BODY,
+        limits_hint: str = "",
     ) -> None:
+        self.deadline = deadline
+        self.max_body = max_body
+        # Where the limits are set, for the errors that name them ("registries.limits").
+        self.limits_hint = limits_hint
         self.tls = tls or TLSConfig()
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
@@ -191,8 +242,13 @@ class Transport:
         timeout: Timeout | None = None,
         retry: RetryPolicy | None = None,
         on_response: Callable[[requests.Response], None] | None = None,
+        max_body: int | None = None,
     ) -> requests.Response:
         """Send one logical request; returns the final response whatever its status.
+
+        Unless ``stream``, the body is read here, at most ``max_body`` bytes (default: the
+        transport's), and the whole answer must arrive within the transport's deadline;
+        a streamed body is the caller's to read (relay.net.deadline.guard each read).
 
         ``what`` names the request in log lines and errors ("registry/repo: get manifest v1").
         With ``follow_redirects`` redirects are followed here rather than by requests so that
@@ -201,6 +257,9 @@ class Transport:
         ``on_response`` sees every response received, retried ones included.
         """
         hdrs = {"User-Agent": self.user_agent, **(headers or {})}
+        # Servers name many of the URLs relay requests (realms, redirects, next pages, upload
+        # locations): each must be one requests can send to, or it is the server's error.
+        checked_url(url, what)
         current_url, current_method, current_params = url, method.upper(), params
         hops = 0
         while True:
@@ -217,6 +276,7 @@ class Transport:
                 timeout=timeout,
                 policy=retry or self.retry,
                 on_response=on_response,
+                max_body=max_body or self.max_body,
             )
             location = response.headers.get("Location")
             if (
@@ -229,7 +289,7 @@ class Transport:
             response.close()
             if hops > MAX_REDIRECTS:
                 raise TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", action=what)
-            next_url = urljoin(response.url or current_url, location)
+            next_url = checked_url(urljoin_safe(response.url or current_url, location), what)
             if auth_origin is None or origin(next_url) != auth_origin:
                 hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
             if response.status_code == 303 and current_method != "HEAD":
@@ -254,6 +314,7 @@ class Transport:
         timeout: Timeout | None,
         policy: RetryPolicy,
         on_response: Callable[[requests.Response], None] | None,
+        max_body: int,
     ) -> requests.Response:
         netloc = urlsplit(url).netloc
         https = url.lower().startswith("https:")
@@ -275,6 +336,7 @@ class Transport:
                 stream,
                 timeout,
                 what,
+                max_body,
             )
             if on_response is not None:
                 on_response(response)
@@ -335,6 +397,7 @@ class Transport:
         stream: bool,
         timeout: Timeout | None,
         what: str,
+        max_body: int,
     ) -> requests.Response:
         """One try. An untrusted certificate on an insecure host is retried at once without
         verification (Docker's rule for insecure registries), not counted as a retry."""
@@ -344,46 +407,116 @@ class Transport:
                 _silence_insecure_request_warning()
             data = body() if callable(body) else body
             self.stats.record_request(method, kind)
-            try:
-                return self.session.request(
-                    method,
-                    url,
-                    headers=dict(headers),
-                    params=params,
-                    data=data,
-                    stream=stream,
-                    verify=self._verify_with_env(verify),
-                    proxies=self.proxies_for(url),
-                    timeout=timeout or self.timeout,
-                    allow_redirects=False,
-                )
-            except requests.exceptions.SSLError as exc:
-                if (
-                    verify is not False
-                    and is_certificate_error(exc)
-                    and self.tls.is_insecure(netloc)
-                ):
-                    log.warning(
-                        "%s: TLS certificate is not trusted; continuing WITHOUT verification "
-                        "because it is an insecure registry",
-                        normalise_netloc(netloc),
+            with deadlines.watching(self.deadline) as watch:
+                try:
+                    response = self.session.request(
+                        method,
+                        url,
+                        headers=dict(headers),
+                        params=params,
+                        data=data,
+                        stream=True,
+                        verify=self._verify_with_env(verify),
+                        proxies=self.proxies_for(url),
+                        timeout=timeout or self.timeout,
+                        allow_redirects=False,
                     )
-                    self.allow_unverified(netloc)
-                    if replayable:
-                        continue
-                raise TLSFailed(
-                    f"TLS handshake with {normalise_netloc(netloc)}: {describe_exception(exc)}",
-                    action=what,
-                ) from exc
-            except _CONNECTION_ERRORS:
-                raise
-            except OSError as exc:
-                # requests raises a bare OSError when a CA bundle path (REQUESTS_CA_BUNDLE, say)
-                # does not exist; say so as a TLS error instead of a traceback.
-                raise TLSFailed(
-                    f"TLS handshake with {normalise_netloc(netloc)}: {describe_exception(exc)}",
-                    action=what,
-                ) from exc
+                    if not stream:
+                        self._read_body(response, max_body, what)
+                    return response
+                except requests.exceptions.SSLError as exc:
+                    self._check_deadline(watch, what, exc)
+                    if (
+                        verify is not False
+                        and is_certificate_error(exc)
+                        and self.tls.is_insecure(netloc)
+                    ):
+                        log.warning(
+                            "%s: TLS certificate is not trusted; continuing WITHOUT "
+                            "verification because it is an insecure registry",
+                            normalise_netloc(netloc),
+                        )
+                        self.allow_unverified(netloc)
+                        if replayable:
+                            continue
+                    raise TLSFailed(
+                        f"TLS handshake with {normalise_netloc(netloc)}: {describe_exception(exc)}",
+                        action=what,
+                    ) from exc
+                except _CONNECTION_ERRORS as exc:
+                    self._check_deadline(watch, what, exc)
+                    raise
+                except OSError as exc:
+                    self._check_deadline(watch, what, exc)
+                    # requests raises a bare OSError when a CA bundle path (REQUESTS_CA_BUNDLE,
+                    # say) does not exist; say so as a TLS error instead of a traceback.
+                    raise TLSFailed(
+                        f"TLS handshake with {normalise_netloc(netloc)}: {describe_exception(exc)}",
+                        action=what,
+                    ) from exc
+                except (requests.exceptions.RequestException, ValueError) as exc:
+                    # Anything else requests refuses in an answer: an invalid header, or a
+                    # Location it cannot parse ("http://[::1"), which it reads even when
+                    # relay follows redirects itself.
+                    self._check_deadline(watch, what, exc)
+                    raise InvalidAnswer(
+                        f"unusable answer: {describe_exception(exc)}", action=what
+                    ) from exc
+
+    def _check_deadline(self, watch: deadlines.Watch | None, what: str, exc: Exception) -> None:
+        if watch is not None and watch.fired:
+            raise DeadlineExceeded(
+                f"no complete answer within {watch.seconds:g} s: the server sends too slowly"
+                + (f" ({self.limits_hint}.deadline sets this limit)" if self.limits_hint else ""),
+                action=what,
+            ) from exc
+
+    def _read_body(self, response: requests.Response, limit: int, what: str) -> None:
+        """Read the body into ``response.content`` as requests would, refusing more than
+        ``limit`` bytes (announced or received)."""
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            response.close()
+            raise self.too_large(limit, what, f"announces {int(length)} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(64 << 10):
+            size += len(chunk)
+            if size > limit:
+                response.close()
+                raise self.too_large(limit, what, "kept sending")
+            chunks.append(chunk)
+        response._content = b"".join(chunks)
+        # What requests' own .content sets, so close() hands the connection back to the pool.
+        response._content_consumed = True  # type: ignore[attr-defined]  # not in the stubs
+
+    def read_error_body(self, response: requests.Response, limit: int = 64 << 10) -> bytes:
+        """Up to ``limit`` bytes of a streamed error answer, for its message; the rest is
+        dropped with the connection. Never raises: an error body is a courtesy."""
+        if response._content is not False:  # already read (not streamed)
+            return response._content or b""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with deadlines.guard(response, self.deadline):
+                for chunk in response.iter_content(16 << 10):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size >= limit:
+                        break
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+            pass
+        response.close()
+        body = b"".join(chunks)[:limit]
+        response._content = body
+        return body
+
+    def too_large(self, limit: int, what: str, detail: str) -> AnswerTooLarge:
+        hint = f"; {self.limits_hint} sets the limits" if self.limits_hint else ""
+        return AnswerTooLarge(
+            f"the answer is larger than the {_size(limit)} relay reads ({detail}){hint}",
+            action=what,
+        )
 
     def tls_refusal(self, netloc: str) -> str | None:
         """Why ``netloc`` does not speak TLS, or None if it does or we cannot tell.

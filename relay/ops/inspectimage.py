@@ -14,7 +14,6 @@ alone.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from relay.reference import is_valid_digest
 from relay.registry.errors import ProtocolError
 from relay.registry.mirrors import ImageSource
 from relay.registry.models import Manifest
+from relay.untrusted import load_json
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def _image(
 
 def _read_config(client: ImageSource, repository: str, digest: str) -> dict[str, Any]:
     try:
-        doc = json.loads(client.read_blob(repository, digest))
+        doc = load_json(client.read_blob(repository, digest))
     except (ValueError, UnicodeDecodeError):
         raise ProtocolError(f"image config {digest} is not JSON") from None
     if not isinstance(doc, dict):

@@ -1,4 +1,9 @@
-"""GitHub Actions output: error annotations and the job summary. Inert outside Actions."""
+"""GitHub Actions output: error annotations and the job summary. Inert outside Actions.
+
+The only writer of workflow commands: relay.safety.Console neutralises every other line that
+would start one, so annotations are only ever relay's own. Text goes through relay.safety
+(secrets redacted, unsafe characters escaped) before it is escaped for a command.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from relay import safety
 from relay.errors import Problem
 from relay.output.tables import SUMMARY_LIMIT, Table, escape
 
@@ -17,6 +23,7 @@ def active() -> bool:
 
 def _escape_data(text: str) -> str:
     # The workflow-command escaping GitHub documents; a raw newline would end the command.
+    text = safety.escape_controls(safety.redact(text), keep="\r\n")
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
@@ -31,9 +38,14 @@ def annotate(problem: Problem, level: str = "error", stream: TextIO | None = Non
     props = [f"file={_escape_property(problem.path)}"]
     if problem.line is not None:
         props.append(f"line={problem.line}")
-    print(
-        f"::{level} {','.join(props)}::{_escape_data(problem.message)}", file=stream or sys.stderr
-    )
+    line = f"::{level} {','.join(props)}::{_escape_data(problem.message)}"
+    safety.write_command(line, stream or sys.stderr)
+
+
+def error(message: str, stream: TextIO | None = None) -> None:
+    """An error annotation without a file (a failed operation)."""
+    if active():
+        safety.write_command(f"::error::{_escape_data(message)}", stream or sys.stderr)
 
 
 def warning(message: str, stream: TextIO | None = None) -> None:
@@ -172,7 +184,9 @@ def summary(content: str | Table) -> None:
     if isinstance(content, Table):
         text = content.markdown(limit=room)
     else:
-        text = content
+        # The summary is rendered Markdown, not a log: no workflow command runs from it, but a
+        # secret or a control character must not reach it either (table cells are clean).
+        text = safety.clean_block(content)
         if len(text.encode()) > room:
             cut = text.encode()[: max(0, room - 120)].decode("utf-8", "ignore")
             text = (

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from relay import safety
 from relay.gh import client as ghclient
 
 if TYPE_CHECKING:
@@ -76,7 +77,9 @@ def render(
         else:
             out.append(f"_{inline(section.empty)}_")
         out.append("")
-    body = "\n".join(out)
+    # No secret, no control character on the PR; the zero-width space is inline()'s own, which
+    # keeps an @mention from a title from notifying anyone.
+    body = safety.clean_block("\n".join(out), keep="\u200b")
     if len(body) > MAX_BODY:
         body = body[:MAX_BODY] + "\n```\n\n_…cut short; the job log has the whole plan._\n"
     return body

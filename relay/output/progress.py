@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
+from relay import safety
+
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
@@ -121,7 +123,9 @@ class _Rich:
 
 
 def _short(label: str, width: int = 48) -> str:
-    # References are long; the end (name:tag) is the part that tells bars apart.
+    # References are long; the end (name:tag) is the part that tells bars apart. A label is
+    # relay's own text (a reference it built), made one safe line all the same.
+    label = safety.one_line(label, None)
     return label if len(label) <= width else "…" + label[-(width - 1) :]
 
 
@@ -131,7 +135,11 @@ def session(stream: TextIO | None = None) -> Iterator[Progress]:
     if not wanted(stream):
         yield NULL
         return
-    bars = _rich_progress(stream if stream is not None else sys.stderr)
+    out = stream if stream is not None else sys.stderr
+    # The bars are drawn on the terminal itself: relay.safety.Console (the CLI's stderr)
+    # escapes control characters, which would print the bars' cursor movements as text.
+    # Log lines reach the bars' proxy already cleaned by relay.safety.LogFormatter.
+    bars = _rich_progress(out.raw if isinstance(out, safety.Console) else out)
     with bars:
         yield _Rich(bars)
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from relay import safety
+
 # GitHub refuses a step summary over 1 MiB ("$GITHUB_STEP_SUMMARY upload aborted, supports
 # content up to a size of 1024k"; docs.github.com, "Adding a job summary").
 SUMMARY_LIMIT = 1024 * 1024
@@ -45,12 +47,13 @@ class Table:
             raise ValueError(f"{len(cells)} cells for {len(self.columns)} columns")
         if flag:
             self.flagged.add(len(self.rows))
-        self.rows.append(tuple(cells))
+        # Cells often hold what a server said (an error, a tag): one safe line each.
+        self.rows.append(tuple(safety.one_line(cell, None) for cell in cells))
 
     def text(self) -> str:
         """Aligned columns, two spaces apart; the last column is not padded (it is the long
         one: errors, notes)."""
-        lines = list(self.notes)
+        lines = [safety.one_line(note, None) for note in self.notes]
         if self.rows:
             header = tuple(c.title.upper() for c in self.columns)
             table = [header, *self.rows]
@@ -68,7 +71,7 @@ class Table:
         if self.summary:
             if self.rows:
                 lines.append("")
-            lines.append(self.summary)
+            lines.append(safety.one_line(self.summary, None))
         return "\n".join(lines)
 
     def markdown(self, limit: int = SUMMARY_LIMIT) -> str:
@@ -125,7 +128,8 @@ class Table:
 
 def escape(text: str) -> str:
     """Text that stays inside one Markdown table cell: no pipe, no newline, no raw markup."""
-    out = text.replace("\\", "\\\\").replace("|", "\\|")
+    out = safety.one_line(text, None)
+    out = out.replace("\\", "\\\\").replace("|", "\\|")
     for char in "*_[]<>`":
         out = out.replace(char, "\\" + char)
     return " ".join(out.split())
@@ -133,7 +137,7 @@ def escape(text: str) -> str:
 
 def code(text: str) -> str:
     """An inline code span that holds any text: the fence is longer than any backtick run."""
-    text = " ".join(text.replace("|", "\\|").split())
+    text = safety.one_line(text, None).replace("|", "\\|")
     longest = current = 0
     for char in text:
         current = current + 1 if char == "`" else 0

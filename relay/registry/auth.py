@@ -10,7 +10,6 @@ the client fetches a token for it and retries once.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
 import threading
@@ -21,15 +20,16 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from relay import safety
 from relay.net.transport import Transport, origin, safe_url
 from relay.registry.context import RequestContext, send
 from relay.registry.credentials import Credential, CredentialProvider
 from relay.registry.errors import (
     AuthenticationError,
     ProtocolError,
-    Redactor,
     error_from_response,
 )
+from relay.untrusted import load_json
 
 log = logging.getLogger("relay.registry")
 
@@ -293,14 +293,34 @@ def fetch_token(
     ctx: RequestContext,
     *,
     clock: Callable[[], float] = time.monotonic,
-    redactor: Redactor | None = None,
+    plain_http_ok: bool = False,
+    max_bytes: int = 1 << 20,
 ) -> Token:
-    """Ask the challenge's realm for a token covering ``scopes``."""
+    """Ask the challenge's realm for a token covering ``scopes``. Credentials go to a
+    plain-HTTP realm only with ``plain_http_ok`` (the registry itself is plain HTTP)."""
     realm = challenge.realm
     if not realm:
         raise ctx.error(
             "Bearer challenge without a realm",
             ProtocolError,
+        )
+    try:
+        parts = urlsplit(realm)
+        realm_ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[::1" and other unparseable URLs
+        realm_ok = False
+    if not realm_ok:
+        raise ctx.error(
+            f"the registry names an invalid token realm {safety.show(realm)}", ProtocolError
+        )
+    if credential is not None and parts.scheme == "http" and not plain_http_ok:
+        # Basic credentials (or a refresh token) in clear text to a host an HTTPS registry
+        # named: anyone on the path could read them. Docker sends them; relay does not.
+        raise ctx.error(
+            f"the registry names the plain-HTTP token realm {safe_url(realm)}; relay sends "
+            f"{credential.source or 'credentials'} in clear text only to a registry that is "
+            "itself plain HTTP (an insecure registry), and this one is not",
+            AuthenticationError,
         )
     token_ctx = ctx.then("(token)")
     service = challenge.service
@@ -324,6 +344,7 @@ def fetch_token(
             kind="token",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             body=urlencode(form).encode("ascii"),
+            max_body=max_bytes,
         )
     else:
         params: list[tuple[str, str]] = []
@@ -344,6 +365,7 @@ def fetch_token(
             params=params,
             follow_redirects=True,
             auth_origin=origin(realm),
+            max_body=max_bytes,
         )
     who = (
         f"credentials of user {credential.username!r} ({credential.source})"
@@ -360,7 +382,6 @@ def fetch_token(
             repository=ctx.repository,
             action=token_ctx.action,
             reason=f"token server {realm_host} rejected {who} for scope {' '.join(scopes) or '-'}",
-            redactor=redactor,
         )
         raise AuthenticationError(
             err.reason,
@@ -377,10 +398,9 @@ def fetch_token(
             repository=ctx.repository,
             action=token_ctx.action,
             reason=f"token server {safe_url(realm)} failed",
-            redactor=redactor,
         )
     try:
-        data = json.loads(response.content)
+        data = load_json(response.content)
     except ValueError:
         data = None
     value = None
@@ -394,8 +414,7 @@ def fetch_token(
             repository=ctx.repository,
             action=token_ctx.action,
         )
-    if redactor is not None:
-        redactor.add(value)
+    safety.add_secret(value)
     lifetime = float(DEFAULT_TOKEN_LIFETIME)
     raw_expiry = data.get("expires_in") if isinstance(data, dict) else None
     if raw_expiry is not None:
@@ -423,13 +442,17 @@ class Authenticator:
         transport: Transport,
         credentials: CredentialProvider | None,
         cache: TokenCache | None = None,
-        redactor: Redactor | None = None,
+        *,
+        max_token_bytes: int = 1 << 20,
     ) -> None:
         self.registry = registry
+        self.max_token_bytes = max_token_bytes
         self.transport = transport
         self.credentials = credentials
         self.cache = cache or TokenCache()
-        self.redactor = redactor or Redactor()
+        # Set by the client once it knows the registry speaks plain HTTP (an insecure
+        # registry): then its realm may too, as nothing is protected on that path anyway.
+        self.plain_http = False
         self._challenge: Challenge | None = None
         self._lock = threading.Lock()
 
@@ -445,10 +468,7 @@ class Authenticator:
     def credential(self, repository: str | None) -> Credential | None:
         if self.credentials is None:
             return None
-        cred = self.credentials.get(self.registry, repository)
-        if cred is not None:
-            self.redactor.add(*cred.secrets)
-        return cred
+        return self.credentials.get(self.registry, repository)
 
     def describe(self, repository: str | None) -> str:
         """Who we are acting as, for error messages (never the secret)."""
@@ -467,7 +487,11 @@ class Authenticator:
         ctx: RequestContext,
         stale: str | None,
     ) -> Token:
+        # The registry is part of the key: a token that registry A's flow obtained is never
+        # sent to registry B, even when B names A's realm and service (a look-alike or a
+        # mirror can), and even for the same user name.
         identity: TokenKey = (
+            self.registry,
             challenge.realm or "",
             challenge.service or "",
             cred.username if cred else "",
@@ -483,7 +507,8 @@ class Authenticator:
                 cred,
                 ctx,
                 clock=self.cache.clock,
-                redactor=self.redactor,
+                plain_http_ok=self.plain_http,
+                max_bytes=self.max_token_bytes,
             ),
             stale=stale,
         )

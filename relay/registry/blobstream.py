@@ -9,6 +9,7 @@ from types import TracebackType
 import requests
 import urllib3
 
+from relay.net import deadline as deadlines
 from relay.net.retry import RetryPolicy, attempts
 from relay.net.stats import RequestStats
 from relay.net.transport import describe_exception
@@ -41,6 +42,7 @@ class BlobStream:
         sleep: Callable[[float], None],
         stats: RequestStats,
         verify: bool = True,
+        deadline: float | None = None,
     ) -> None:
         self.digest = digest
         self.repository = ctx.repository
@@ -53,6 +55,9 @@ class BlobStream:
         self._chunk_size = chunk_size
         self._verifier = DigestVerifier(digest) if verify else ByteCounter(digest)
         self._iterated = False
+        # Each chunk must arrive within this (relay.net.deadline): a server trickling bytes
+        # cannot hold the copy, and no retry is spent on it.
+        self._deadline = deadline
         length = response.headers.get("Content-Length")
         self.size: int | None = int(length) if length and length.isdigit() else None
 
@@ -107,7 +112,7 @@ class BlobStream:
                         self._response = self._reopen(offset)
                         # A registry that ignores Range resends everything; drop what we have.
                         skip = offset if self._response.status_code == 200 else 0
-                    for chunk in self._response.raw.stream(self._chunk_size, decode_content=False):
+                    for chunk in self._chunks():
                         if skip:
                             if len(chunk) <= skip:
                                 skip -= len(chunk)
@@ -137,3 +142,23 @@ class BlobStream:
                 f"content hashes to {self._verifier.actual} ({self.bytes_read} bytes)",
                 DigestMismatchError,
             )
+
+    def _chunks(self) -> Iterator[bytes]:
+        """The current response's chunks, each read under the deadline."""
+        response = self._response
+        stream = response.raw.stream(self._chunk_size, decode_content=False)
+        while True:
+            with deadlines.guard(response, self._deadline) as watch:
+                try:
+                    chunk = next(stream)
+                except StopIteration:
+                    return
+                except _BROKEN_READ as exc:
+                    if watch is not None and watch.fired:
+                        raise self._ctx.error(
+                            f"no {self._chunk_size} bytes within {self._deadline:g} s after "
+                            f"byte {self.bytes_read}: the server sends too slowly",
+                            RegistryConnectionError,
+                        ) from exc
+                    raise
+            yield chunk

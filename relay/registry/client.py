@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from relay import safety
 from relay.net.paging import next_page
 from relay.net.retry import RetryPolicy
 from relay.net.stats import RequestStats
@@ -27,6 +28,7 @@ from relay.reference import (
     check_path,
     check_tag_or_digest,
     is_valid_digest,
+    is_valid_tag,
 )
 from relay.registry.auth import (
     Authenticator,
@@ -50,13 +52,13 @@ from relay.registry.digests import (
 from relay.registry.errors import (
     DigestMismatchError,
     ProtocolError,
-    Redactor,
     RegistryConnectionError,
     RegistryError,
     RegistryTLSError,
     UnsupportedManifestError,
     error_from_response,
 )
+from relay.registry.limits import SETTING, Limits
 from relay.registry.mediatypes import (
     ACCEPT_MANIFESTS,
     ManifestTypeError,
@@ -71,6 +73,7 @@ from relay.registry.uploads import (
     BlobData,
 )
 from relay.registry.writes import WriteGate
+from relay.untrusted import load_json
 
 log = logging.getLogger("relay.registry")
 
@@ -82,6 +85,14 @@ _SCHEMA1_HELP = (
     "Docker schema 1 manifests are not supported (deprecated and cannot be copied "
     "digest-exact); re-push the image with a current Docker/buildah/skopeo"
 )
+
+
+def _same(response: requests.Response, auth_origin: str) -> bool:
+    """Whether the (final) response came from ``auth_origin``."""
+    try:
+        return origin(response.url or "") == auth_origin
+    except ValueError:
+        return False
 
 
 class RegistryClient:
@@ -112,7 +123,9 @@ class RegistryClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         pool_size: int = 32,
+        limits: Limits | None = None,
     ) -> None:
+        self.limits = limits or Limits()
         raw = registry.strip().rstrip("/")
         self._scheme: str | None = None
         if "://" in raw:
@@ -154,10 +167,16 @@ class RegistryClient:
             session=session,
             sleep=sleep,
             pool_size=pool_size,
+            deadline=self.limits.deadline,
+            max_body=self.limits.answer_bytes,
+            limits_hint=SETTING,
         )
-        self.redactor = Redactor()
         self.auth = Authenticator(
-            self.registry, self.transport, credentials, token_cache, self.redactor
+            self.registry,
+            self.transport,
+            credentials,
+            token_cache,
+            max_token_bytes=self.limits.token_bytes,
         )
         self.pusher = Pusher(self)
         # Copies into one repository must not rewrite a digest's link while another reads it.
@@ -254,11 +273,12 @@ class RegistryClient:
                     )
                     raise self.error_from(response, ctx, reason)
                 challenge = None
-                if response.status_code == 401:
+                if response.status_code == 401 and _same(response, origin(base)):
                     challenge = select_challenge(
                         parse_www_authenticate(response.headers.get("WWW-Authenticate"))
                     )
                 self.auth.set_challenge(challenge)
+                self.auth.plain_http = scheme == "http"
                 verified: bool | None = None
                 if scheme == "https":
                     verified = self.transport.verify_for(self.netloc) is not False
@@ -297,6 +317,7 @@ class RegistryClient:
         stream: bool = False,
         follow_redirects: bool = False,
         retry: RetryPolicy | None = None,
+        max_body: int | None = None,
     ) -> requests.Response:
         """Send with authentication; on a 401 refresh credentials and retry once if possible."""
         auth_origin = origin(self.base_url)
@@ -323,8 +344,12 @@ class RegistryClient:
                 auth_origin=auth_origin,
                 retry=retry,
                 on_response=self._note_rate_limit,
+                max_body=max_body,
             )
-            if response.status_code != 401 or not same_origin:
+            # Only the registry's own 401 says how to authenticate to it: a host it redirected
+            # to (storage, a CDN, anyone) must not make relay fetch a token with the
+            # registry's credentials from a realm of that host's choosing.
+            if response.status_code != 401 or not same_origin or not _same(response, auth_origin):
                 return response
             again = self.auth.handle_unauthorized(response, ctx.repository, scopes, sent, ctx)
             if attempt == 2 or not again or not replayable:
@@ -340,13 +365,13 @@ class RegistryClient:
             reason = f"authentication failed {self.auth.describe(ctx.repository)}"
         elif not reason and status == 403:
             reason = f"access denied {self.auth.describe(ctx.repository)}"
+        self.transport.read_error_body(response)  # a streamed answer: only its first KiBs
         err = error_from_response(
             response,
             registry=ctx.registry,
             repository=ctx.repository,
             action=ctx.action,
             reason=reason,
-            redactor=self.redactor,
         )
         response.close()
         return err
@@ -416,6 +441,7 @@ class RegistryClient:
             scopes=self._pull(repository),
             headers={"Accept": ", ".join(accept)},
             follow_redirects=True,
+            max_body=self.limits.manifest_bytes,
         )
 
     def get_manifest(
@@ -510,46 +536,74 @@ class RegistryClient:
     # --- tags -------------------------------------------------------------------------------
 
     def iter_tags(self, repository: str, *, page_size: int | None = None) -> Iterator[str]:
-        """Tags page by page, following ``Link: <...>; rel="next"``."""
+        """Tags page by page, following ``Link: <...>; rel="next"``.
+
+        Only tags that relay's grammar accepts are yielded: the list is the registry's word,
+        and a tag from it may end up in the lock and in a Dockerfile. Anything else (a null,
+        a number, "1.0\n", "-x", 200 characters) is skipped and reported once, in a warning
+        naming the registry and the repository, and the rest of the list is used.
+        """
         check_path(repository)
         ctx = self.ctx(repository, "list tags")
         url: str | None = self.url(repository, "tags/list")
         params: Params = {"n": str(page_size)} if page_size else None
         seen: set[str] = set()
-        while url:
-            response = self.send(
-                "GET",
-                url,
-                ctx=ctx,
-                kind="tags",
-                scopes=self._pull(repository),
-                params=params,
-                follow_redirects=True,
-            )
-            if response.status_code != 200:
-                raise self.error_from(response, ctx)
-            self.stats.add_received(len(response.content))
-            try:
-                doc = response.json()
-            except ValueError:
-                doc = None
-            if not isinstance(doc, dict):
-                raise ctx.error(
-                    "tag list is not a JSON object",
-                    ProtocolError,
+        invalid: list[object] = []
+        pages = 0
+        try:
+            while url:
+                pages += 1
+                if pages > self.limits.tag_pages:
+                    raise ctx.error(
+                        f"the tag list goes on for more than {self.limits.tag_pages} pages "
+                        f"({SETTING}.tag_pages sets the limit)",
+                        ProtocolError,
+                    )
+                response = self.send(
+                    "GET",
+                    url,
+                    ctx=ctx,
+                    kind="tags",
+                    scopes=self._pull(repository),
+                    params=params,
+                    follow_redirects=True,
                 )
-            # Docker Hub answers "tags": null for a repository without tags.
-            yield from (str(t) for t in doc.get("tags") or [])
-            url = next_page(response)
-            if url is None:
-                return
-            params = None
-            if url in seen:
-                raise ctx.error(
-                    "tag pagination loops",
-                    ProtocolError,
+                if response.status_code != 200:
+                    raise self.error_from(response, ctx)
+                self.stats.add_received(len(response.content))
+                try:
+                    doc = load_json(response.content)
+                except ValueError:
+                    doc = None
+                if not isinstance(doc, dict):
+                    raise ctx.error("tag list is not a JSON object", ProtocolError)
+                # Docker Hub answers "tags": null for a repository without tags.
+                tags = doc.get("tags") or []
+                if not isinstance(tags, list):
+                    raise ctx.error("tags in the tag list is not a list", ProtocolError)
+                for tag in tags:
+                    if is_valid_tag(tag):
+                        yield tag
+                    else:
+                        invalid.append(tag)
+                url = next_page(response)
+                if url is None:
+                    return
+                params = None
+                if url in seen:
+                    raise ctx.error("tag pagination loops", ProtocolError)
+                seen.add(url)
+        finally:
+            if invalid:
+                shown = ", ".join(safety.show(t, 40) for t in invalid[:5])
+                more = f" and {len(invalid) - 5} more" if len(invalid) > 5 else ""
+                log.warning(
+                    "%s: skipped %d invalid tag(s) in the registry's tag list: %s%s",
+                    ctx.what,
+                    len(invalid),
+                    shown,
+                    more,
                 )
-            seen.add(url)
 
     def list_tags(self, repository: str, *, page_size: int | None = None) -> list[str]:
         return list(self.iter_tags(repository, page_size=page_size))
@@ -609,6 +663,7 @@ class RegistryClient:
             sleep=self.transport.sleep,
             stats=self.stats,
             verify=verify,
+            deadline=self.transport.deadline,
         )
 
     def read_blob(self, repository: str, digest: str) -> bytes:

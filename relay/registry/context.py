@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from relay.net.errors import TLSFailed, TooManyRedirects, TransportError
+from relay.net.errors import InvalidAnswer, TLSFailed, TooManyRedirects, TransportError
 from relay.net.transport import Transport
 from relay.registry.errors import (
     ErrorDetail,
@@ -73,7 +73,7 @@ def send(
         cls: type[RegistryError]
         if isinstance(exc, TLSFailed):
             cls = RegistryTLSError
-        elif isinstance(exc, TooManyRedirects):
+        elif isinstance(exc, (TooManyRedirects, InvalidAnswer)):
             cls = ProtocolError
         else:
             cls = RegistryConnectionError

@@ -8,10 +8,21 @@ Providers answer ``get(registry, repository)``. Supported sources:
 * image-syncer auth files (JSON or YAML): ``{"registry[/namespace]": {"username", "password",
   "insecure"}}`` with the longest matching prefix winning; ``"$VAR"``/``"${VAR}"`` values read
   the environment, as image-syncer does.
-* Environment variables: ``RELAY_REGISTRY_AUTH_<HOST>=username:password`` where ``<HOST>`` is the
-  registry name upper-cased with every character other than A-Z/0-9 replaced by ``_``
-  (``ghcr.io`` → ``RELAY_REGISTRY_AUTH_GHCR_IO``, ``127.0.0.1:5000`` →
-  ``RELAY_REGISTRY_AUTH_127_0_0_1_5000``). The password is everything after the first colon.
+* The environment: ``RELAY_REGISTRY_AUTH``, one JSON object mapping ``registry[/namespace]``
+  exactly to ``"username:password"`` (``{"registry.cn-hangzhou.aliyuncs.com": "u:p",
+  "harbor.lan:5000": "u:p"}``); and, for hosts made only of letters, digits and dots,
+  ``RELAY_REGISTRY_AUTH_<HOST>=username:password`` where ``<HOST>`` is the host upper-cased
+  with ``.`` as ``_`` (``ghcr.io`` → ``RELAY_REGISTRY_AUTH_GHCR_IO``). The password is
+  everything after the first colon.
+
+A credential must reach only the host it was configured for. The per-host variable folds
+every character other than A-Z/0-9 to ``_``, so on its own it cannot tell
+``registry.cn-hangzhou.aliyuncs.com`` from the look-alike ``registry-cn-hangzhou-aliyuncs.com``
+or ``harbor.lan:5000`` from ``harbor-lan-5000``: a pull request adding the look-alike would
+have received the secret. The folding is injective on hosts of letters, digits and dots only
+(``.`` is then the one character that becomes ``_``), so the per-host form is read for those
+hosts alone; a host with ``-``, ``:`` or brackets whose folded variable is set is an error
+that names the exact form to use instead. ``RELAY_REGISTRY_AUTH`` keys are compared exactly.
 """
 
 from __future__ import annotations
@@ -32,6 +43,9 @@ from typing import Protocol, runtime_checkable
 
 import yaml
 
+from relay import safety, untrusted
+from relay.errors import InputError, Problem
+
 log = logging.getLogger(__name__)
 
 DOCKER_HUB = "docker.io"
@@ -41,6 +55,9 @@ _DOCKER_HUB_ALIASES = frozenset(
     {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 )
 ENV_PREFIX = "RELAY_REGISTRY_AUTH_"
+ENV_MAP = "RELAY_REGISTRY_AUTH"
+# Hosts the per-host variable names unambiguously: lower-case letters, digits and dots only.
+_LEGACY_HOST = re.compile(r"[a-z0-9]+(?:\.[a-z0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,12 @@ class Credential:
     password: str = field(repr=False)
     identity_token: str | None = field(default=None, repr=False)
     source: str = ""
+
+    def __post_init__(self) -> None:
+        # Whatever provider made it, its secrets are known to relay.safety from now on, in
+        # every form (raw, base64 of user:password as a Basic header carries it, URL-encoded).
+        safety.add_credential(self.username, self.password)
+        safety.add_secret(self.identity_token)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -113,27 +136,129 @@ class StaticCredentials:
         return self._entries[key] if key else None
 
 
-class EnvCredentials:
-    """``RELAY_REGISTRY_AUTH_<HOST>=username:password`` (see module docstring for ``<HOST>``)."""
+class AmbiguousCredentials(InputError):
+    """A per-host credential variable that could name more than one host (exit 2)."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX) -> None:
+
+class EnvCredentials:
+    """``RELAY_REGISTRY_AUTH`` (an exact host → ``user:password`` map) and, for hosts of
+    letters, digits and dots, ``RELAY_REGISTRY_AUTH_<HOST>`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        prefix: str = ENV_PREFIX,
+        map_variable: str = ENV_MAP,
+    ) -> None:
         self._environ = environ if environ is not None else os.environ
         self._prefix = prefix
+        self._map_variable = map_variable
+        self._map = _parse_map(self._environ.get(map_variable), map_variable)
 
     @staticmethod
     def variable_name(registry: str, prefix: str = ENV_PREFIX) -> str:
-        return prefix + re.sub(r"[^A-Z0-9]", "_", normalise_registry(registry).upper())
+        """The per-host variable for ``registry`` (only read when `unambiguous` is true)."""
+        return prefix + re.sub(r"[^A-Z0-9]", "_", _host(registry).upper())
+
+    @staticmethod
+    def unambiguous(registry: str) -> bool:
+        """True when no other host folds to the same per-host variable."""
+        return _LEGACY_HOST.fullmatch(_host(registry)) is not None
+
+    @staticmethod
+    def with_entry(
+        environ: Mapping[str, str], registry: str, value: str, map_variable: str = ENV_MAP
+    ) -> dict[str, str]:
+        """``environ`` with ``registry`` → ``value`` (``user:password``) added to its
+        ``RELAY_REGISTRY_AUTH`` map (replacing an entry for that registry)."""
+        env = dict(environ)
+        try:
+            entries = untrusted.load_json(env.get(map_variable) or "{}")
+        except ValueError:
+            entries = None
+        if not isinstance(entries, dict):
+            _parse_map(env.get(map_variable), map_variable)  # raises the InputError that says why
+            entries = {}
+        entries = {
+            k: v for k, v in entries.items() if normalise_registry(str(k)) != _host(registry)
+        }
+        entries[registry] = value
+        env.update(EnvCredentials.environment(entries, map_variable))
+        return env
+
+    @staticmethod
+    def environment(entries: Mapping[str, str], map_variable: str = ENV_MAP) -> dict[str, str]:
+        """The environment that gives each ``registry`` its ``user:password``: one
+        ``RELAY_REGISTRY_AUTH`` map (what the sandbox and the tests export)."""
+        return {map_variable: json.dumps(dict(entries), sort_keys=True)}
 
     def get(self, registry: str, repository: str | None = None) -> Credential | None:
+        key = _prefix_match(self._map, registry, repository)
+        if key is not None:
+            return self._map[key]
         name = self.variable_name(registry, self._prefix)
         value = self._environ.get(name)
         if not value:
             return None
+        host = _host(registry)
+        if not self.unambiguous(host):
+            example = json.dumps({host: "user:password"})
+            raise AmbiguousCredentials(
+                Problem(
+                    name,
+                    None,
+                    f"is set, but it cannot say which registry it is for: {host} and other "
+                    "hosts (with '-', ':' or '.' in other places) fold to the same name, so "
+                    f"relay does not send it to {host}. If it is meant for {host}, set "
+                    f"{self._map_variable}='{example}' instead; otherwise unset it",
+                )
+            )
         username, sep, password = value.partition(":")
         if not sep:
             log.warning("%s is set but not in the form username:password; ignoring it", name)
             return None
         return _from_pair(username, password, f"environment variable {name}")
+
+
+def _host(registry: str) -> str:
+    return normalise_registry(registry).split("/", 1)[0]
+
+
+def _parse_map(value: str | None, name: str) -> dict[str, Credential]:
+    """``{"registry[/namespace]": "user:password"}``; an InputError that never shows a value."""
+    if not value or not value.strip():
+        return {}
+    try:
+        doc = untrusted.load_json(value)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise InputError(
+            Problem(
+                name,
+                None,
+                'must be a JSON object mapping registries to "user:password", e.g. '
+                '{"harbor.lan:5000": "user:password"}',
+            )
+        )
+    out: dict[str, Credential] = {}
+    for raw_key, item in doc.items():
+        key = normalise_registry(str(raw_key))
+        username, sep, password = item.partition(":") if isinstance(item, str) else ("", "", "")
+        if not key or not sep:
+            raise InputError(
+                Problem(
+                    name,
+                    None,
+                    f'the entry for {safety.show(raw_key)} must be a string "username:password"',
+                )
+            )
+        if key in out:
+            raise InputError(Problem(name, None, f"{key} is given twice"))
+        cred = _from_pair(username, password, f"environment variable {name} ({key})")
+        if cred is not None:
+            out[key] = cred
+    return out
 
 
 _ENV_REF = re.compile(r"^\$(?:\{(\w+)\}|(\w+))$")
@@ -191,9 +316,12 @@ class ImageSyncerAuth:
     def from_file(
         cls, path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
     ) -> ImageSyncerAuth:
-        text = Path(path).read_text(encoding="utf-8")
+        text = untrusted.read_text(path)
         # YAML is a superset of JSON, so one loader serves both of image-syncer's formats.
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise ValueError(f"{path}: not YAML or JSON: {type(exc).__name__}") from None
         if not isinstance(data, Mapping):
             raise ValueError(f"{path}: auth file must be a mapping of registry to credentials")
         return cls(data, source=str(path), environ=environ)
@@ -248,7 +376,7 @@ def run_credential_helper(helper: str, server_url: str) -> dict[str, str] | None
         log.debug("credential helper %s has no entry for %s", helper, server_url)
         return None
     try:
-        data = json.loads(proc.stdout)
+        data = untrusted.load_json(proc.stdout)
     except ValueError:
         log.warning("credential helper %s returned malformed output for %s", helper, server_url)
         return None
@@ -291,9 +419,16 @@ class DockerConfig:
     def from_file(
         cls, path: str | os.PathLike[str], helper_runner: HelperRunner | None = None
     ) -> DockerConfig:
-        data = json.loads(Path(path).read_text(encoding="utf-8") or "{}")
+        text = untrusted.read_text(path)  # a regular file, capped, UTF-8: else InputError
+        try:
+            data = untrusted.load_json(text or "{}")
+        except ValueError as exc:
+            line = exc.lineno if isinstance(exc, json.JSONDecodeError) else None
+            raise InputError(
+                Problem(str(path), line, "not a JSON object (docker's config.json)")
+            ) from None
         if not isinstance(data, Mapping):
-            raise ValueError(f"{path}: docker config must be a JSON object")
+            raise InputError(Problem(str(path), 1, "must be a JSON object (docker's config.json)"))
         return cls(data, source=str(path), helper_runner=helper_runner)
 
     @staticmethod
@@ -381,12 +516,13 @@ def default_credentials(environ: Mapping[str, str] | None = None) -> CredentialC
     env = environ if environ is not None else os.environ
     providers: list[CredentialProvider] = [EnvCredentials(env)]
     auth_file = env.get("REGISTRY_AUTH_FILE")
-    if auth_file and Path(auth_file).is_file():
+    if auth_file and os.path.lexists(auth_file):
+        # Named on purpose: anything wrong with it is an error naming it and its line.
         providers.append(DockerConfig.from_file(auth_file))
     docker_path = DockerConfig.default_path(env)
     if docker_path.is_file():
         try:
             providers.append(DockerConfig.from_file(docker_path))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, InputError) as exc:
             log.warning("ignoring unreadable docker config %s: %s", docker_path, exc)
     return CredentialChain(providers)

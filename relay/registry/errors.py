@@ -1,18 +1,20 @@
 """Exceptions raised by the registry client.
 
 Every error names the registry, the repository and what was asked for, plus the error codes the
-registry sent back, so a log line alone is enough to act on. Secrets never appear: messages built
-from server text go through :func:`redact` with the secrets the client knows about.
+registry sent back, so a log line alone is enough to act on. What the server said is untrusted:
+it goes through relay.safety (one line, control characters escaped, capped, every secret relay
+knows redacted) as it is read, before any message is built from it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 
+from relay import safety
 from relay.errors import OperationFailed
 from relay.net.retry import parse_retry_after
+from relay.untrusted import load_json
 
 _MAX_BODY_IN_MESSAGE = 300
 
@@ -30,19 +32,20 @@ class ErrorDetail:
         if self.message:
             text += f": {self.message}"
         if self.detail not in (None, "", [], {}):
-            detail = json.dumps(self.detail, sort_keys=True, default=str)
-            if len(detail) > 200:
-                detail = detail[:200] + "..."
-            text += f" ({detail})"
+            try:
+                detail = json.dumps(self.detail, sort_keys=True, default=str)
+            except (ValueError, RecursionError):
+                detail = "…"
+            text += f" ({safety.one_line(detail, 200)})"
         return text
 
 
 def parse_error_body(body: bytes | str | None) -> list[ErrorDetail]:
     """Read the distribution error list; token servers' ``details``/``error`` fields count too."""
-    if not body:
+    if not body or len(body) > _MAX_ERROR_BODY:
         return []
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
     except (ValueError, UnicodeDecodeError):
         return []
     if not isinstance(doc, dict):
@@ -50,43 +53,40 @@ def parse_error_body(body: bytes | str | None) -> list[ErrorDetail]:
     found: list[ErrorDetail] = []
     errors = doc.get("errors")
     if isinstance(errors, list):
-        for item in errors:
+        for item in errors[:_MAX_ERRORS]:
             if isinstance(item, dict):
                 found.append(
-                    ErrorDetail(
-                        code=str(item.get("code") or "UNKNOWN"),
-                        message=str(item.get("message") or ""),
-                        detail=item.get("detail"),
-                    )
+                    _detail(item.get("code") or "UNKNOWN", item.get("message"), item.get("detail"))
                 )
     # Docker Hub's token server answers {"details": "incorrect username or password"}; OAuth2
     # servers answer {"error": "...", "error_description": "..."}.
     if not found and isinstance(doc.get("details"), str):
-        found.append(ErrorDetail(code="DETAILS", message=doc["details"]))
+        found.append(_detail("DETAILS", doc["details"]))
     if not found and isinstance(doc.get("error"), str):
-        found.append(
-            ErrorDetail(code=doc["error"], message=str(doc.get("error_description") or ""))
-        )
+        found.append(_detail(doc["error"], doc.get("error_description")))
     return found
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every known secret in ``text``; short strings are skipped to avoid mangling."""
-    for secret in secrets:
-        if secret and len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "***")
-    return text
+_MAX_ERRORS = 10  # a registry sends one or two; more is noise (or an attack on the log)
+_MAX_ERROR_BODY = 1 << 20
+
+
+def _detail(code: object, message: object = None, detail: object = None) -> ErrorDetail:
+    """An error entry with the server's words made safe to print."""
+    return ErrorDetail(
+        code=safety.one_line(code, 60),
+        message=safety.one_line(message or "", 300),
+        detail=detail if isinstance(detail, (dict, list, str, int, float, bool)) else None,
+    )
 
 
 def body_excerpt(body: bytes | None) -> str:
     """A short printable excerpt of a non-JSON error body."""
     if not body:
         return ""
-    text = body[:_MAX_BODY_IN_MESSAGE].decode("utf-8", "replace").strip()
-    text = " ".join(text.split())
-    if len(body) > _MAX_BODY_IN_MESSAGE:
-        text += "..."
-    return text
+    text = body[:_MAX_BODY_IN_MESSAGE].decode("utf-8", "replace")
+    excerpt = safety.one_line(text, _MAX_BODY_IN_MESSAGE)
+    return excerpt + "..." if len(body) > _MAX_BODY_IN_MESSAGE else excerpt
 
 
 class RegistryError(OperationFailed):
@@ -212,22 +212,6 @@ def error_class_for(status: int | None, errors: list[ErrorDetail]) -> type[Regis
     return RegistryError
 
 
-class Redactor:
-    """The secrets (passwords, tokens) a client has handled, for scrubbing server-derived text."""
-
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
-
-    def add(self, *secrets: str | None) -> None:
-        # set.add is atomic under the GIL; readers iterate over a copy.
-        for secret in secrets:
-            if secret:
-                self._secrets.add(secret)
-
-    def __call__(self, text: str) -> str:
-        return redact(text, list(self._secrets))
-
-
 def error_from_response(
     response: object,
     *,
@@ -235,7 +219,6 @@ def error_from_response(
     repository: str | None,
     action: str,
     reason: str = "",
-    redactor: Redactor | None = None,
 ) -> RegistryError:
     """Build the right exception for an HTTP error response (duck-typed ``requests.Response``)."""
     status = int(getattr(response, "status_code", 0) or 0)
@@ -245,10 +228,7 @@ def error_from_response(
         body = None
     errors = parse_error_body(body)
     if not errors and not reason:
-        reason = body_excerpt(body) or str(getattr(response, "reason", "") or "")
-    if redactor is not None:
-        reason = redactor(reason)
-        errors = [_redact_detail(e, redactor) for e in errors]
+        reason = body_excerpt(body) or safety.one_line(getattr(response, "reason", "") or "", 80)
     cls = error_class_for(status, errors)
     if cls is RateLimitedError:
         headers = getattr(response, "headers", None) or {}
@@ -269,13 +249,3 @@ def error_from_response(
         status=status,
         errors=errors,
     )
-
-
-def _redact_detail(error: ErrorDetail, redactor: Redactor) -> ErrorDetail:
-    detail = error.detail
-    if detail is not None:
-        text = json.dumps(detail, default=str)
-        cleaned = redactor(text)
-        if cleaned != text:
-            detail = cleaned
-    return ErrorDetail(error.code, redactor(error.message), detail)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from relay.untrusted import load_json
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -52,7 +52,7 @@ def is_schema1(media_type: str) -> bool:
 
 def _load(body: bytes) -> dict[str, object] | None:
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
     except (ValueError, UnicodeDecodeError):
         return None
     return doc if isinstance(doc, dict) else None

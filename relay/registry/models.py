@@ -7,7 +7,6 @@ and digests with the one grammar, so no caller picks JSON apart or meets a KeyEr
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ from relay import platforms as platform_rules
 from relay.reference import is_valid_digest
 from relay.registry.errors import ProtocolError
 from relay.registry.mediatypes import is_index
+from relay.untrusted import load_json
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class Manifest:
     def json(self) -> dict[str, Any]:
         """The document; a ProtocolError when it is not a JSON object."""
         try:
-            doc = json.loads(self.content)
+            doc = load_json(self.content)
         except (ValueError, UnicodeDecodeError):
             raise ProtocolError(f"manifest {self.digest} is not JSON") from None
         if not isinstance(doc, dict):

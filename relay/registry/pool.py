@@ -6,11 +6,15 @@ and fetches each repository scope's token once.
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from relay import untrusted
+from relay.errors import InputError, Problem
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig
 from relay.registry.auth import TokenCache
@@ -20,6 +24,7 @@ from relay.registry.credentials import (
     default_credentials,
     normalise_registry,
 )
+from relay.registry.limits import Limits
 from relay.registry.mirrors import ImageSource, Mirror, MirroredSource, parse_mirror
 
 
@@ -36,6 +41,45 @@ class RegistryOptions(Protocol):
     @property
     def mirrors(self) -> Mapping[str, Sequence[str]]: ...
 
+    # and optionally `limits` (LimitOptions): registries.limits
+
+
+class LimitOptions(Protocol):
+    """The settings' `registries.limits` (relay.registry.limits.Limits' fields)."""
+
+    @property
+    def deadline(self) -> float: ...
+
+    @property
+    def manifest_bytes(self) -> int: ...
+
+    @property
+    def token_bytes(self) -> int: ...
+
+    @property
+    def answer_bytes(self) -> int: ...
+
+    @property
+    def tag_pages(self) -> int: ...
+
+
+def _ca_bundle(repo: Path | None, path: str) -> str:
+    """A CA bundle path from the settings: one relative to the repository must stay inside it
+    (a pull request may set it), and either must be a regular file or a directory of
+    certificates (not /dev/zero, which TLS would read without end)."""
+    found = (
+        untrusted.repo_path(repo, path)
+        if repo is not None and not Path(path).is_absolute()
+        else Path(path)
+    )
+    try:
+        mode = os.stat(found).st_mode
+    except OSError:
+        return str(found)  # missing: the TLS layer says so when it is used
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError(Problem(path, None, "CA bundle is not a regular file"))
+    return str(found)
+
 
 class ClientPool:
     def __init__(
@@ -48,12 +92,21 @@ class ClientPool:
         pool_size: int = 32,
     ) -> None:
         ca_bundles = settings.ca_bundles if settings is not None else {}
-        bundles = {
-            host: str((repo / path) if repo is not None and not Path(path).is_absolute() else path)
-            for host, path in ca_bundles.items()
-        }
+        bundles = {host: _ca_bundle(repo, path) for host, path in ca_bundles.items()}
         insecure = settings.insecure if settings is not None else ()
         self.tls = TLSConfig(ca_bundles=bundles, insecure_registries=insecure)
+        given: LimitOptions | None = getattr(settings, "limits", None)
+        self.limits = (
+            Limits(
+                deadline=given.deadline,
+                manifest_bytes=given.manifest_bytes,
+                token_bytes=given.token_bytes,
+                answer_bytes=given.answer_bytes,
+                tag_pages=given.tag_pages,
+            )
+            if given is not None
+            else Limits()
+        )
         self.credentials = credentials if credentials is not None else default_credentials(environ)
         self.tokens = TokenCache()
         self.stats = RequestStats()
@@ -96,6 +149,7 @@ class ClientPool:
                     stats=self.stats,
                     token_cache=self.tokens,
                     pool_size=self.pool_size,
+                    limits=self.limits,
                 )
                 self._clients[registry] = client
             return client

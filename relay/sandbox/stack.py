@@ -218,10 +218,12 @@ class Sandbox:
             "HARBOR_USERNAME": HARBOR_ADMIN,
             "HARBOR_PASSWORD": self.harbor_password,
             # relay reads ACR's registry (verify) with the temporary user ACR hands out.
-            _auth_variable(
-                self.acr_registry.host
-            ): f"{ACR_TOKEN_USER}:{self.acr_registry.password}",
-            _auth_variable(self.harbor_host): f"{HARBOR_ADMIN}:{self.harbor_password}",
+            **_auth_environment(
+                {
+                    self.acr_registry.host: f"{ACR_TOKEN_USER}:{self.acr_registry.password}",
+                    self.harbor_host: f"{HARBOR_ADMIN}:{self.harbor_password}",
+                }
+            ),
         }
 
     @property
@@ -270,10 +272,10 @@ class Sandbox:
         )
 
 
-def _auth_variable(host: str) -> str:
+def _auth_environment(entries: dict[str, str]) -> dict[str, str]:
     from relay.registry.credentials import EnvCredentials
 
-    return EnvCredentials.variable_name(host)
+    return EnvCredentials.environment(entries)
 
 
 def git_env(base: Path) -> dict[str, str]:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from relay import safety
 from relay.config import lockfile
 from relay.config.mirrors import MirrorList
 from relay.errors import InputError
@@ -180,9 +181,10 @@ def _timed(check: Check, ctx: Context, clock: Callable[[], float]) -> list[Findi
 
 
 def _first_line(exc: BaseException) -> str:
+    """An error's first line as relay.safety makes untrusted text printable (a server's words
+    can be in it)."""
     text = str(exc).strip()
-    text = text.splitlines()[0] if text else type(exc).__name__
-    return "".join(c if c.isprintable() else "?" for c in text)[:300]
+    return safety.one_line(text.splitlines()[0] if text else type(exc).__name__)
 
 
 # --- the list and the settings (offline; run before the others) -------------------------------
@@ -287,7 +289,7 @@ def _ping(
             return Finding(
                 subject,
                 "fail",
-                f"TLS: {exc.reason if hasattr(exc, 'reason') else _first_line(exc)}",
+                f"TLS: {_reason(exc)}",
                 fix=f"if it has a private CA, add it under registries.ca_bundles for {registry}",
                 needed=needed,
             )
@@ -329,7 +331,7 @@ def _ping(
 
 def _reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
-    return reason if isinstance(reason, str) and reason else _first_line(exc)
+    return safety.one_line(reason) if isinstance(reason, str) and reason else _first_line(exc)
 
 
 def check_upstream(ctx: Context) -> list[Finding]:
@@ -575,7 +577,7 @@ def check_harbor(ctx: Context) -> list[Finding]:
                 Finding(
                     f"Harbor {url}",
                     "warn" if lenient else "fail",
-                    f"TLS: {exc.reason}"
+                    f"TLS: {_reason(exc)}"
                     + (
                         "; relay goes on without verifying it (an insecure host)" if lenient else ""
                     ),
@@ -592,7 +594,7 @@ def check_harbor(ctx: Context) -> list[Finding]:
                 Finding(
                     f"Harbor {url}",
                     "fail",
-                    f"not reachable from this machine ({exc.reason})",
+                    f"not reachable from this machine ({_reason(exc)})",
                     fix="run the Harbor stage where Harbor is reachable (a self-hosted runner "
                     "inside the company network)",
                     needed=True,
@@ -733,7 +735,9 @@ def check_github(ctx: Context) -> list[Finding]:
         )
         response.close()
     except TransportError as exc:
-        return [Finding("GITHUB_TOKEN", "fail", f"{api} not reachable ({exc.reason})", needed=True)]
+        return [
+            Finding("GITHUB_TOKEN", "fail", f"{api} not reachable ({_reason(exc)})", needed=True)
+        ]
     finally:
         transport.session.close()
     if response.status_code == 401:

@@ -20,12 +20,15 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from relay import platforms as platform_rules
+from relay import safety
 from relay.config.lockfile import Lock, LockedTag, SelectedBy
 from relay.config.mirrors import Entry, MirrorList, TagSpec
 from relay.errors import Problem
 from relay.ops.inspectimage import inspect_image
 from relay.output.progress import NULL, Progress
+from relay.reference import is_valid_tag
 from relay.registry.errors import NotFoundError, RegistryError
+from relay.registry.mediatypes import MANIFEST_TYPES
 from relay.registry.mirrors import ImageSource
 from relay.registry.models import Manifest
 from relay.registry.pool import ClientPool
@@ -108,6 +111,18 @@ def wanted(
         if isinstance(tags, Problem):
             problems.append(tags)
             continue
+        # The registry's word: only what relay's grammar accepts may reach the lock.
+        invalid = [t for t in tags if not is_valid_tag(t)]
+        if invalid:
+            log.warning(
+                "%s:%d: %s: skipped %d invalid tag(s) from upstream's list: %s",
+                mirrors.path,
+                entry.line,
+                entry.source.name,
+                len(invalid),
+                ", ".join(safety.show(t, 40) for t in invalid[:5]),
+            )
+            tags = [t for t in tags if is_valid_tag(t)]
         selected = entry.select.select(tags)
         if not selected:
             problems.append(_matched_nothing(mirrors.path, entry, tags))
@@ -246,6 +261,13 @@ def resolve(
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag}: {exc}")
             if locked is None:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
+            if locked.media_type not in MANIFEST_TYPES:
+                return Problem(
+                    mirrors.path,
+                    w.line,
+                    f"{source.name}:{w.tag} is a {safety.show(locked.media_type)} manifest, "
+                    "not an image or an image index; relay does not lock it",
+                )
         missing = [
             p
             for p in w.entry.platforms

@@ -49,7 +49,6 @@ when they do not apply):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -72,6 +71,7 @@ from relay.registry.errors import NotFoundError
 from relay.registry.mirrors import ImageSource
 from relay.registry.models import Manifest
 from relay.stages.acr.upstream import from_registry
+from relay.untrusted import load_json
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +167,8 @@ def parse_history(text: str) -> LockHistory:
         if not line.startswith(("+{", "-{")):
             continue
         try:
-            record = json.loads(line[1:])
-        except ValueError:
+            record = load_json(line[1:])
+        except ValueError:  # deep nesting too: relay.untrusted
             continue
         if not isinstance(record, dict):
             continue

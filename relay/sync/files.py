@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from relay import untrusted
 from relay.config import yamlnodes
 from relay.errors import InputError, Problem
 from relay.reference import InvalidReference
@@ -31,13 +32,8 @@ class _Entry:
 
 
 def _read(path: str | os.PathLike[str]) -> str:
-    try:
-        # utf-8-sig: editors on Windows like to start JSON with a BOM.
-        return Path(path).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(Problem(str(path), None, f"cannot read: {exc.strerror or exc}")) from None
-    except UnicodeDecodeError:
-        raise InputError(Problem(str(path), None, "not UTF-8 text")) from None
+    # A regular file, capped, UTF-8 (a BOM, which Windows editors like to add, is dropped).
+    return untrusted.read_text(path)
 
 
 def _is_json(path: str | os.PathLike[str], text: str) -> bool:
@@ -68,9 +64,11 @@ def _skip_ws(text: str, at: int) -> int:
 
 def _json_entries(path: str, text: str, problems: list[Problem]) -> list[_Entry]:
     try:
-        doc = json.loads(text)
+        doc = untrusted.load_json(text)
     except json.JSONDecodeError as exc:
         raise InputError(Problem(path, exc.lineno, f"invalid JSON: {exc.msg}")) from None
+    except ValueError as exc:  # nested too deeply, a number too long
+        raise InputError(Problem(path, None, f"invalid JSON: {exc}")) from None
     if doc is None:
         return []
     if not isinstance(doc, dict):
@@ -82,8 +80,11 @@ def _json_entries(path: str, text: str, problems: list[Problem]) -> list[_Entry]
     seen: dict[str, int] = {}
     i = _skip_ws(text, 0) + 1  # past "{"
     i = _skip_ws(text, i)
+    # Lines are counted from the previous key on, so reading stays linear in the file size.
+    line, counted = 1, 0
     while text[i] == '"':
-        line = text.count("\n", 0, i) + 1
+        line += text.count("\n", counted, i)
+        counted = i
         # json.decoder.scanstring is public (json's own decoder uses it) but not in typeshed.
         key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
         i = _skip_ws(text, i) + 1  # past ":"
@@ -112,6 +113,7 @@ def _yaml_entries(path: str, text: str, problems: list[Problem]) -> list[_Entry]
         )
     entries: list[_Entry] = []
     seen: dict[str, int] = {}
+    yamlnodes.refuse_aliases(doc, root)  # billion laughs, self-reference: as the mirrors list
     for key_node, value_node in root.value:
         line = yamlnodes.line_of(key_node)
         if not isinstance(key_node, yaml.ScalarNode):

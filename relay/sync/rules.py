@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from relay.reference import Reference, is_valid_tag, parse, parse_repository
+from relay.userregex import PatternError, compile_pattern
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class Rule:
     target: Reference  # destination repository, no tag or digest
     tags: tuple[str, ...] = ()  # explicit source tags
     digest: str | None = None
-    pattern: str | None = None  # the /regex/ without its slashes
+    pattern: str | None = None  # the /regex/ without its slashes (RE2: relay.userregex)
     target_tags: tuple[str, ...] = ()  # explicit destination tags, mapped left to right
 
     @property
@@ -60,8 +60,8 @@ def parse_source(text: str) -> tuple[Reference, tuple[str, ...], str | None, str
         if not pattern:
             raise ValueError(f"empty tag regex in source {text!r}")
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            compile_pattern(pattern)  # RE2, as image-syncer's Go regexp
+        except PatternError as exc:
             raise ValueError(f"invalid tag regex /{pattern}/: {exc}") from None
         return parse_repository(text[:cut]), (), None, pattern
     if "@" in text:

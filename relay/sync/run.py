@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from relay import safety
 from relay.config.settings import RegistrySettings
 from relay.errors import InputError, RelayError
 from relay.ops.copyimage import CopyPlan, CopyResult, copy_image, plan_copy
@@ -20,7 +20,6 @@ from relay.output.progress import NULL, Progress, Task
 from relay.output.tables import human_size
 from relay.reference import is_valid_tag
 from relay.registry.credentials import CredentialChain, CredentialProvider, default_credentials
-from relay.registry.errors import redact
 from relay.registry.pool import ClientPool, RegistryOptions
 from relay.sync.files import AuthFile, load_auth, load_rules
 from relay.sync.report import (
@@ -33,6 +32,7 @@ from relay.sync.report import (
     SyncReport,
 )
 from relay.sync.rules import Pair, PermanentFailure, Rule, pair_tags, static_pairs
+from relay.userregex import compile_pattern
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def _selected(rule: Rule, tag: str) -> bool:
         log.warning("%s: skipping tag %r, which is not a valid tag", rule.repository, tag)
         return False
     # Searched, not anchored: image-syncer matches with Go's MatchString.
-    return rule.pattern is None or re.search(rule.pattern, tag) is not None
+    return rule.pattern is None or compile_pattern(rule.pattern).search(tag)
 
 
 def _copy(work: _Work, job: _Job) -> None:
@@ -288,11 +288,11 @@ def _copy(work: _Work, job: _Job) -> None:
 
 
 def _describe(exc: BaseException, secrets: list[str]) -> str:
-    # Registry errors are redacted by the client already; this also covers anything else.
+    # Every secret relay knows (the auth file's among them) is redacted by relay.safety.
     text = str(exc) or type(exc).__name__
     if not isinstance(exc, RelayError):
         text = f"{type(exc).__name__}: {text}"
-    return redact(" ".join(text.split()), secrets)
+    return safety.one_line(text, None)
 
 
 def _rows(expansions: list[_Expansion]) -> list[ImageResult]:

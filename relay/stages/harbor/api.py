@@ -11,7 +11,7 @@ What Harbor's API expects of a client (docs/vendors/harbor.md):
   "internal server error" (src/lib/http/error.go), the real cause only in Harbor core's log.
 
 Retries (429, 5xx, connection errors) are relay.net's one helper; server text is untrusted and
-is cut to one short line, with the stage's secrets taken out, before it reaches a message.
+is cut to one short line, with every secret taken out (relay.safety), before it reaches a message.
 """
 
 from __future__ import annotations
@@ -26,15 +26,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
+from relay import safety
 from relay.errors import OperationFailed
+from relay.net import deadline as deadlines
 from relay.net.errors import TransportError
 from relay.net.paging import next_page
 from relay.net.retry import RetryPolicy
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig
-from relay.net.transport import Transport
+from relay.net.transport import DEFAULT_DEADLINE, Transport, describe_exception, origin
+from relay.safety import one_line
 from relay.stages.harbor.settings import Login
+from relay.untrusted import load_json
 
 log = logging.getLogger(__name__)
 
@@ -63,23 +68,6 @@ class HarborError(OperationFailed):
         self.server_message = server_message
         self.request_id = request_id
         super().__init__(message)
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """Server text made safe to print: control characters escaped, one line, cut to ``limit``
-    (a forged `::error::` or an ANSI escape cannot reach the log or the terminal as such)."""
-    out = []
-    for char in text:
-        if char in "\r\n\t":
-            out.append(" ")
-        elif ord(char) < 32 or ord(char) == 127 or 0x80 <= ord(char) < 0xA0:
-            out.append(f"\\x{ord(char):02x}")
-        else:
-            out.append(char)
-    cleaned = " ".join("".join(out).split())
-    if cleaned.startswith("::"):
-        cleaned = "\\" + cleaned
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
 @dataclass
@@ -121,8 +109,8 @@ class HarborClient:
         token = base64.b64encode(f"{login.username}:{login.password}".encode()).decode()
         self._authorization = f"Basic {token}"
         self.username = login.username
-        self._secrets = [s for s in (login.password, *secrets) if s and len(s) >= 4]
-        self._secrets.append(token)
+        safety.add_credential(login.username, login.password)
+        safety.add_secret(*secrets)
         self.counts = Counts()
 
     def close(self) -> None:
@@ -144,6 +132,12 @@ class HarborClient:
         retry: RetryPolicy | None = None,
     ) -> requests.Response:
         """Send, retrying what is safe to retry; raise HarborError unless the status is ``ok``."""
+        if url is not None and not _same_origin(url, self.url):
+            # A next-page Link names the URL: Harbor's credentials go to Harbor only.
+            raise HarborError(
+                f"Harbor {self.url}: {what}: the answer points at another host "
+                f"({one_line(url, 100)}); relay sends Harbor's credentials only to Harbor"
+            )
         hdrs = {"Authorization": self._authorization, "Accept": "application/json"}
         hdrs.update(headers or {})
         data: bytes | None = None
@@ -167,9 +161,7 @@ class HarborClient:
                 retry=retry,
             )
         except TransportError as exc:
-            raise HarborError(
-                f"Harbor {self.url}: {what} failed: {self.scrub(exc.reason)}"
-            ) from exc
+            raise HarborError(f"Harbor {self.url}: {what} failed: {one_line(exc.reason)}") from exc
         if response.status_code not in ok:
             raise self.error(response, what)
         return response
@@ -181,7 +173,7 @@ class HarborClient:
         if not raw:
             return None
         try:
-            return json.loads(raw)
+            return load_json(raw)
         except ValueError:
             raise HarborError(f"Harbor {self.url}: the answer is not JSON") from None
 
@@ -222,16 +214,16 @@ class HarborClient:
         raw = _read(response, 64 << 10) or b""
         code = message = ""
         try:
-            doc = json.loads(raw) if raw else None
+            doc = load_json(raw) if raw else None
         except ValueError:
             doc = None
         if isinstance(doc, dict) and isinstance(doc.get("errors"), list) and doc["errors"]:
             first = doc["errors"][0]
             if isinstance(first, dict):
                 code = one_line(str(first.get("code") or ""), 60)
-                message = self.scrub(one_line(str(first.get("message") or "")))
+                message = one_line(str(first.get("message") or ""))
         elif raw:
-            message = self.scrub(one_line(raw.decode("utf-8", "replace")))
+            message = one_line(raw.decode("utf-8", "replace"))
         request_id = one_line(response.headers.get("X-Request-Id", ""), 80)
         text = f"Harbor {self.url}: {what} failed: HTTP {status}"
         if code or message:
@@ -244,11 +236,6 @@ class HarborClient:
         return HarborError(
             text, status=status, code=code, server_message=message, request_id=request_id
         )
-
-    def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
     # --- operations ---------------------------------------------------------------------------
 
@@ -309,7 +296,14 @@ class HarborClient:
         )
         raw = _read(response, MAX_LOG, tail=True) or b""
         text = raw.decode("utf-8", "replace")
-        return [self.scrub(one_line(line, 400)) for line in text.splitlines()[-lines:] if line]
+        return [one_line(line, 400) for line in text.splitlines()[-lines:] if line]
+
+
+def _same_origin(url: str, base: str) -> bool:
+    try:
+        return origin(url) == origin(base)
+    except ValueError:
+        return False
 
 
 def _read(response: requests.Response, limit: int, *, tail: bool = False) -> bytes | None:
@@ -318,14 +312,27 @@ def _read(response: requests.Response, limit: int, *, tail: bool = False) -> byt
     chunks: list[bytes] = []
     size = 0
     try:
-        for chunk in response.iter_content(64 << 10):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                if not tail:
-                    return None
-                joined = b"".join(chunks)[-limit:]
-                chunks, size = [joined], len(joined)
+        # The whole body within the transport's deadline: a trickling server cannot hold a run.
+        with deadlines.guard(response, DEFAULT_DEADLINE) as watch:
+            try:
+                for chunk in response.iter_content(64 << 10):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > limit:
+                        if not tail:
+                            return None
+                        joined = b"".join(chunks)[-limit:]
+                        chunks, size = [joined], len(joined)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                late = watch is not None and watch.fired
+                raise HarborError(
+                    "Harbor's answer broke off: "
+                    + (
+                        f"not complete within {DEFAULT_DEADLINE:g} s"
+                        if late
+                        else describe_exception(exc)
+                    )
+                ) from exc
     finally:
         response.close()
     return b"".join(chunks)

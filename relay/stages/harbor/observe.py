@@ -4,7 +4,8 @@ one endpoint, one project, two policies by name), plus two listings with prune."
 from __future__ import annotations
 
 from relay.errors import InputError, OperationFailed
-from relay.stages.harbor.api import HarborClient, one_line
+from relay.safety import one_line
+from relay.stages.harbor.api import HarborClient
 from relay.stages.harbor.plan import (
     ENTERPRISE_SINCE,
     OLDEST,

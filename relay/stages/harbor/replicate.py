@@ -25,7 +25,8 @@ from typing import Any
 from relay.errors import OperationFailed
 from relay.net.retry import NEVER, retrying
 from relay.output.progress import NULL, Progress, Task
-from relay.stages.harbor.api import HarborClient, HarborError, one_line
+from relay.safety import one_line
+from relay.stages.harbor.api import HarborClient, HarborError
 from relay.stages.harbor.plan import Desired
 from relay.stages.harbor.settings import PollSettings
 

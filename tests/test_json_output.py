@@ -75,10 +75,9 @@ def test_the_documentation_lists_every_json_command() -> None:
 
 @pytest.fixture
 def copy_repo(tmp_path: Path, token_registry, tls_registry, image_factory, monkeypatch):
-    for registry in (token_registry, tls_registry):
-        monkeypatch.setenv(
-            EnvCredentials.variable_name(registry.host), f"{registry.username}:{registry.password}"
-        )
+    logins = {r.host: f"{r.username}:{r.password}" for r in (token_registry, tls_registry)}
+    for name, value in EnvCredentials.environment(logins).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     ns = f"json-{uuid.uuid4().hex[:6]}"
@@ -232,7 +231,10 @@ def test_harbor_verify_and_doctor_documents(
     app = image_factory.push(upstream, "org/app", "1.0", "oci-index", seed=f"{tmp_path}app")
     h.seed_acr_repo(NS, "app", tags=())
     acr = h.acr.registry
-    monkeypatch.setenv(EnvCredentials.variable_name(acr.host), f"{acr.username}:{acr.password}")
+    for name, value in EnvCredentials.environment(
+        {acr.host: f"{acr.username}:{acr.password}"}
+    ).items():
+        monkeypatch.setenv(name, value)
     use(h, monkeypatch)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)

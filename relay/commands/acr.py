@@ -139,6 +139,8 @@ def _with_loaded(
     cfg, full_list = load(repo)
     sharding.check_only(only, full_list)
     mirror_list = sharding.mirrors(full_list, shard, only)
+    # Before ACR is asked anything: platforms the list wants that no build will produce.
+    ghactions.warn(plan_mod.platform_warnings(mirror_list, cfg.acr))
     locked = lockfile.read(repo)
     with ClientPool(cfg.registries, repo=repo) as pool:
         common = {

@@ -100,9 +100,16 @@ def plan(
             progress=bars,
         )
     problems = list(result.problems)
-    ghactions.warn(result.warnings)
-    if result.warnings:
-        sections.append(Section("Warnings", [str(w) for w in result.warnings]))
+    warnings = list(result.warnings)
+    if cfg.transport == "build":
+        # Where the person adding `platforms:` sees it: the pull request's plan, not only the
+        # delivery run after the merge.
+        from relay.stages.acr.plan import platform_warnings
+
+        warnings += platform_warnings(mirror_list, cfg.acr)
+    ghactions.warn(warnings)
+    if warnings:
+        sections.append(Section("Warnings", [str(w) for w in warnings]))
     changes = lock_stage.diff(old, result.lock)
     dockerfiles: list[generate.Change] = []
     if not problems:
@@ -127,7 +134,7 @@ def plan(
         },
         "dockerfiles": [{"action": c.action, "path": c.path} for c in dockerfiles],
         "problems": document.problems(problems),
-        "warnings": document.problems(result.warnings),
+        "warnings": document.problems(warnings),
     }
     publish(sections, ok=not problems, data=data)
     if problems:

@@ -7,8 +7,9 @@ from pathlib import Path
 from relay import platforms as platform_rules
 from relay import reference
 from relay.commands.common import optional_settings
-from relay.errors import InputError
+from relay.errors import InputError, OperationFailed, RelayError
 from relay.ops.copyimage import copy_image
+from relay.output import outages
 from relay.registry.pool import ClientPool
 from relay.safety import show
 
@@ -26,7 +27,15 @@ def copy(*, repo: Path, source: str, destination: str, platforms: list[str], job
             raise InputError(f"--platform {show(platform)} {why}")
     cfg = optional_settings(repo)
     with ClientPool(cfg.registries if cfg else None, repo=repo) as pool:
-        result = copy_image(pool, src, dst, platforms=platforms, workers=jobs)
+        try:
+            result = copy_image(pool, src, dst, platforms=platforms, workers=jobs)
+        except RelayError as exc:
+            said = outages.summarise(
+                [exc], command="relay copy", targets=[dst.domain], setting="the destination"
+            )
+            if not said:
+                raise
+            raise OperationFailed("\n".join(said)) from exc
         requests = pool.stats.total_requests
     if result.unchanged:
         print(

@@ -64,6 +64,7 @@ def plan(
             config_platforms=config_platforms(cfg),
             verify_pins=True,
             warn_tags=cfg.lock.warn_tags,
+            command="relay plan",
         )
     problems = list(result.problems)
     ghactions.warn(result.warnings)

@@ -50,7 +50,16 @@ def publish(
         write_delivered(delivered, copied)
     failed = sum(1 for o in report.outcomes if o.error)
     if not report.ok:
-        raise OperationFailed(f"{failed} of {len(report.outcomes)} images failed to copy")
+        done = len(report.outcomes) - failed
+        raise OperationFailed(
+            "\n".join(
+                [
+                    f"{failed} of {len(report.outcomes)} images failed to copy"
+                    + (f" ({done} copied or already there)" if done else ""),
+                    *report.unreachable(registry),
+                ]
+            )
+        )
     return 0
 
 

@@ -20,5 +20,9 @@ def sync(*, repo: Path, images: str, auth: str | None, proc: int, retries: int) 
         repo=repo,
     )
     if not report.ok:
-        raise OperationFailed(f"{len(report.failed)} image(s) failed after the retries")
+        raise OperationFailed(
+            "\n".join(
+                [f"{len(report.failed)} image(s) failed after the retries", *report.unreachable]
+            )
+        )
     return 0

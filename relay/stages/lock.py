@@ -9,6 +9,11 @@ Request budget per tag: a tag the lock does not know yet costs one manifest GET 
 type and platforms in one answer); a tag being re-checked costs one HEAD (on Docker Hub a HEAD
 is not a pull), plus a GET only when its digest moved. A single-platform image also needs its
 config blob to learn the platform.
+
+Upstream out of reach: the registries the list names are pinged side by side first
+(ClientPool.probe), so an unreachable one costs its timeouts once, alongside the others; its
+tags then fail at once, and are reported as one problem per registry that says what to do
+(relay.output.outages).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from relay.config.lockfile import Lock, LockedTag, SelectedBy
 from relay.config.mirrors import Entry, MirrorList, TagSpec
 from relay.errors import Problem
 from relay.ops.inspectimage import inspect_image
+from relay.output import outages
 from relay.reference import is_valid_tag
 from relay.registry.errors import NotFoundError, RegistryError
 from relay.registry.mediatypes import MANIFEST_TYPES
@@ -83,8 +89,8 @@ def wanted(
         try:
             return client.list_tags(entry.source.path)
         except RegistryError as exc:
-            return Problem(
-                mirrors.path, entry.line, f"{entry.source.name}: cannot list tags: {exc}"
+            return outages.problem(
+                mirrors.path, entry.line, f"{entry.source.name}: cannot list tags: {exc}", exc
             )
 
     with ThreadPoolExecutor(max_workers=concurrency) as executor:
@@ -172,7 +178,9 @@ def check_pins(
                 )
             now = client.head_manifest(source.path, spec.tag)
         except RegistryError as exc:
-            return Problem(mirrors.path, spec.line, f"{where}: cannot check the pin: {exc}")
+            return outages.problem(
+                mirrors.path, spec.line, f"{where}: cannot check the pin: {exc}", exc
+            )
         if now is None:
             return (
                 Problem(
@@ -214,13 +222,26 @@ def resolve(
     config_platforms: Callable[[Entry], tuple[str, ...]] | None = None,
     verify_pins: bool = False,
     warn_tags: int | None = None,
+    command: str = "relay lock",
 ) -> Resolution:
     """The new lock. With `recheck` false, tags already locked are kept without a request.
     With `verify_pins`, every inline pin is checked upstream too (`check_pins`).
 
     `config_platforms(entry)` names the platforms whose image config digest the lock should
     record (what a build stage compares); they are fetched once per digest and kept after.
+    Problems from unreachable registries come one per registry, with advice for ``command``.
     """
+    # Only the registries this run will ask: every entry with rules (tag lists), with pins to
+    # check, or with a tag the lock lacks (or re-checks).
+    pool.probe(
+        e.source.domain
+        for e in mirrors.entries
+        if e.select is not None
+        or (verify_pins and any(t.digest for t in e.tags))
+        or any(
+            t.digest is None and (recheck or old.get(e.source.name, t.tag) is None) for t in e.tags
+        )
+    )
     items, problems, warnings = wanted(mirrors, pool, concurrency, warn_tags)
     if verify_pins:
         pin_problems, pin_warnings = check_pins(mirrors, pool, concurrency)
@@ -242,7 +263,7 @@ def resolve(
             except NotFoundError:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
             except RegistryError as exc:
-                return Problem(mirrors.path, w.line, f"{source.name}:{w.tag}: {exc}")
+                return outages.problem(mirrors.path, w.line, f"{source.name}:{w.tag}: {exc}", exc)
             if locked is None:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
             if locked.media_type not in MANIFEST_TYPES:
@@ -273,7 +294,7 @@ def resolve(
                 problems.append(result)
             else:
                 new.put(w.entry.source.name, w.tag, result)
-    problems.sort(key=lambda p: (p.line or 0, p.message))
+    problems = outages.group_problems(problems, command=command)
     warnings.sort(key=lambda p: (p.line or 0, p.message))
     return Resolution(new, problems, warnings)
 

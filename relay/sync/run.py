@@ -1,4 +1,10 @@
-"""Running a sync: expand the rules, copy the pairs `proc` at a time, retry what failed."""
+"""Running a sync: expand the rules, copy the pairs `proc` at a time, retry what failed.
+
+The registries of the images file are pinged side by side before the first pass; one out of
+reach is found out once (relay.net.reachability), its images fail at once and are not retried
+in later passes (nothing would change within the run), and the report says so once per
+registry.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,9 @@ from typing import TextIO
 from relay import safety
 from relay.config.settings import RegistrySettings
 from relay.errors import InputError, RelayError
+from relay.net.reachability import outage_of
 from relay.ops.copyimage import CopyResult, copy_image
-from relay.output import ghactions
+from relay.output import ghactions, outages
 from relay.output.tables import human_size
 from relay.reference import is_valid_tag
 from relay.registry.credentials import CredentialChain, default_credentials
@@ -49,6 +56,7 @@ class _Job:
     error: str = ""
     final: bool = False  # failed in a way another pass cannot fix
     twin: bool = False  # the same copy as an earlier rule's: done there, reported there
+    cause: BaseException | None = None
 
     @property
     def done(self) -> bool:
@@ -61,6 +69,7 @@ class _Expansion:
     attempts: int = 0
     error: str = ""
     final: bool = False
+    cause: BaseException | None = None
     jobs: list[_Job] | None = None  # set once expanded
     listed: int = 0  # tags listed upstream, for the "nothing matched" message
 
@@ -109,6 +118,11 @@ def run(
         expansions = _execute(pool, rules, proc, retries, secrets, report)
         report.requests = pool.stats.total_requests
     report.results = _rows(expansions)
+    failed = [e.cause for e in expansions if e.jobs is None]
+    failed += [j.cause for e in expansions for j in e.jobs or [] if j.result is None]
+    report.unreachable = outages.summarise(
+        failed, command="relay sync", targets=[r.target.domain for r in rules]
+    )
     stream = out or sys.stdout
     table = report.table()
     print(table.text(), file=stream)
@@ -126,6 +140,7 @@ def _execute(
 ) -> list[_Expansion]:
     expansions = [_Expansion(rule) for rule in rules]
     owners: dict[str, _Job] = {}  # destination -> the job writing it
+    pool.probe([*(r.repository.domain for r in rules), *(r.target.domain for r in rules)])
     for number in range(1, retries + 2):
         expand = [e for e in expansions if not e.done]
         copy = [j for e in expansions for j in (e.jobs or []) if not j.done]
@@ -191,6 +206,8 @@ def _expand(pool: ClientPool, expansion: _Expansion, secrets: list[str]) -> None
         return
     except Exception as exc:  # noqa: BLE001 - one rule's failure must not stop the others
         expansion.error = _describe(exc, secrets)
+        expansion.cause = exc
+        expansion.final = outage_of(exc) is not None  # out of reach for the whole run
         log.warning(
             "%s: listing tags failed (attempt %d): %s",
             rule.source,
@@ -218,6 +235,8 @@ def _copy(pool: ClientPool, job: _Job, secrets: list[str]) -> None:
         result = copy_image(pool, pair.source, pair.destination, workers=BLOB_WORKERS)
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the others
         job.error = _describe(exc, secrets)
+        job.cause = exc
+        job.final = outage_of(exc) is not None  # out of reach for the whole run
         log.warning(
             "%s -> %s: failed (attempt %d): %s",
             pair.source_text,

@@ -47,12 +47,13 @@ MAX_REDIRECTS = 10
 # Connect: the TCP connection, and the TLS handshake and proxy CONNECT urllib3 makes within it.
 # 5 s holds the first SYN and its two retransmissions (Linux's initial RTO is 1 s, doubling:
 # RFC 6298 2.1, 5.5), and a TLS handshake across the Pacific takes well under a second; a host
-# silent for 5 s is out of reach (the Alibaba Cloud SDK's connect timeout is 5 s too,
-# docs/vendors/acr.md). Read: the longest wait for any byte once connected. A registry starts
-# answering a manifest, tag or token request in well under a second; 30 s leaves room for a
-# loaded one, and the blob upload's final PUT, where a registry may move a large layer inside
-# its storage before it answers, waits up to the whole-answer deadline instead
-# (relay.registry.push). Both are settable: registries.limits.connect_timeout / read_timeout.
+# silent for 5 s is out of reach (the Alibaba Cloud SDK's connect timeout is 5 s too:
+# docs/vendors/acr.md#endpoints-and-the-python-sdk). Read: the longest wait for any byte once
+# connected. A registry starts answering a manifest, tag or token request in well under a
+# second; 30 s leaves room for a loaded one, and the blob upload's final PUT, where a registry
+# may move a large layer inside its storage before it answers, waits up to the whole-answer
+# deadline instead (relay.registry.push). Both are settable: registries.limits.connect_timeout
+# and read_timeout.
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 30.0
 DEFAULT_TIMEOUT: tuple[float, float] = (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT)

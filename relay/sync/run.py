@@ -1,7 +1,7 @@
 """Running a sync: expand the rules, copy the pairs `proc` at a time, retry what failed.
 
-The registries of the images file are pinged side by side before the first pass; one out of
-reach is found out once (relay.net.reachability), its images fail at once and are not retried
+The registries each step needs are pinged side by side before it (never for an entry that
+fails without a request); one out of reach is found out once (relay.net.reachability), its images fail at once and are not retried
 in later passes (nothing would change within the run), and the report says so once per
 registry.
 """
@@ -140,7 +140,6 @@ def _execute(
 ) -> list[_Expansion]:
     expansions = [_Expansion(rule) for rule in rules]
     owners: dict[str, _Job] = {}  # destination -> the job writing it
-    pool.probe([*(r.repository.domain for r in rules), *(r.target.domain for r in rules)])
     for number in range(1, retries + 2):
         expand = [e for e in expansions if not e.done]
         copy = [j for e in expansions for j in (e.jobs or []) if not j.done]
@@ -156,12 +155,18 @@ def _execute(
             )
         report.passes = number
         with ThreadPoolExecutor(max_workers=proc) as executor:
-            # Tag listings first, so new pairs join this pass's copies.
+            # Tag listings first, so new pairs join this pass's copies. The registries each
+            # step needs are pinged side by side first (a registry pinged already costs
+            # nothing; one out of reach is found out once, alongside the others).
+            pool.probe(e.rule.repository.domain for e in expand if e.rule.needs_listing)
             list(executor.map(lambda e: _expand(pool, e, secrets), expand))
             for expansion in expand:
                 for job in expansion.jobs or []:
                     _claim(job, owners)
             copy = [j for e in expansions for j in (e.jobs or []) if not j.done]
+            pool.probe(
+                [*(j.pair.source.domain for j in copy), *(j.pair.destination.domain for j in copy)]
+            )
             list(executor.map(lambda j: _copy(pool, j, secrets), copy))
     return expansions
 

@@ -20,6 +20,7 @@ import textwrap
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -332,9 +333,9 @@ def _relay(args: list[str], route: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(condition: object, seconds: float = 30.0) -> None:
+def _wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
     end = time.monotonic() + seconds
-    while not condition() and time.monotonic() < end:  # type: ignore[operator]
+    while not condition() and time.monotonic() < end:
         time.sleep(0.02)
 
 

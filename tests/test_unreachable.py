@@ -102,7 +102,7 @@ def test_lock_finds_three_unreachable_registries_in_parallel_and_says_so_once_ea
     assert quay.startswith("mirrors/images.yaml:3: quay.io is not reachable from this machine")
     assert "no answer to the TLS handshake within 1 s; 2 attempts" in quay
     assert "registries.limits.connect_timeout sets the wait" in quay
-    assert "3 tags (line 3) not resolved" in quay
+    assert "3 tags (line 3) not looked up" in quay
     assert "connect timed out after 1 s" in gcr and "2 tags (line 5)" in gcr
     assert "its name does not resolve" in k8s and "spelled right" in k8s
     for line in lines:

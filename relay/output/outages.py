@@ -83,7 +83,7 @@ def _lines(lines: Sequence[int]) -> str:
 
 
 def group_problems(
-    problems: Sequence[Problem], *, command: str, noun: str = "tag", verb: str = "resolved"
+    problems: Sequence[Problem], *, command: str, noun: str = "tag", verb: str = "looked up"
 ) -> list[Problem]:
     """``problems`` with every `Unreached` one replaced by one problem per host, at the first
     line it stopped, naming the lines it stopped and what to do; the others kept as they

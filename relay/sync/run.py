@@ -1,9 +1,9 @@
 """Running a sync: expand the rules, copy the pairs `proc` at a time, retry what failed.
 
 The registries each step needs are pinged side by side before it (never for an entry that
-fails without a request); one out of reach is found out once (relay.net.reachability), its images fail at once and are not retried
-in later passes (nothing would change within the run), and the report says so once per
-registry.
+fails without a request); one out of reach is found out once (relay.net.reachability), its
+images fail at once and are not retried in later passes (nothing would change within the
+run), and the report says so once per registry.
 """
 
 from __future__ import annotations

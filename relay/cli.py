@@ -1,9 +1,9 @@
 """The command line. The only place that turns relay's exceptions into exit codes.
 
 Exit codes: 0 success; 1 a check failed, drift was found, an operation failed, or (with
-`--exit-code`) a plan has changes; 2 invalid input or usage. Data goes to stdout, logging to
-stderr. With `-o json` stdout holds exactly one JSON document (relay.output.document), also when
-the command fails.
+`--exit-code`) a plan has changes; 2 invalid input or usage; 130 interrupted (Ctrl-C: 128 +
+SIGINT, the shell's convention). Data goes to stdout, logging to stderr. With `-o json` stdout
+holds exactly one JSON document (relay.output.document), also when the command fails.
 
 `-o/--output`, `-q/--quiet` and `-v/--verbose` work before or after the subcommand
 (`relay -o json lock` and `relay lock -o json`), as kubectl's and helm's global flags do.
@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,12 +76,18 @@ _DIRECTORY = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d"}
 _FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
 
 
+INTERRUPTED = 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Everything relay writes from here on goes through relay.safety: secrets the environment
     # holds are known before the first line is printed.
     safety.add_environment(os.environ)
-    with _console():
-        return _main(argv)
+    with _console(), _interrupts():
+        try:
+            return _main(argv)
+        except KeyboardInterrupt:  # while an error was being reported
+            return _interrupted()
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -130,10 +138,121 @@ def _run(args: argparse.Namespace, command: str, *, json_out: bool) -> int:
             document.error_document(command, "operation", str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("relay: interrupted", file=sys.stderr)
         if json_out and not document.emitted():
             document.error_document(command, "interrupted", "interrupted")
-        return 130
+        return _interrupted()
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------------------
+# The first Ctrl-C interrupts the run: requests in flight have their sockets shut down and no new
+# one starts (relay.net.cancel), so the threads end and the command unwinds (finally blocks run,
+# files relay writes are replaced whole or not at all) and says what it abandoned. A thread that
+# cannot be woken (a DNS lookup, a TCP connect) does not hold the process: it ends _GRACE seconds
+# after the Ctrl-C regardless. A second Ctrl-C ends it at once. Either way, writes in progress
+# finish first (relay.files.settle), so no temporary file is left behind.
+#
+# The signal handler itself only writes a byte to a pipe and raises KeyboardInterrupt: it runs
+# in the main thread between any two bytecodes, possibly while that thread holds a lock the
+# cancelling would take. A watcher thread reading the pipe does the rest.
+_GRACE = 1.0
+_said = threading.Event()
+_triggered = threading.Event()
+
+
+def _interrupted() -> int:
+    _triggered.wait(0.5)  # the watcher's list of what was in flight, for the message
+    if not _said.is_set():
+        _said.set()
+        print(_abandoned(), file=sys.stderr)
+    return INTERRUPTED
+
+
+def _abandoned() -> str:
+    cancel = sys.modules.get("relay.net.cancel")  # not loaded: no request was ever made
+    hosts = cancel.abandoned() if cancel is not None else []
+    what = "the work in progress"
+    if hosts:
+        count = f"{len(hosts)} request{'s' if len(hosts) > 1 else ''}"
+        what = f"{count} in flight (to {', '.join(sorted(set(hosts)))}) and the work not started"
+    return (
+        f"relay: interrupted; abandoned {what}. Nothing is left half-written (files are "
+        "replaced whole, and a registry shows an image only once all of it is there): run the "
+        "command again to finish"
+    )
+
+
+def _exit_now(*, say: bool) -> None:
+    """End the process without waiting for its threads; with ``say``, after saying what was
+    abandoned (unless the command did) and flushing what it printed."""
+    from relay import files
+
+    files.settle(1.0)
+    if say:
+        try:
+            if not _said.is_set():
+                _said.set()
+                print(_abandoned(), file=sys.stderr)
+            for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+                if stream is not None:
+                    stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(INTERRUPTED)
+
+
+def _watch(read_end: int) -> None:
+    """The watcher: the first byte interrupts the run, then waits out the grace period (a
+    second byte: at once) and ends the process if it is still there. End of file without a
+    byte: the command ended uninterrupted."""
+    import select
+    import time
+
+    try:
+        if not os.read(read_end, 1):
+            return
+        since = time.monotonic()
+        from relay.net import cancel
+
+        cancel.trigger()
+        _triggered.set()
+        ready, _, _ = select.select([read_end], [], [], _GRACE)
+        if ready and os.read(read_end, 1):
+            os.write(2, b"relay: interrupted again; exiting now\n")
+            _exit_now(say=False)
+        # The command has ended (the pipe closed) and the process is exiting, or it is still
+        # unwinding: either way it has until _GRACE after the Ctrl-C.
+        time.sleep(max(0.0, _GRACE - (time.monotonic() - since)))
+        _exit_now(say=True)
+    finally:
+        os.close(read_end)
+
+
+@contextmanager
+def _interrupts() -> Iterator[None]:
+    """relay's SIGINT handling for the length of a command (main thread only: a caller that
+    runs relay in a thread keeps its own)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _said.clear()
+    _triggered.clear()
+    read_end, write_end = os.pipe()
+    hits = 0
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal hits
+        hits += 1
+        os.write(write_end, b"!")
+        if hits == 1:
+            raise KeyboardInterrupt
+
+    threading.Thread(target=_watch, args=(read_end,), name="relay-ctrl-c", daemon=True).start()
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        os.close(write_end)
 
 
 @contextmanager

@@ -15,9 +15,9 @@ from relay import platforms as platform_rules
 from relay.commands.access import Access, credentials, image_reference, note_latest
 from relay.commands.access import registry_options as options_for
 from relay.commands.common import optional_settings
-from relay.errors import InputError
+from relay.errors import InputError, OperationFailed, RelayError
 from relay.ops.copyimage import CopyResult, copy_image, plan_copy
-from relay.output import document, progress
+from relay.output import document, outages, progress
 from relay.registry.pool import ClientPool
 from relay.safety import show
 
@@ -50,7 +50,11 @@ def copy(
     settings = options_for(cfg.registries if cfg else None, access, [src.domain], [dst.domain])
     with ClientPool(settings, repo=repo, credentials=creds) as pool:
         if dry_run:
-            planned = plan_copy(pool, src, dst)
+            try:
+                planned = plan_copy(pool, src, dst)
+            except RelayError as exc:
+                _explain(exc, dst.domain)
+                raise
             requests = pool.stats.total_requests
             if output == "json":
                 document.emit(
@@ -77,7 +81,11 @@ def copy(
             return 0
         with progress.session() as bars:
             meter = bars.task(str(dst), 0, unit="bytes")
-            result = copy_image(pool, src, dst, platforms=platforms, workers=jobs, meter=meter)
+            try:
+                result = copy_image(pool, src, dst, platforms=platforms, workers=jobs, meter=meter)
+            except RelayError as exc:
+                _explain(exc, dst.domain)
+                raise
             meter.finish()
         requests = pool.stats.total_requests
     if output == "json":
@@ -113,3 +121,13 @@ def result_json(result: CopyResult) -> dict[str, Any]:
         },
         "bytesCopied": result.bytes_copied,
     }
+
+
+def _explain(exc: RelayError, destination: str) -> None:
+    """A registry that could not be reached is said the one way (relay.output.outages): which
+    registry, why, and what to do. Any other error: return, and the caller re-raises it."""
+    said = outages.summarise(
+        [exc], command="relay copy", targets=[destination], setting="the destination"
+    )
+    if said:
+        raise OperationFailed("\n".join(said)) from exc

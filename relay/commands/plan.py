@@ -98,6 +98,7 @@ def plan(
             verify_pins=True,
             warn_tags=cfg.lock.warn_tags,
             progress=bars,
+            command="relay plan",
         )
     problems = list(result.problems)
     warnings = list(result.warnings)

@@ -79,7 +79,16 @@ def publish(
         copied = [o.pin.entry.target for o in report.outcomes if o.status == "copied"]
         write_delivered(delivered, copied)
     if not report.ok:
-        raise OperationFailed(f"{failed} of {len(report.outcomes)} images failed to copy")
+        done = len(report.outcomes) - failed
+        raise OperationFailed(
+            "\n".join(
+                [
+                    f"{failed} of {len(report.outcomes)} images failed to copy"
+                    + (f" ({done} copied or already there)" if done else ""),
+                    *report.unreachable(registry),
+                ]
+            )
+        )
     return 0
 
 

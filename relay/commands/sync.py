@@ -73,5 +73,9 @@ def sync(
     if output == "json":
         document.emit("sync", report.ok, {"dryRun": dry_run, **report.json()})
     if not report.ok:
-        raise OperationFailed(f"{len(report.failed)} image(s) failed after the retries")
+        raise OperationFailed(
+            "\n".join(
+                [f"{len(report.failed)} image(s) failed after the retries", *report.unreachable]
+            )
+        )
     return 0

@@ -22,7 +22,9 @@ from relay.config.mirrors import Entry
 from relay.config.pins import pins
 from relay.config.shard import Shard
 from relay.errors import CheckFailed, InputError, OperationFailed
-from relay.output import document, ghactions
+from relay.net.reachability import Reachability
+from relay.net.tls import normalise_netloc
+from relay.output import document, ghactions, outages
 from relay.registry.client import RegistryClient
 from relay.registry.credentials import (
     Credential,
@@ -75,8 +77,10 @@ def verify(
     work = stage.items(selected, lock, platform_of)
     history = stage.read_history(repo)
 
-    upstream_pool = ClientPool(cfg.registries, repo=repo, environ=environ)
-    target_pool = ClientPool(cfg.registries, repo=repo, environ=environ)
+    # One memory of which hosts answer for the three pools: a host is found out once.
+    reach = Reachability()
+    upstream_pool = ClientPool(cfg.registries, repo=repo, environ=environ, reach=reach)
+    target_pool = ClientPool(cfg.registries, repo=repo, environ=environ, reach=reach)
     harbor_pool = None
     harbor_client: RegistryClient | None = None
     bound_login = False
@@ -91,6 +95,7 @@ def verify(
                 _RegistryOptions(cfg.registries.insecure, bundles),
                 repo=repo,
                 credentials=credentials,
+                reach=reach,
             )
             harbor_client = harbor_pool.get(harbor.registry)
         observer = stage.Observer(
@@ -130,14 +135,30 @@ def verify(
     if not report.ok:
         counts = report.counts()
         bad = counts["tags"] - counts["ok"]
+        own = {normalise_netloc(observer.target_client.netloc): _target_setting(cfg)}
+        if harbor_client is not None:
+            own[normalise_netloc(harbor_client.netloc)] = "harbor.url"
+        unreachable = outages.explain(reach.outages(), command="relay verify", own=own)
         # With JSON on stdout the details stay out of it: the document names them already.
         raise CheckFailed(
-            f"{bad} of {counts['tags']} tags do not agree across upstream, "
-            f"{'ACR' if target.kind == 'acr' else 'the target'}"
-            f"{' and Harbor' if harbor is not None else ''}",
+            "\n".join(
+                [
+                    f"{bad} of {counts['tags']} tags do not agree across upstream, "
+                    f"{'ACR' if target.kind == 'acr' else 'the target'}"
+                    f"{' and Harbor' if harbor is not None else ''}",
+                    *unreachable,
+                ]
+            ),
             details=report.problems() if output == "text" else [],
         )
     return 0
+
+
+def _target_setting(cfg: RelaySettings) -> str:
+    """Where the target's registry address comes from, for "check the address (…)"."""
+    if cfg.transport == "copy":
+        return "copy.registry"
+    return "acr.registry_domain" if cfg.acr.edition == "enterprise" else "acr.region"
 
 
 def _target(cfg: RelaySettings, env: Mapping[str, str]) -> stage.Location:

@@ -42,6 +42,8 @@ class RegistryLimits:
     token_bytes: int = 1 << 20
     answer_bytes: int = 16 << 20  # other answers read into memory: tag pages, errors
     tag_pages: int = 1000
+    connect_timeout: float = 5.0  # seconds for a connection: TCP, TLS handshake, proxy CONNECT
+    read_timeout: float = 30.0  # seconds for any byte of an answer once connected
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,8 @@ CORE: dict[str, schema.Reader] = {
                         schema.Key("token_bytes", schema.integer(1024, 1 << 30)),
                         schema.Key("answer_bytes", schema.integer(1024, 1 << 30)),
                         schema.Key("tag_pages", schema.integer(1, 1_000_000)),
+                        schema.Key("connect_timeout", schema.number(0.5, 300)),
+                        schema.Key("read_timeout", schema.number(1, 3600)),
                     ],
                 ),
             ),

@@ -9,6 +9,11 @@ Request budget per tag: a tag the lock does not know yet costs one manifest GET 
 type and platforms in one answer); a tag being re-checked costs one HEAD (on Docker Hub a HEAD
 is not a pull), plus a GET only when its digest moved. A single-platform image also needs its
 config blob to learn the platform.
+
+Upstream out of reach: the registries the list names are pinged side by side first
+(ClientPool.probe), so an unreachable one costs its timeouts once, alongside the others; its
+tags then fail at once, and are reported as one problem per registry that says what to do
+(relay.output.outages).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from relay.config.lockfile import Lock, LockedTag, SelectedBy
 from relay.config.mirrors import Entry, MirrorList, TagSpec
 from relay.errors import Problem
 from relay.ops.inspectimage import inspect_image
+from relay.output import outages
 from relay.output.progress import NULL, Progress
 from relay.reference import is_valid_tag
 from relay.registry.errors import NotFoundError, RegistryError
@@ -93,8 +99,8 @@ def wanted(
         except RegistryError as exc:
             if unanswered is not None and not isinstance(exc, NotFoundError):
                 unanswered.add(entry.source.name)
-            return Problem(
-                mirrors.path, entry.line, f"{entry.source.name}: cannot list tags: {exc}"
+            return outages.problem(
+                mirrors.path, entry.line, f"{entry.source.name}: cannot list tags: {exc}", exc
             )
 
     with ThreadPoolExecutor(max_workers=concurrency) as executor:
@@ -184,7 +190,9 @@ def check_pins(
         except RegistryError as exc:
             if unanswered is not None and not isinstance(exc, NotFoundError):
                 unanswered.add(source.name)
-            return Problem(mirrors.path, spec.line, f"{where}: cannot check the pin: {exc}")
+            return outages.problem(
+                mirrors.path, spec.line, f"{where}: cannot check the pin: {exc}", exc
+            )
         if now is None:
             return (
                 Problem(
@@ -227,14 +235,27 @@ def resolve(
     verify_pins: bool = False,
     warn_tags: int | None = None,
     progress: Progress = NULL,
+    command: str = "relay lock",
 ) -> Resolution:
     """The new lock. With `recheck` false, tags already locked are kept without a request.
     With `verify_pins`, every inline pin is checked upstream too (`check_pins`).
 
     `config_platforms(entry)` names the platforms whose image config digest the lock should
     record (what a build stage compares); they are fetched once per digest and kept after.
+    Problems from unreachable registries come one per registry, with advice for ``command``.
     ``progress`` counts the tags as they are resolved (a bar on a terminal).
     """
+    # Only the registries this run will ask: every entry with rules (tag lists), with pins to
+    # check, or with a tag the lock lacks (or re-checks).
+    pool.probe(
+        e.source.domain
+        for e in mirrors.entries
+        if e.select is not None
+        or (verify_pins and any(t.digest for t in e.tags))
+        or any(
+            t.digest is None and (recheck or old.get(e.source.name, t.tag) is None) for t in e.tags
+        )
+    )
     unanswered: set[str] = set()
     items, problems, warnings = wanted(mirrors, pool, concurrency, warn_tags, unanswered)
     if verify_pins:
@@ -258,7 +279,7 @@ def resolve(
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
             except RegistryError as exc:
                 unanswered.add(source.name)
-                return Problem(mirrors.path, w.line, f"{source.name}:{w.tag}: {exc}")
+                return outages.problem(mirrors.path, w.line, f"{source.name}:{w.tag}: {exc}", exc)
             if locked is None:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
             if locked.media_type not in MANIFEST_TYPES:
@@ -298,7 +319,7 @@ def resolve(
             else:
                 new.put(w.entry.source.name, w.tag, result)
     bar.finish()
-    problems.sort(key=lambda p: (p.line or 0, p.message))
+    problems = outages.group_problems(problems, command=command)
     warnings.sort(key=lambda p: (p.line or 0, p.message))
     return Resolution(new, problems, warnings, unanswered)
 

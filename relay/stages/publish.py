@@ -4,7 +4,9 @@ With `transport: copy` in mirrors/relay.yaml, relay skips the ACR build and copi
 image itself (from the GitHub runner, which is outside the mainland), keeping its digest and
 every platform. The target is `<copy.registry>/<copy.namespace>/<name>:<tag>`: ACR's registry
 domain, or any other registry. An image already there with the same digest costs one HEAD on
-each side; a failed copy does not stop the others.
+each side; a failed copy does not stop the others. The registries involved are pinged side by
+side first, so one out of reach is found out once and its images fail at once, with one cause
+(relay.net.reachability), while the others' images are copied.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from relay import reference
 from relay.config.pins import Pin
 from relay.config.settings import CopySettings
 from relay.errors import InputError, RelayError
+from relay.net.reachability import outage_of
 from relay.ops.copyimage import CopyPlan, CopyResult, copy_image, plan_copy
+from relay.output import outages
 from relay.output.progress import NULL, Progress
 from relay.output.tables import Column, Table, human_size
 from relay.registry.pool import ClientPool
@@ -37,6 +41,7 @@ class Outcome:
     result: CopyResult | None = None
     error: str | None = None
     planned: CopyPlan | None = None  # --dry-run: what one HEAD on each side found
+    cause: BaseException | None = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> str:
@@ -69,6 +74,16 @@ class PublishReport:
     @property
     def ok(self) -> bool:
         return all(o.error is None for o in self.outcomes)
+
+    def unreachable(self, registry: str) -> list[str]:
+        """One message per registry out of reach, with what to do (``registry``: the copy
+        target, the user's own)."""
+        return outages.summarise(
+            (o.cause for o in self.outcomes if o.error is not None),
+            command="relay publish",
+            targets=[registry],
+            setting="copy.registry",
+        )
 
     def table(self, requests: int = 0, dry_run: bool = False) -> Table:
         failed = sum(1 for o in self.outcomes if o.error)
@@ -138,10 +153,18 @@ def publish(
                 finally:
                     meter.finish()
         except (RelayError, ValueError) as exc:
-            outcome.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            log.error("%s: %s", dest, outcome.error)
+            outcome.cause = exc
+            outage = outage_of(exc)
+            if outage is not None:
+                # Said once when found out, and grouped at the end, not once per image.
+                outcome.error = str(outage)
+            else:
+                outcome.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                log.error("%s: %s", dest, outcome.error)
         images.advance()
         return outcome
+
+    pool.probe([*(p.entry.source.domain for p in pins), registry])
 
     with ThreadPoolExecutor(max_workers=concurrency) as executor:
         report = PublishReport(list(executor.map(one, pins)))

@@ -51,6 +51,8 @@ class SyncReport:
     results: list[ImageResult] = field(default_factory=list)
     requests: int = 0
     passes: int = 0
+    # One message per registry out of reach, with what to do (relay.output.outages).
+    unreachable: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -1,4 +1,10 @@
-"""Running a sync: expand the rules, copy the pairs `proc` at a time, retry what failed."""
+"""Running a sync: expand the rules, copy the pairs `proc` at a time, retry what failed.
+
+The registries each step needs are pinged side by side before it (never for an entry that
+fails without a request); one out of reach is found out once (relay.net.reachability), its
+images fail at once and are not retried in later passes (nothing would change within the
+run), and the report says so once per registry.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,9 @@ from typing import TextIO
 from relay import safety
 from relay.config.settings import RegistrySettings
 from relay.errors import InputError, RelayError
+from relay.net.reachability import outage_of
 from relay.ops.copyimage import CopyPlan, CopyResult, copy_image, plan_copy
-from relay.output import ghactions
+from relay.output import ghactions, outages
 from relay.output.progress import NULL, Progress, Task
 from relay.output.tables import human_size
 from relay.reference import is_valid_tag
@@ -52,6 +59,7 @@ class _Job:
     error: str = ""
     final: bool = False  # failed in a way another pass cannot fix
     twin: bool = False  # the same copy as an earlier rule's: done there, reported there
+    cause: BaseException | None = None
 
     @property
     def done(self) -> bool:
@@ -64,6 +72,7 @@ class _Expansion:
     attempts: int = 0
     error: str = ""
     final: bool = False
+    cause: BaseException | None = None
     jobs: list[_Job] | None = None  # set once expanded
     listed: int = 0  # tags listed upstream, for the "nothing matched" message
 
@@ -129,6 +138,11 @@ def run(
         bar.finish()
         report.requests = pool.stats.total_requests
     report.results = _rows(expansions)
+    failed = [e.cause for e in expansions if e.jobs is None]
+    failed += [j.cause for e in expansions for j in e.jobs or [] if j.result is None]
+    report.unreachable = outages.summarise(
+        failed, command="relay sync", targets=[r.target.domain for r in rules]
+    )
     table = report.table()
     if show:
         print(table.text(), file=out or sys.stdout)
@@ -171,13 +185,19 @@ def _execute(
             )
         report.passes = number
         with ThreadPoolExecutor(max_workers=proc) as executor:
-            # Tag listings first, so new pairs join this pass's copies.
+            # Tag listings first, so new pairs join this pass's copies. The registries each
+            # step needs are pinged side by side first (a registry pinged already costs
+            # nothing; one out of reach is found out once, alongside the others).
+            work.pool.probe(e.rule.repository.domain for e in expand if e.rule.needs_listing)
             list(executor.map(lambda e: _expand(work.pool, e, work.secrets), expand))
             for expansion in expand:
                 for job in expansion.jobs or []:
                     _claim(job, owners)
                 work.images.grow(sum(1 for j in expansion.jobs or [] if not j.done))
             copy = [j for e in expansions for j in (e.jobs or []) if not j.done]
+            work.pool.probe(
+                [*(j.pair.source.domain for j in copy), *(j.pair.destination.domain for j in copy)]
+            )
             list(executor.map(lambda j: _copy(work, j), copy))
     return expansions
 
@@ -222,6 +242,8 @@ def _expand(pool: ClientPool, expansion: _Expansion, secrets: list[str]) -> None
         return
     except Exception as exc:  # noqa: BLE001 - one rule's failure must not stop the others
         expansion.error = _describe(exc, secrets)
+        expansion.cause = exc
+        expansion.final = outage_of(exc) is not None  # out of reach for the whole run
         log.warning(
             "%s: listing tags failed (attempt %d): %s",
             rule.source,
@@ -250,6 +272,8 @@ def _copy(work: _Work, job: _Job) -> None:
             job.planned = plan_copy(work.pool, pair.source, pair.destination)
         except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the others
             job.error = _describe(exc, work.secrets)
+            job.cause = exc
+            job.final = outage_of(exc) is not None  # out of reach for the whole run
             log.warning("%s: dry run: %s", pair.source_text, job.error)
         else:
             job.error = ""
@@ -263,6 +287,8 @@ def _copy(work: _Work, job: _Job) -> None:
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the others
         meter.finish()
         job.error = _describe(exc, work.secrets)
+        job.cause = exc
+        job.final = outage_of(exc) is not None  # out of reach for the whole run
         log.warning(
             "%s -> %s: failed (attempt %d): %s",
             pair.source_text,

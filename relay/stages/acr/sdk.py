@@ -96,6 +96,8 @@ _QUIET = _QuietSdkErrors()
 def _reason(exc: BaseException) -> str:
     """An ACR failure for the retry log line: the code, and the HTTP status when there was one."""
     if isinstance(exc, AcrError):
+        if exc.transport and exc.message:
+            return f"{exc.code} ({exc.message})"  # which host, and why (relay.net.reachability)
         return exc.code if exc.http_status is None else f"{exc.code} (HTTP {exc.http_status})"
     return str(exc)
 

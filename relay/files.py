@@ -1,9 +1,18 @@
-"""Writing files so that re-runs are no-ops and crashes leave no half-written file."""
+"""Writing files so that re-runs are no-ops and crashes leave no half-written file.
+
+A write is a temporary file renamed over the target. An interrupted run (Ctrl-C, relay.cli)
+that ends the process without waiting for its threads first waits for the writes in progress
+to finish (`settle`), so it leaves no temporary file behind either.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from relay.errors import OperationFailed
@@ -11,6 +20,35 @@ from relay.errors import OperationFailed
 # The temporary file of a write: `.<name>.relay-<pid>.tmp`, beside the target or in the
 # caller's `tmp_dir`. A process killed mid-write leaves one behind (STRAY_TMP matches them).
 STRAY_TMP = re.compile(r"\A\..+\.relay-[0-9]+\.tmp\Z")
+
+_writes = threading.Condition()
+_in_progress = 0
+
+
+@contextmanager
+def _writing() -> Iterator[None]:
+    global _in_progress
+    with _writes:
+        _in_progress += 1
+    try:
+        yield
+    finally:
+        with _writes:
+            _in_progress -= 1
+            _writes.notify_all()
+
+
+def settle(timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the writes in progress to finish; True if none is
+    left. For a process about to end without unwinding its threads."""
+    end = time.monotonic() + timeout
+    with _writes:
+        while _in_progress:
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            _writes.wait(left)
+    return True
 
 
 def write_if_changed(
@@ -41,14 +79,15 @@ def _write(path: Path, data: bytes, parent_exists: bool, tmp_dir: Path | None) -
     # One writer per repository at a time; the pid keeps concurrent processes apart.
     name = f".{path.name}.relay-{os.getpid()}.tmp"
     tmp = tmp_dir / name if tmp_dir is not None else path.with_name(name)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _writing():
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return True
 
 

@@ -242,12 +242,17 @@ def neutralise_command(line: str) -> str:
 def one_line(text: object, limit: int | None = 300) -> str:
     """Untrusted text made safe to print: secrets redacted, line breaks and tabs as spaces,
     other control and invisible characters escaped, whitespace runs collapsed, cut to
-    ``limit`` characters, and never the start of a workflow command."""
+    ``limit`` characters (at a word's end when one is near: a cause is not cut mid-word),
+    and never the start of a workflow command."""
     value = redact(str(text))
     value = " ".join(escape_controls(value, keep="\r\n\t").split())
     value = neutralise_command(value)
     if limit is not None and len(value) > limit:
-        value = value[: max(0, limit - 1)] + "…"
+        cut = value[: max(0, limit - 1)]
+        space = cut.rfind(" ")
+        if space >= limit * 3 // 5:
+            cut = cut[:space].rstrip(" ,;:")
+        value = cut + "…"
     return value
 
 

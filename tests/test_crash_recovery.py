@@ -4,6 +4,7 @@ cannot see and finish."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,9 @@ def test_what_a_stopped_run_never_handed_over_reaches_harbor(
     capsys.readouterr()
     assert relay("harbor", "replicate", "--wait", "--missing", "--repo", repo) == 0
     assert "Harbor holds every listed image: nothing to replicate" in capsys.readouterr().out
+    assert relay("harbor", "replicate", "--missing", "-o", "json", "--repo", repo) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["ok"], doc["executionId"], doc["missing"]) == (True, None, [])
     assert len(h.server.state.executions) == executions
     # Named and missing together: the union, once.
     h.reset_calls()

@@ -23,7 +23,19 @@ RULES = {
     "relay.ops.copyimage": ["relay.stages", "relay.commands", "relay.config"],
     "relay.stages.generate": ["relay.commands", "relay.net", "relay.registry"],
     "relay.stages.clients": ["relay.commands", "relay.net", "relay.registry", "requests"],
-    "relay.cli": ["relay.stages", "relay.registry", "relay.net", "requests", "yaml"],
+    "relay.cli": [
+        "relay.stages",
+        "relay.registry",
+        "relay.net",
+        "requests",
+        "yaml",
+        "rich",
+        "shtab",
+    ],
+    # Progress bars cost their import only when one is drawn (start-up is benchmarked).
+    "relay.commands.validate": ["rich", "shtab"],
+    "relay.commands.copyimage": ["rich", "shtab"],
+    "relay.output.progress": ["rich"],
 }
 
 

@@ -145,16 +145,40 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_connection_refused_raises_after_attempts(sleeps: Sleeps) -> None:
+def test_connection_refused_by_a_new_host_is_rechecked_once(sleeps: Sleeps) -> None:
+    # A host that has not answered in this run and refuses: one quick re-check, not the
+    # policy's attempts (issue 11: refused is not load), then it is down for the run.
     port = _closed_port()
+    transport = _transport(sleeps, attempts=3)
     with pytest.raises(ConnectionFailed) as info:
-        _transport(sleeps, attempts=3).request(
+        transport.request(
             "GET", f"http://127.0.0.1:{port}/v2/a/blobs/x?sig=SECRET", what=WHAT, kind="blob"
         )
     message = str(info.value)
-    assert f"127.0.0.1:{port}" in message and "after 3 attempts" in message
+    assert f"127.0.0.1:{port} is not reachable from this machine (connection refused" in message
+    assert "2 attempts" in message and "Errno" not in message and "Connection(" not in message
     assert "fake/a/b: test request failed" in message
     assert "SECRET" not in message
+    assert len(sleeps.calls) == 1
+    # Remembered: the next request fails with the same cause, without a connection or a wait.
+    with pytest.raises(ConnectionFailed) as again:
+        transport.request("GET", f"http://127.0.0.1:{port}/v2/", what=WHAT, kind="ping")
+    assert str(again.value).endswith(message.split(" failed: ", 1)[1])
+    assert transport.stats.snapshot().requests == {"GET blob": 2}
+    assert len(sleeps.calls) == 1
+
+
+def test_connection_refused_by_a_host_that_answered_gets_the_policy(sleeps: Sleeps) -> None:
+    reg = FakeRegistry()
+    transport = _transport(sleeps, attempts=3)
+    url = reg.url + "/v2/"
+    assert transport.request("GET", url, what=WHAT, kind="ping").status_code == 200
+    reg.stop()
+    transport.session.close()  # no kept-alive connection to the stopped server
+    with pytest.raises(ConnectionFailed) as info:
+        transport.request("GET", url, what=WHAT, kind="ping")
+    message = str(info.value)
+    assert "after 3 attempts: connection refused" in message and "not reachable" not in message
     assert len(sleeps.calls) == 2
 
 

@@ -39,8 +39,10 @@ PROJECT = "mirror"
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 C1, C2 = ("sha256:" + c * 64 for c in "ab")
 
-# The keys `relay verify --output json` documents (relay/stages/verify.py); always present.
+# The keys `relay verify --output json` documents (docs/json.md); always present.
 TOP_KEYS = {
+    "relay",
+    "command",
     "relayVerify",
     "ok",
     "transport",

@@ -231,7 +231,7 @@ def test_the_commands_the_workflows_run_exist() -> None:
                     continue  # relay harbor arrives with the Harbor stage (README: the Harbor job)
                 assert words[0] in commands, f"{path.name}: relay {words[0]}"
     assert {"validate", "plan --out", "github comment-plan", "github propose", "lock"} <= seen
-    assert {"acr apply", "publish", "harbor apply", "harbor replicate"} <= seen
+    assert {"acr apply", "publish", "harbor apply", "harbor replicate", "verify"} <= seen
 
 
 # --- the shell in the steps, run with a stand-in relay ------------------------------------------------
@@ -296,19 +296,33 @@ def test_the_delivery_steps(tmp_path: Path) -> None:
         run_step(step(doc, "Copy transport")["run"] + " | cat\n", env, tmp_path)
 
 
-def test_the_harbor_step_replicates_what_was_delivered(tmp_path: Path) -> None:
-    script = step(load(GITHUB / "workflows" / "harbor.yml"), "Replicate")["run"]
-    script = script.replace('"$RUNNER_TEMP/venv/bin/relay"', "relay")
-    assert run_step(script, {"EVENT": "schedule"}, tmp_path) == [["harbor", "replicate", "--wait"]]
-    # Nothing delivered: still whatever Harbor lacks (a stopped run's builds).
-    missing = ["harbor", "replicate", "--wait", "--missing"]
-    assert run_step(script, {"EVENT": "workflow_run"}, tmp_path) == [missing]
+def test_the_harbor_steps_replicate_and_verify_what_was_delivered(tmp_path: Path) -> None:
+    doc = load(GITHUB / "workflows" / "harbor.yml")
+
+    def script(name: str) -> str:
+        return step(doc, name)["run"].replace('"$RUNNER_TEMP/venv/bin/relay"', "relay")
+
+    def run(event: str) -> list[list[str]]:
+        env = {"EVENT": event}
+        calls = run_step(script("What to replicate and verify"), env, tmp_path)
+        calls += run_step(script("Replicate"), env, tmp_path)
+        return calls + run_step(script("Verify upstream, ACR and Harbor agree"), env, tmp_path)
+
+    assert run("schedule") == [["harbor", "replicate", "--wait"], ["verify"]]
+    assert run("workflow_dispatch") == [["harbor", "replicate", "--wait"], ["verify"]]
+    # Nothing delivered: still whatever Harbor lacks (a stopped run's builds); nothing verified.
+    assert run("workflow_run") == [["harbor", "replicate", "--wait", "--missing"]]
     for i, names in enumerate(["nginx\nk8s_pause\n", "", "nginx\nquay_app\n"]):
         part = tmp_path / "delivered" / f"delivered-{i}"
         part.mkdir(parents=True)
         (part / "delivered.txt").write_text(names)
-    calls = run_step(script, {"EVENT": "workflow_run"}, tmp_path)
-    assert calls == [[*missing, "--only", "k8s_pause", "nginx", "quay_app"]]
+    only = ["--only", "k8s_pause", "nginx", "quay_app"]
+    replicate = ["harbor", "replicate", "--wait", "--missing", *only]
+    assert run("workflow_run") == [replicate, ["verify", *only]]
+    # Verify runs after a failed replication (its table says what is missing), not when cancelled.
+    verify = step(doc, "Verify upstream, ACR and Harbor agree")
+    assert verify["if"].startswith("${{ !cancelled()")
+    assert "RELAY_REGISTRY_AUTH" in verify["env"]
 
 
 # --- supply chain -------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ The Alibaba SDK is slow to import, so only these commands pay for it.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import random
@@ -23,7 +24,8 @@ from relay.config.lockfile import Lock
 from relay.config.mirrors import MirrorList
 from relay.config.shard import Shard
 from relay.errors import CheckFailed, InputError, OperationFailed
-from relay.output import ghactions
+from relay.output import document, ghactions, progress
+from relay.output.progress import NULL, Progress
 from relay.stages import generate
 from relay.stages.acr import apply as apply_mod
 from relay.stages.acr import plan as plan_mod
@@ -39,15 +41,44 @@ log = logging.getLogger(__name__)
 
 
 def acr_plan(
-    *, repo: Path, prune: bool, shard: Shard | None = None, only: tuple[str, ...] = ()
+    *,
+    repo: Path,
+    prune: bool,
+    shard: Shard | None = None,
+    only: tuple[str, ...] = (),
+    output: document.Format = "text",
+    exit_code: bool = False,
 ) -> int:
-    """Print what `relay acr apply` would do; change nothing."""
+    """Print what `relay acr apply` would do; change nothing. With `exit_code`, exit 1 when
+    there is something to do."""
     _check_shard(prune, shard, only)
-    actions = _with_loaded(repo, lambda common: plan(**common, prune=prune), shard, only)
-    for action in actions:
-        print(action)
-    print(f"{len(actions)} action(s)" if actions else "ACR is up to date: nothing to do")
+    actions: list[Action] = _with_loaded(
+        repo, lambda common: plan(**common, prune=prune), shard, only
+    )
+    if output == "json":
+        document.emit(
+            "acr plan",
+            True,
+            {"prune": prune, "actions": [action_json(a) for a in actions]},
+        )
+    else:
+        for action in actions:
+            print(action)
+        print(f"{len(actions)} action(s)" if actions else "ACR is up to date: nothing to do")
+    if exit_code and actions:
+        raise CheckFailed(f"ACR would change: {len(actions)} action(s) (--exit-code)")
     return 0
+
+
+def action_json(action: Action) -> dict[str, str | None]:
+    return {
+        "kind": action.kind,
+        "target": action.target,
+        "tag": action.tag or None,
+        "ruleId": action.rule_id or None,
+        "note": action.note or None,
+        "text": str(action),
+    }
 
 
 def acr_apply(
@@ -59,15 +90,26 @@ def acr_apply(
     shard: Shard | None = None,
     only: tuple[str, ...] = (),
     delivered: Path | None = None,
+    output: document.Format = "text",
 ) -> int:
     """Create what is missing in ACR and build changed tags; exit 1 if a build failed."""
     _check_shard(prune, shard, only)
-    report: ApplyReport = _with_loaded(
-        repo,
-        lambda common: apply(**common, prune=prune, wait=wait, timeout=timeout, out=sys.stdout),
-        shard,
-        only,
-    )
+    with progress.session() as bars:
+        report: ApplyReport = _with_loaded(
+            repo,
+            lambda common: apply(
+                **common,
+                prune=prune,
+                wait=wait,
+                timeout=timeout,
+                out=sys.stdout if output == "text" else io.StringIO(),
+                progress=bars,
+            ),
+            shard,
+            only,
+        )
+    if output == "json":
+        document.emit("acr apply", report.ok, {"wait": wait, **report.json()})
     if delivered is not None:
         write_delivered(delivered, [r.repo for r in report.rows if r.status.upper() == "SUCCESS"])
     if not report.ok:
@@ -97,6 +139,8 @@ def _with_loaded(
     cfg, full_list = load(repo)
     sharding.check_only(only, full_list)
     mirror_list = sharding.mirrors(full_list, shard, only)
+    # Before ACR is asked anything: platforms the list wants that no build will produce.
+    ghactions.warn(plan_mod.platform_warnings(mirror_list, cfg.acr))
     locked = lockfile.read(repo)
     with ClientPool(cfg.registries, repo=repo) as pool:
         common = {
@@ -146,6 +190,7 @@ def apply(
     stats: CallStats | None = None,
     sleep: Callable[[float], None] = time.sleep,
     narrowed: bool = False,
+    progress: Progress = NULL,
 ) -> ApplyReport:
     """Plan, carry out, and (with `wait`) watch the builds until they end or `timeout` seconds
     pass (default acr.poll.timeout). Writes the report table to `out` and to the Actions job
@@ -159,7 +204,15 @@ def apply(
     )
     remaining = (acr.poll.timeout if timeout is None else timeout) - (time.monotonic() - started)
     report = apply_mod.run(
-        client, the_plan, wanted, observed, acr, wait=wait, timeout=max(0.0, remaining), sleep=sleep
+        client,
+        the_plan,
+        wanted,
+        observed,
+        acr,
+        wait=wait,
+        timeout=max(0.0, remaining),
+        sleep=sleep,
+        progress=progress,
     )
     report.elapsed = time.monotonic() - started
     out.write(report.text())

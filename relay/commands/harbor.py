@@ -18,9 +18,9 @@ from relay.commands.common import RelaySettings, load
 from relay.config import lockfile
 from relay.config.mirrors import MirrorList
 from relay.config.pins import pins
-from relay.errors import InputError, OperationFailed
+from relay.errors import CheckFailed, InputError, OperationFailed
 from relay.net.retry import RetryPolicy
-from relay.output import ghactions
+from relay.output import document, ghactions, progress
 from relay.output.tables import Column, Table, duration
 from relay.stages.harbor import apply as apply_stage
 from relay.stages.harbor import replicate as replicate_stage
@@ -119,32 +119,69 @@ def _observe_and_plan(ctx: Context, prune: bool) -> tuple[Observed, Plan]:
     return observed, plan(ctx.desired, observed, prune=prune)
 
 
-def harbor_plan(*, repo: Path, prune: bool = False, env: Mapping[str, str] | None = None) -> int:
-    """Print what `relay harbor apply` would change; write nothing."""
+def harbor_plan(
+    *,
+    repo: Path,
+    prune: bool = False,
+    env: Mapping[str, str] | None = None,
+    output: document.Format = "text",
+    exit_code: bool = False,
+) -> int:
+    """Print what `relay harbor apply` would change; write nothing. With `exit_code`, exit 1
+    when there is something to change."""
     ctx = connect(repo, os.environ if env is None else env)
     try:
         _, the_plan = _observe_and_plan(ctx, prune)
     finally:
         ctx.client.close()
+    reads = ctx.client.counts.reads
+    if output == "json":
+        document.emit(
+            "harbor plan",
+            not the_plan.refusals,
+            {
+                "harbor": {"url": ctx.desired.settings.url, "version": _version(ctx)},
+                "prune": prune,
+                "actions": [
+                    {"kind": a.kind, "name": a.name, "detail": a.detail, "text": str(a)}
+                    for a in the_plan.actions
+                ],
+                "notes": list(the_plan.notes),
+                "refusals": list(the_plan.refusals),
+                "requests": reads,
+            },
+        )
+    else:
+        _print_plan(ctx, the_plan, reads)
+    if the_plan.refusals:
+        raise OperationFailed(f"{len(the_plan.refusals)} conflict(s) relay will not resolve")
+    if exit_code and the_plan.actions:
+        raise CheckFailed(f"Harbor would change: {len(the_plan.actions)} change(s) (--exit-code)")
+    return 0
+
+
+def _print_plan(ctx: Context, the_plan: Plan, reads: int) -> None:
     for action in the_plan.actions:
         print(action)
     for note in the_plan.notes:
         print(f"note: {note}")
     for refusal in the_plan.refusals:
         print(f"cannot: {refusal}")
-    reads = ctx.client.counts.reads
     if the_plan.actions:
         print(
             f"{len(the_plan.actions)} change(s); Harbor {_version(ctx)} read with {reads} requests"
         )
     else:
         print(f"Harbor is up to date: nothing to do ({reads} requests)")
-    if the_plan.refusals:
-        raise OperationFailed(f"{len(the_plan.refusals)} conflict(s) relay will not resolve")
-    return 0
 
 
-def harbor_apply(*, repo: Path, prune: bool = False, env: Mapping[str, str] | None = None) -> int:
+def harbor_apply(
+    *,
+    repo: Path,
+    prune: bool = False,
+    env: Mapping[str, str] | None = None,
+    output: document.Format = "text",
+) -> int:
     """Make the endpoint, the project and the policies match the settings."""
     ctx = connect(repo, os.environ if env is None else env)
     try:
@@ -167,7 +204,22 @@ def harbor_apply(*, repo: Path, prune: bool = False, env: Mapping[str, str] | No
     )
     for done in result.done:
         table.add(done)
-    print(table.text() if result.done or the_plan.notes else table.summary)
+    if output == "json":
+        document.emit(
+            "harbor apply",
+            True,
+            {
+                "harbor": {"url": ctx.desired.settings.url, "version": _version(ctx)},
+                "project": ctx.desired.project,
+                "prune": prune,
+                "done": list(result.done),
+                "notes": list(the_plan.notes),
+                "writes": writes,
+                "reads": ctx.client.counts.reads,
+            },
+        )
+    else:
+        print(table.text() if result.done or the_plan.notes else table.summary)
     ghactions.summary(table)
     return 0
 
@@ -181,6 +233,7 @@ def harbor_replicate(
     missing: bool = False,
     env: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    output: document.Format = "text",
 ) -> int:
     """Run the pull policy (or, with `only`, the fast-path policy for those repositories), and
     with `wait` watch it to the end; exit 1 if anything failed. With `missing`, the fast path
@@ -190,6 +243,7 @@ def harbor_replicate(
     ctx = connect(repo, environ, sleep=sleep)
     desired = ctx.desired
     tags_by_name = _tags_by_target(ctx)
+    behind: list[str] | None = None
     try:
         if only:
             unknown = sorted(set(only) - {e.target for e in ctx.mirrors.entries})
@@ -212,7 +266,14 @@ def harbor_replicate(
                 requests,
             )
             if not behind and not only:
-                print("Harbor holds every listed image: nothing to replicate")
+                said = "Harbor holds every listed image: nothing to replicate"
+                if output == "json":
+                    idle = replicate_stage.Outcome(desired.fast_policy_name, 0, status="")
+                    body = replicate_json(idle, desired, tags_by_name, ctx.client.counts.total)
+                    body.update(executionId=None, statusText=said, missing=[])
+                    document.emit("harbor replicate", True, body)
+                else:
+                    print(said)
                 return 0
             only = sorted(set(only) | set(behind))
         if only:
@@ -239,24 +300,33 @@ def harbor_replicate(
                 "/replication/policies", policy_name, f"look for policy {policy_name}"
             )
             policy_id = replicate_stage.require(policy, policy_name)
-        outcome = replicate_stage.run(
-            ctx.client,
-            policy_id=policy_id,
-            policy_name=policy_name,
-            wait=wait,
-            poll=desired.settings.poll,
-            timeout=timeout,
-            sleep=sleep,
-        )
+        with progress.session() as bars:
+            outcome = replicate_stage.run(
+                ctx.client,
+                policy_id=policy_id,
+                policy_name=policy_name,
+                wait=wait,
+                poll=desired.settings.poll,
+                timeout=timeout,
+                sleep=sleep,
+                progress=bars,
+            )
     finally:
         ctx.client.close()
     table = report(outcome, desired, tags_by_name, requests=ctx.client.counts.total)
-    print(table.text())
-    for row in outcome.tasks:
-        if row.log_tail:
-            print(f"--- last lines of the log of {row.repository}:")
-            for line in row.log_tail:
-                print(f"    {line}")
+    if output == "json":
+        document.emit(
+            "harbor replicate",
+            outcome.ok,
+            replicate_json(outcome, desired, tags_by_name, ctx.client.counts.total, behind),
+        )
+    else:
+        print(table.text())
+        for row in outcome.tasks:
+            if row.log_tail:
+                print(f"--- last lines of the log of {row.repository}:")
+                for line in row.log_tail:
+                    print(f"    {line}")
     ghactions.summary(table)
     if not outcome.ok:
         why = "did not finish in time" if outcome.timed_out else f"ended {outcome.status}"
@@ -311,6 +381,48 @@ def report(
             "follow it in Harbor, or run with --wait"
         )
     return table
+
+
+def replicate_json(
+    outcome: replicate_stage.Outcome,
+    desired: Desired,
+    tags_by_name: Mapping[str, list[str]],
+    requests: int,
+    missing: list[str] | None = None,
+) -> dict[str, object]:
+    registry = desired.settings.registry_host
+    tasks = []
+    for row in outcome.tasks:
+        name = row.repository.split("/", 1)[-1]
+        tasks.append(
+            {
+                "repository": row.repository,
+                "status": row.status,
+                "seconds": row.seconds,
+                "tags": tags_by_name.get(name, []),
+                "pull": f"{registry}/{row.repository}",
+                "logTail": list(row.log_tail),
+            }
+        )
+    return {
+        "policy": outcome.policy,
+        "executionId": outcome.execution_id,
+        "waited": outcome.waited,
+        "status": outcome.status,
+        "statusText": outcome.status_text,
+        "timedOut": outcome.timed_out,
+        "counts": {
+            "total": outcome.total,
+            "succeed": outcome.succeed,
+            "failed": outcome.failed,
+            "inProgress": outcome.in_progress,
+            "stopped": outcome.stopped,
+        },
+        "seconds": round(outcome.elapsed, 3),
+        "tasks": tasks,
+        "requests": requests,
+        "missing": missing,
+    }
 
 
 def _tags_by_target(ctx: Context) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from relay.config.lockfile import Lock
 from relay.config.mirrors import MirrorList
 from relay.config.shard import Shard
 from relay.errors import CheckFailed, ProblemsFound
-from relay.output import ghactions
+from relay.output import document, ghactions, progress
 from relay.registry.pool import ClientPool
 from relay.stages import lock as stage
 
@@ -27,12 +27,13 @@ def lock(
     dry_run: bool = False,
     shard: Shard | None = None,
     only: tuple[str, ...] = (),
+    output: document.Format = "text",
 ) -> int:
     cfg, full_list = load(repo)
     sharding.check_only(only, full_list)
     mirror_list = sharding.mirrors(full_list, shard, only)
     old = lockfile.read(repo)
-    with ClientPool(cfg.registries, repo=repo) as pool:
+    with ClientPool(cfg.registries, repo=repo) as pool, progress.session() as bars:
         result = stage.resolve(
             mirror_list,
             old,
@@ -43,6 +44,7 @@ def lock(
             # A check is the place to learn that a pin is wrong or has moved upstream.
             verify_pins=check or update,
             warn_tags=cfg.lock.warn_tags,
+            progress=bars,
         )
         requests = pool.stats.total_requests
     ghactions.warn(result.warnings)
@@ -50,9 +52,29 @@ def lock(
         raise ProblemsFound(result.problems)
     new = _merge(old, result.lock, full_list, shard, only)
     changes = stage.diff(old, new)
-    for change in changes:
-        print(change)
     tags = sum(len(t) for t in result.lock.images.values())
+    mode = "check" if check else "update" if update else "dryRun" if dry_run else "lock"
+
+    def emit(ok: bool, written: bool | None) -> None:
+        document.emit(
+            "lock",
+            ok,
+            {
+                "mode": mode,
+                "written": written,
+                "changes": [change_json(c) for c in changes],
+                "tags": tags,
+                "images": len(mirror_list.entries),
+                "requests": requests,
+                "shard": str(shard) if shard is not None else None,
+                "only": list(only),
+                "warnings": document.problems(result.warnings),
+            },
+        )
+
+    if output == "text":
+        for change in changes:
+            print(change)
     summary = f"{tags} tags resolved with {requests} registry requests"
     if shard is not None or only:
         part = f"{len(mirror_list.entries)} of {len(full_list.entries)} images"
@@ -62,16 +84,36 @@ def lock(
             "### relay lock\n\n```\n" + "\n".join(str(c) for c in changes) + "\n```\n"
         )
     if check:
+        if output == "json":
+            emit(not changes, None)
         if changes:
             raise CheckFailed(f"{summary}; the lock differs from upstream in {len(changes)} tag(s)")
-        print(f"{summary}; the lock matches upstream")
+        if output == "text":
+            print(f"{summary}; the lock matches upstream")
         return 0
     if dry_run:
-        print(f"{summary}; {len(changes)} change(s); dry run: lock not written")
+        if output == "json":
+            emit(True, None)
+        else:
+            print(f"{summary}; {len(changes)} change(s); dry run: lock not written")
         return 0
     written = lockfile.write(repo, new)
-    print(f"{summary}; {len(changes)} change(s); lock {'written' if written else 'unchanged'}")
+    if output == "json":
+        emit(True, written)
+    else:
+        print(f"{summary}; {len(changes)} change(s); lock {'written' if written else 'unchanged'}")
     return 0
+
+
+def change_json(change: stage.LockChange) -> dict[str, str | None]:
+    """A lock change as `lock` and `plan` documents show it."""
+    return {
+        "kind": change.kind,
+        "source": change.source,
+        "tag": change.tag,
+        "old": change.old,
+        "new": change.new,
+    }
 
 
 def _merge(

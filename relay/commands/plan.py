@@ -1,8 +1,11 @@
-"""`relay plan [--comment] [--pr N] [--out DIR]`: what merging would do, for the pull request.
+"""`relay plan [--comment] [--pr N] [--out DIR] [--format text|markdown] [--exit-code]`: what
+merging would do, for the pull request.
 
 In a `pull_request` run (no secrets, read-only token) `--out DIR` writes the plan as the
 artifact the trusted comment run reads (relay.gh.planartifact); `--comment` posts it directly,
-for a repository whose pull requests all come from branches with a write token.
+for a repository whose pull requests all come from branches with a write token. stdout gets a
+terminal rendering, or the comment's Markdown with `--format markdown` (the default with
+`--comment`); the job summary always gets the Markdown.
 """
 
 from __future__ import annotations
@@ -10,16 +13,18 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any, Literal
 
 from relay.commands.common import config_platforms, load
+from relay.commands.lock import change_json
 from relay.config import lockfile
 from relay.config.lockfile import Lock
 from relay.config.mirrors import MirrorList
 from relay.config.pins import pins
-from relay.errors import InputError, Problem, ProblemsFound, RelayError
+from relay.errors import CheckFailed, InputError, Problem, ProblemsFound, RelayError
 from relay.gh import client as ghclient
 from relay.gh import planartifact
-from relay.output import ghactions, prcomment
+from relay.output import document, ghactions, prcomment, progress
 from relay.output.prcomment import Section
 from relay.registry.pool import ClientPool
 from relay.stages import generate
@@ -28,15 +33,43 @@ from relay.stages import lock as lock_stage
 log = logging.getLogger(__name__)
 
 
+LOCK_TITLE = "Lock (relay lock)"
+PROBLEMS_TITLE = "Problems"
+
+
 def plan(
-    *, repo: Path, comment: bool = False, pr: int | None = None, out: Path | None = None
+    *,
+    repo: Path,
+    comment: bool = False,
+    pr: int | None = None,
+    out: Path | None = None,
+    fmt: Literal["text", "markdown"] = "text",
+    output: document.Format = "text",
+    exit_code: bool = False,
 ) -> int:
     number = pr or prcomment.pull_request_number(os.environ)
     head = prcomment.pull_request_head(os.environ) or os.environ.get("GITHUB_SHA") or ""
 
-    def publish(sections: list[Section], ok: bool) -> None:
+    def publish(sections: list[Section], ok: bool, data: dict[str, Any] | None = None) -> None:
         body = prcomment.render(sections, ok, commit=head or None)
-        print(body)
+        if output == "json":
+            if data is not None:  # without it (bad input) the CLI's error document says why
+                document.emit("plan", ok, data)
+        elif fmt == "markdown":
+            print(body)
+        else:
+            # The problems go to stderr once, with their file and line (and as annotations
+            # under Actions); the terminal rendering only counts them, so none shows twice.
+            shown = [
+                Section(
+                    s.title,
+                    [f"{len(s.lines)} problem(s), each reported once on stderr with its line"],
+                )
+                if s.title == PROBLEMS_TITLE
+                else s
+                for s in sections
+            ]
+            print(prcomment.render_text(shown, ok))
         ghactions.summary(body)
         if out is not None:
             if number is None or not planartifact.SHA_RE.fullmatch(head):
@@ -50,11 +83,11 @@ def plan(
         cfg, mirror_list = load(repo)
         old = lockfile.read(repo)
     except InputError as exc:
-        publish([Section("Problems", [str(p) for p in exc.problems])], ok=False)
+        publish([Section(PROBLEMS_TITLE, [str(p) for p in exc.problems])], ok=False)
         raise
     tags = sum(len(e.tags) for e in mirror_list.entries)
     sections = [Section(mirror_list.path, [f"{len(mirror_list.entries)} images, {tags} tags: ok"])]
-    with ClientPool(cfg.registries, repo=repo) as pool:
+    with ClientPool(cfg.registries, repo=repo) as pool, progress.session() as bars:
         result = lock_stage.resolve(
             mirror_list,
             old,
@@ -64,29 +97,70 @@ def plan(
             config_platforms=config_platforms(cfg),
             verify_pins=True,
             warn_tags=cfg.lock.warn_tags,
+            progress=bars,
+            command="relay plan",
         )
     problems = list(result.problems)
-    ghactions.warn(result.warnings)
-    if result.warnings:
-        sections.append(Section("Warnings", [str(w) for w in result.warnings]))
+    warnings = list(result.warnings)
+    if cfg.transport == "build":
+        # Where the person adding `platforms:` sees it: the pull request's plan, not only the
+        # delivery run after the merge.
+        from relay.stages.acr.plan import platform_warnings
+
+        warnings += platform_warnings(mirror_list, cfg.acr)
+    ghactions.warn(warnings)
+    if warnings:
+        sections.append(Section("Warnings", [str(w) for w in warnings]))
     changes = lock_stage.diff(old, result.lock)
     dockerfiles: list[generate.Change] = []
     if not problems:
         dockerfiles = generate.plan(generate.desired(mirror_list, result.lock), generate.scan(repo))
         problems += hand_edits(dockerfiles, mirror_list, old, result.lock)
     if problems:
-        sections.append(Section("Problems", [str(p) for p in problems]))
-    sections.append(
-        Section("Lock (relay lock)", [str(c) for c in changes], "the lock holds every tag")
-    )
+        sections.append(Section(PROBLEMS_TITLE, [str(p) for p in problems]))
+    sections.append(Section(LOCK_TITLE, [str(c) for c in changes], _lock_empty(result)))
     if not result.problems:
         sections.append(
             Section("Dockerfiles (relay generate)", [str(c) for c in dockerfiles], "up to date")
         )
-    publish(sections, ok=not problems)
+    data = {
+        "images": len(mirror_list.entries),
+        "tags": tags,
+        "lock": {
+            # Whether the lock part is complete: false when upstream could not be asked for
+            # some image, or the list has problems; then `changes` is what is known so far.
+            "complete": not result.problems,
+            "unanswered": sorted(result.unanswered),
+            "changes": [change_json(c) for c in changes],
+        },
+        "dockerfiles": [{"action": c.action, "path": c.path} for c in dockerfiles],
+        "problems": document.problems(problems),
+        "warnings": document.problems(warnings),
+    }
+    publish(sections, ok=not problems, data=data)
     if problems:
         raise ProblemsFound(problems)
+    if exit_code and (changes or dockerfiles):
+        raise CheckFailed(
+            f"merging would change {len(changes)} lock entr{'y' if len(changes) == 1 else 'ies'} "
+            f"and {len(dockerfiles)} Dockerfile(s) (--exit-code)"
+        )
     return 0
+
+
+def _lock_empty(result: lock_stage.Resolution) -> str:
+    """What the lock section says when it lists no change: that the lock is complete only when
+    upstream answered for every image."""
+    if result.unanswered:
+        names = sorted(result.unanswered)
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return (
+            f"not known: upstream could not be asked about {shown} (see Problems); "
+            "run relay plan where the registries can be reached"
+        )
+    if result.problems:
+        return "not known until the problems are fixed"
+    return "the lock holds every tag"
 
 
 def hand_edits(

@@ -12,7 +12,7 @@ from relay.config import shard as sharding
 from relay.config.pins import Pin, pins
 from relay.config.shard import Shard
 from relay.errors import InputError, OperationFailed
-from relay.output import ghactions
+from relay.output import document, ghactions, progress
 from relay.registry.credentials import EnvCredentials
 from relay.registry.pool import ClientPool
 from relay.stages import publish as stage
@@ -27,6 +27,9 @@ def publish(
     shard: Shard | None = None,
     only: tuple[str, ...] = (),
     delivered: Path | None = None,
+    jobs: int | None = None,
+    dry_run: bool = False,
+    output: document.Format = "text",
 ) -> int:
     cfg, mirror_list = load(repo)
     if cfg.transport != "copy":
@@ -37,20 +40,55 @@ def publish(
     registry, namespace = stage.target(cfg.copy)
     sharding.check_only(only, mirror_list)
     selected = sharding.select(pins(mirror_list, lockfile.read(repo)), _target, shard, only)
-    with ClientPool(cfg.registries, repo=repo, environ=_environ(registry)) as pool:
+    concurrency = jobs or cfg.copy.concurrency
+    with (
+        ClientPool(cfg.registries, repo=repo, environ=_environ(registry)) as pool,
+        progress.session() as bars,
+    ):
         report = stage.publish(
-            selected, pool, registry, namespace, concurrency=cfg.copy.concurrency
+            selected,
+            pool,
+            registry,
+            namespace,
+            concurrency=concurrency,
+            dry_run=dry_run,
+            progress=bars,
         )
         requests = pool.stats.total_requests
-    table = report.table(requests)
-    print(table.text())
+    table = report.table(requests, dry_run=dry_run)
+    failed = sum(1 for o in report.outcomes if o.error)
+    if output == "json":
+        document.emit(
+            "publish",
+            report.ok,
+            {
+                "dryRun": dry_run,
+                "target": {"registry": registry, "namespace": namespace},
+                "images": [o.json() for o in report.outcomes],
+                "counts": {
+                    status: sum(1 for o in report.outcomes if o.status == status)
+                    for status in ("copied", "unchanged", "would-copy", "failed")
+                },
+                "requests": requests,
+            },
+        )
+    else:
+        print(table.text())
     ghactions.summary(table)
-    if delivered is not None:
+    if delivered is not None and not dry_run:
         copied = [o.pin.entry.target for o in report.outcomes if o.status == "copied"]
         write_delivered(delivered, copied)
-    failed = sum(1 for o in report.outcomes if o.error)
     if not report.ok:
-        raise OperationFailed(f"{failed} of {len(report.outcomes)} images failed to copy")
+        done = len(report.outcomes) - failed
+        raise OperationFailed(
+            "\n".join(
+                [
+                    f"{failed} of {len(report.outcomes)} images failed to copy"
+                    + (f" ({done} copied or already there)" if done else ""),
+                    *report.unreachable(registry),
+                ]
+            )
+        )
     return 0
 
 

@@ -9,12 +9,10 @@ host: no other pool holds it, and a token realm on another host is refused befor
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 
 from relay.commands.common import RelaySettings, load
@@ -24,7 +22,9 @@ from relay.config.mirrors import Entry
 from relay.config.pins import Pin, pins
 from relay.config.shard import Shard
 from relay.errors import CheckFailed, InputError, OperationFailed, RelayError
-from relay.output import ghactions
+from relay.net.reachability import Reachability
+from relay.net.tls import normalise_netloc
+from relay.output import document, ghactions, outages
 from relay.registry.client import RegistryClient
 from relay.registry.credentials import (
     Credential,
@@ -39,7 +39,7 @@ from relay.stages import publish
 from relay.stages import verify as stage
 from relay.stages.harbor.settings import PASSWORD_ENV, USER_ENV, login
 
-Output = Literal["text", "json"]
+Output = document.Format
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,10 @@ def verify(
     work = stage.items(selected, lock, platform_of)
     history = stage.read_history(repo)
 
-    upstream_pool = ClientPool(cfg.registries, repo=repo, environ=environ)
-    target_pool = ClientPool(cfg.registries, repo=repo, environ=environ)
+    # One memory of which hosts answer for the three pools: a host is found out once.
+    reach = Reachability()
+    upstream_pool = ClientPool(cfg.registries, repo=repo, environ=environ, reach=reach)
+    target_pool = ClientPool(cfg.registries, repo=repo, environ=environ, reach=reach)
     harbor_pool = None
     harbor_client: RegistryClient | None = None
     bound_login = False
@@ -94,6 +96,7 @@ def verify(
                 _RegistryOptions(cfg.registries.insecure, bundles),
                 repo=repo,
                 credentials=credentials,
+                reach=reach,
             )
             harbor_client = harbor_pool.get(harbor.registry)
         observer = stage.Observer(
@@ -124,18 +127,29 @@ def verify(
 
     table = report.table()
     if output == "json":
-        print(json.dumps(report.json(), indent=2))
+        body = report.json()
+        del body["ok"]  # every document's envelope has it
+        document.emit("verify", report.ok, body)
     else:
         print(table.text())
     ghactions.summary(table)
     if not report.ok:
         counts = report.counts()
         bad = counts["tags"] - counts["ok"]
+        own = {normalise_netloc(observer.target_client.netloc): _target_setting(cfg)}
+        if harbor_client is not None:
+            own[normalise_netloc(harbor_client.netloc)] = "harbor.url"
+        unreachable = outages.explain(reach.outages(), command="relay verify", own=own)
         # With JSON on stdout the details stay out of it: the document names them already.
         raise CheckFailed(
-            f"{bad} of {counts['tags']} tags do not agree across upstream, "
-            f"{'ACR' if target.kind == 'acr' else 'the target'}"
-            f"{' and Harbor' if harbor is not None else ''}",
+            "\n".join(
+                [
+                    f"{bad} of {counts['tags']} tags do not agree across upstream, "
+                    f"{'ACR' if target.kind == 'acr' else 'the target'}"
+                    f"{' and Harbor' if harbor is not None else ''}",
+                    *unreachable,
+                ]
+            ),
             details=report.problems() if output == "text" else [],
         )
     return 0
@@ -215,6 +229,13 @@ def _no_upstream(registry: str) -> ImageSource:
     # Judging Harbor against the lock reads upstream only to explain a mismatch, which is not
     # needed here (the Harbor stage's runner may not reach upstream at all).
     raise OperationFailed(f"{registry} is not read when judging Harbor against the lock")
+
+
+def _target_setting(cfg: RelaySettings) -> str:
+    """Where the target's registry address comes from, for "check the address (…)"."""
+    if cfg.transport == "copy":
+        return "copy.registry"
+    return "acr.registry_domain" if cfg.acr.edition == "enterprise" else "acr.region"
 
 
 def _target(cfg: RelaySettings, env: Mapping[str, str]) -> stage.Location:

@@ -46,9 +46,13 @@ class Section(Generic[T]):
     cls: type[T]
     keys: Sequence[Key]
     check: Check | None = None
+    # Unknown keys worth more than "did you mean": {"access_key_id": "secrets come from ..."}.
+    hints: Mapping[str, str] | None = None
 
     def read(self, doc: yamlnodes.Doc, node: yaml.Node, what: str, problems: list[Problem]) -> T:
-        items = yamlnodes.mapping_items(doc, node, what, {k.name for k in self.keys}, problems)
+        items = yamlnodes.mapping_items(
+            doc, node, what, {k.name for k in self.keys}, problems, self.hints
+        )
         values: dict[str, Any] = {}
         for key in self.keys:
             if key.name in items:

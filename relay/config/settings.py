@@ -42,6 +42,8 @@ class RegistryLimits:
     token_bytes: int = 1 << 20
     answer_bytes: int = 16 << 20  # other answers read into memory: tag pages, errors
     tag_pages: int = 1000
+    connect_timeout: float = 5.0  # seconds for a connection: TCP, TLS handshake, proxy CONNECT
+    read_timeout: float = 30.0  # seconds for any byte of an answer once connected
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,30 @@ def _registry_problem(host: str) -> str | None:
     return None
 
 
+def _copy_registry(value: str) -> str | None:
+    """`copy.registry` is a registry host[:port] as in image references, not a URL: relay
+    publish builds `<registry>/<namespace>/<name>:<tag>` from it."""
+    parts = urlsplit(value) if "://" in value else None
+    if parts is not None:
+        host = parts.netloc or "the registry host"
+        return (
+            f"is a URL; write the registry host alone, as in an image reference: "
+            f"registry: {host} (relay uses HTTPS; plain HTTP only for registries.insecure)"
+        )
+    if "/" in value:
+        host, _, rest = value.partition("/")
+        return f"must be the registry host alone ({host}); put {rest!r} in copy.namespace"
+    return _registry_problem(value)
+
+
+# Keys people write into the settings file for credentials: they come from the environment.
+COPY_SECRET_HINT = (
+    "secrets never go in mirrors/relay.yaml; relay publish reads the target's login from "
+    "RELAY_COPY_USERNAME and RELAY_COPY_PASSWORD"
+)
+COPY_HINTS = {k: COPY_SECRET_HINT for k in ("username", "password", "user", "token", "auth")}
+
+
 def _mirror_url(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -169,6 +195,8 @@ CORE: dict[str, schema.Reader] = {
                         schema.Key("token_bytes", schema.integer(1024, 1 << 30)),
                         schema.Key("answer_bytes", schema.integer(1024, 1 << 30)),
                         schema.Key("tag_pages", schema.integer(1, 1_000_000)),
+                        schema.Key("connect_timeout", schema.number(0.5, 300)),
+                        schema.Key("read_timeout", schema.number(1, 3600)),
                     ],
                 ),
             ),
@@ -185,10 +213,11 @@ CORE: dict[str, schema.Reader] = {
     "copy": schema.Section(
         CopySettings,
         [
-            schema.Key("registry", schema.where(schema.text(), _registry_problem)),
+            schema.Key("registry", schema.where(schema.text(), _copy_registry)),
             schema.Key("namespace", schema.text()),
             schema.Key("concurrency", schema.integer(1, 64)),
         ],
+        hints=COPY_HINTS,
     ),
 }
 

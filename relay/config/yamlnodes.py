@@ -9,6 +9,8 @@ written as `1.20` stays "1.20" instead of becoming the float 1.2.
 from __future__ import annotations
 
 import difflib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import yaml
@@ -26,6 +28,7 @@ _INT = "tag:yaml.org,2002:int"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 
@@ -46,25 +49,110 @@ def line_of(node: yaml.Node) -> int:
 
 
 def compose(text: str, path: str) -> yaml.Node | None:
-    """Parse `text` into a node tree; a syntax error becomes an InputError naming file and line."""
+    """Parse `text` into a node tree; a syntax error becomes an InputError naming file and line,
+    with a hint for the mistakes people make most (`syntax_hint`)."""
     try:
         return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         reason = exc.problem or exc.context or "invalid YAML"
-        raise InputError(Problem(path, line, f"invalid YAML: {reason}")) from None
+        hint = syntax_hint(text, exc)
+        message = f"invalid YAML: {reason}" + (f"; {hint}" if hint else "")
+        raise InputError(Problem(path, line, message)) from None
     except yaml.YAMLError as exc:
         raise InputError(Problem(path, None, f"invalid YAML: {exc}")) from None
 
 
+# A plain (unquoted) value cannot start with these: YAML reads them as block scalars (> |),
+# aliases and anchors (* &), tags (!), directives (%), or reserved characters (@ `).
+_INDICATORS = ">|*&!%@`"
+_VALUE_RE = re.compile(r"^\s*(?:-\s+)?([A-Za-z0-9_.-]+):\s+(\S.*)$")
+_KEY_RE = re.compile(r"^(\s*)((?:-\s+)?)([A-Za-z0-9_.-]+)\s*:(?:\s|$)")
+_ITEM_RE = re.compile(r"^(\s*)-(?:\s|$)")
+
+
+def syntax_hint(text: str, exc: yaml.MarkedYAMLError) -> str:
+    """What the parser's words usually mean, for the mistakes people make in these files:
+    a regular expression in double quotes, a value that starts with `>`, a key or list item
+    indented differently from its neighbours. Empty when nothing fits."""
+    lines = text.splitlines()
+    problem = exc.problem or ""
+    marks = [m for m in (exc.context_mark, exc.problem_mark) if m is not None]
+    first = min((m.line for m in marks), default=0)
+    last = max((m.line for m in marks), default=0)
+    around = range(max(0, first - 1), min(len(lines), last + 1))
+    if "unknown escape character" in problem or "expected escape sequence" in problem:
+        return (
+            "inside double quotes a backslash starts an escape; use single quotes for regular "
+            "expressions, e.g. include: '^1\\.27'"
+        )
+    for index in around:
+        found = _VALUE_RE.match(lines[index])
+        if found and found.group(2)[0] in _INDICATORS:
+            key, value = found.group(1), found.group(2).rstrip()
+            return (
+                f"line {index + 1}: {key}'s value starts with {value[0]!r}, which YAML reads as "
+                f"syntax; quote values that start with > | * & ! % @ or `, e.g. "
+                f"{key}: '{value}'"
+            )
+    if exc.problem_mark is not None:
+        return _indent_hint(lines, exc.problem_mark.line)
+    return ""
+
+
+def _indent_hint(lines: list[str], index: int) -> str:
+    """A key or list item whose indentation differs from the one above it at the same level."""
+    if not 0 <= index < len(lines):
+        return ""
+    here = _KEY_RE.match(lines[index])
+    item = _ITEM_RE.match(lines[index])
+    if here is None and item is None:
+        return ""
+    column = len((here or item).group(1)) + 1  # type: ignore[union-attr]  # one matched
+    for above in range(index - 1, -1, -1):
+        line = lines[above]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if here is not None:
+            other = _KEY_RE.match(line)
+            if other is None:
+                continue
+            # The key after a list dash starts where the dash's text starts.
+            other_column = len(other.group(1)) + len(other.group(2)) + 1
+            if other_column != column and abs(other_column - column) <= 2:
+                return (
+                    f"key '{here.group(3)}' on line {index + 1} is at column {column}, but "
+                    f"'{other.group(3)}' above it is at column {other_column}: indent the keys "
+                    "of one mapping alike"
+                )
+            return ""
+        other_item = _ITEM_RE.match(line)
+        if other_item is None:
+            continue
+        other_column = len(other_item.group(1)) + 1
+        if other_column != column:
+            return (
+                f"the list item on line {index + 1} is at column {column}, but the one above it "
+                f"is at column {other_column}: indent the items of one list alike"
+            )
+        return ""
+    return ""
+
+
 def mapping_items(
-    doc: Doc, node: yaml.Node, what: str, allowed: set[str], problems: list[Problem]
+    doc: Doc,
+    node: yaml.Node,
+    what: str,
+    allowed: set[str],
+    problems: list[Problem],
+    hints: Mapping[str, str] | None = None,
 ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
     """The keys of a mapping node, refusing unknown and duplicate keys.
 
     Returns {key: (key_node, value_node)}; problems are appended rather than raised so one run
-    reports every mistake in the file.
+    reports every mistake in the file. ``hints`` says more about unknown keys people are
+    known to write (a secret in the settings file, say) than "did you mean".
     """
     if not isinstance(node, yaml.MappingNode):
         problems.append(doc.problem(node, f"{what} must be a mapping, not {kind(node)}"))
@@ -82,6 +170,11 @@ def mapping_items(
             )
             continue
         if key not in allowed:
+            if hints and key.lower() in hints:
+                problems.append(
+                    doc.problem(key_node, f"{what}: unknown key '{key}': {hints[key.lower()]}")
+                )
+                continue
             hint = _closest(key, allowed)
             suffix = (
                 f"; did you mean '{hint}'?" if hint else f"; allowed: {', '.join(sorted(allowed))}"
@@ -112,7 +205,21 @@ def kind(node: yaml.Node | None) -> str:
 def string(doc: Doc, node: yaml.Node, what: str, problems: list[Problem]) -> str | None:
     """A scalar's source text. Numbers are accepted as text (tags such as 1.20 are strings)."""
     if not isinstance(node, yaml.ScalarNode) or node.tag in (_NULL, _BOOL):
-        problems.append(doc.problem(node, f"{what} must be a string, not {kind(node)}"))
+        message = f"{what} must be a string, not {kind(node)}"
+        if isinstance(node, yaml.ScalarNode) and node.value.strip():
+            # `on`, `yes`, `off`, `null`, `~`: YAML 1.1 words, not the text they look like.
+            read_as = "no value" if node.tag == _NULL else kind(node)
+            message += f": YAML reads {node.value} as {read_as}; quote it: '{node.value}'"
+        problems.append(doc.problem(node, message))
+        return None
+    if node.tag == _TIMESTAMP:
+        problems.append(
+            doc.problem(
+                node,
+                f"{what} must be a string, not a date: YAML reads {node.value} as a date; "
+                f"quote it: '{node.value}'",
+            )
+        )
         return None
     if node.tag not in (_STR, _INT, _FLOAT):
         problems.append(doc.problem(node, f"{what}: unsupported YAML tag {node.tag}"))

@@ -9,6 +9,9 @@ and the transport reports `DeadlineExceeded` instead of the resulting connection
 
 A streamed body (a blob) has no fixed end time: `guard(response, seconds)` arms a watch
 around each read of it, so each chunk must arrive within the deadline instead.
+
+Every watch armed is also listed while it lasts, deadline or not: `abort_all()` (Ctrl-C, see
+relay.net.cancel) shuts down the sockets of every request in flight the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 _current: contextvars.ContextVar[Watch | None] = contextvars.ContextVar(
@@ -31,28 +35,34 @@ _current: contextvars.ContextVar[Watch | None] = contextvars.ContextVar(
 
 
 class Watch:
-    """One request's deadline and the connections it is using."""
+    """One request's deadline (None: none) and the connections it is using. ``label`` names
+    the request's host, for what an interrupted run says it abandoned."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float | None, label: str = "") -> None:
         self.seconds = seconds
-        self.expires = time.monotonic() + seconds
-        self.fired = False
+        self.label = label
+        self.expires = time.monotonic() + (seconds or 0.0)
+        self.fired = False  # the deadline passed
+        self.aborted = False  # the run was interrupted (abort_all)
         self.done = False
         self._connections: list[Any] = []
         self._lock = threading.Lock()
 
     def attach(self, connection: Any) -> None:
         with self._lock:
-            if self.fired:
+            if self.fired or self.aborted:
                 _shutdown(connection)
             else:
                 self._connections.append(connection)
 
-    def fire(self) -> None:
+    def fire(self, *, abort: bool = False) -> None:
         with self._lock:
-            if self.done or self.fired:
+            if self.done or self.fired or self.aborted:
                 return
-            self.fired = True
+            if abort:
+                self.aborted = True
+            else:
+                self.fired = True
             connections, self._connections = self._connections, []
         for connection in connections:
             _shutdown(connection)
@@ -63,7 +73,28 @@ class Watch:
             self._connections = []
 
 
+class _Descriptor:
+    """A connection's socket by its file descriptor. TLS wraps the socket urllib3 connected in
+    a new socket object on the same descriptor, and the connection holds the old, detached one
+    until the handshake is done: during the handshake only the descriptor reaches it."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+
 def _shutdown(connection: Any) -> None:
+    if isinstance(connection, _Descriptor):
+        try:
+            raw = socket.socket(fileno=connection.fd)
+        except OSError:
+            return
+        try:
+            raw.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            raw.detach()  # the descriptor stays the connection's to close
+        return
     sock = getattr(connection, "sock", None)
     if sock is None:
         return
@@ -98,7 +129,7 @@ class _Watchdog:
                 while not self._heap:
                     self._cond.wait()
                 expires, _, watch = self._heap[0]
-                if watch.done or watch.fired:
+                if watch.done or watch.fired or watch.aborted:
                     heapq.heappop(self._heap)
                     continue
                 delay = expires - time.monotonic()
@@ -113,42 +144,101 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+_live: set[Watch] = set()
+_live_lock = threading.Lock()
+_aborting = False
+
+
+def _arm(watch: Watch) -> None:
+    with _live_lock:
+        _live.add(watch)
+        aborting = _aborting
+    if aborting:
+        watch.fire(abort=True)
+    elif watch.seconds:
+        _WATCHDOG.add(watch)
+
+
+def _disarm(watch: Watch) -> None:
+    watch.cancel()
+    with _live_lock:
+        _live.discard(watch)
+
+
+def abort_all() -> list[str]:
+    """Shut down the sockets of every request in flight, and of every request armed from now
+    on; returns their labels (one per request), sorted."""
+    global _aborting
+    with _live_lock:
+        _aborting = True
+        watches = list(_live)
+    for watch in watches:
+        watch.fire(abort=True)
+    return sorted(w.label for w in watches if w.label)
+
+
+def reset_abort() -> None:
+    """Tests only: requests may run again after `abort_all`."""
+    global _aborting
+    with _live_lock:
+        _aborting = False
 
 
 @contextmanager
-def watching(seconds: float | None) -> Iterator[Watch | None]:
-    """Arm a watch for the requests made in this block (None: no deadline)."""
-    if not seconds:
-        yield None
-        return
-    watch = Watch(seconds)
+def watching(seconds: float | None, label: str = "") -> Iterator[Watch]:
+    """Arm a watch for the requests made in this block (``seconds`` None: no deadline, but an
+    interrupted run still shuts them down)."""
+    watch = Watch(seconds, label)
     token = _current.set(watch)
-    _WATCHDOG.add(watch)
+    _arm(watch)
     try:
         yield watch
     finally:
         _current.reset(token)
-        watch.cancel()
+        _disarm(watch)
 
 
 @contextmanager
-def guard(response: Any, seconds: float | None) -> Iterator[Watch | None]:
+def guard(response: Any, seconds: float | None, label: str = "") -> Iterator[Watch | None]:
     """A watch over the connection a streamed ``requests.Response`` is reading from."""
     connection = getattr(getattr(response, "raw", None), "connection", None)
-    if not seconds or connection is None:
+    if connection is None:
         yield None
         return
-    watch = Watch(seconds)
+    watch = Watch(seconds, label)
     watch.attach(connection)
-    _WATCHDOG.add(watch)
+    _arm(watch)
     try:
         yield watch
     finally:
-        watch.cancel()
+        _disarm(watch)
+
+
+class WatchedHTTPConnection(HTTPConnection):
+    """Attaches its new socket to the current request's watch as soon as it is connected, so
+    a TLS handshake or a proxy CONNECT can be cut short too."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        watch = _current.get()
+        if watch is not None:
+            watch.attach(_Descriptor(sock.fileno()))
+        return sock
+
+
+class WatchedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        watch = _current.get()
+        if watch is not None:
+            watch.attach(_Descriptor(sock.fileno()))
+        return sock
 
 
 class WatchedHTTPConnectionPool(HTTPConnectionPool):
     """Attaches each connection it hands out to the current request's watch."""
+
+    ConnectionCls = WatchedHTTPConnection
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         connection = super()._get_conn(timeout)
@@ -159,6 +249,8 @@ class WatchedHTTPConnectionPool(HTTPConnectionPool):
 
 
 class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = WatchedHTTPSConnection
+
     def _get_conn(self, timeout: float | None = None) -> Any:
         connection = super()._get_conn(timeout)
         watch = _current.get()

@@ -7,6 +7,11 @@ Modelled on go-containerregistry's `internal/retry.Retry(f, predicate, backoff)`
 Retries must not nest: a layer that runs inside an outer retry (a request inside an upload
 that restarts as a whole, say) passes `NEVER`, so one failure is not multiplied into
 attempts × attempts requests.
+
+Some failures deserve fewer tries than the policy allows (a host that has never answered and
+whose name does not resolve: relay.net.reachability): ``tries_for`` caps them per failure. A
+retry is logged at INFO, or at WARNING when ``loud`` says it is the first sign of trouble worth
+seeing at once. Waits end early when the run is interrupted (relay.net.cancel.pause).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TypeVar
+
+from relay.net.cancel import pause
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +112,8 @@ class _Attempts:
         reason: Callable[[BaseException], str],
         sleep: Callable[[float], None],
         on_retry: Callable[[BaseException], None] | None,
+        tries_for: Callable[[BaseException], int] | None = None,
+        loud: Callable[[BaseException], bool] | None = None,
     ) -> None:
         self.policy = policy
         self.retry_if = retry_if
@@ -112,11 +121,16 @@ class _Attempts:
         self.reason = reason
         self.sleep = sleep
         self.on_retry = on_retry
+        self.tries_for = tries_for
+        self.loud = loud
 
     def absorb(self, number: int, exc: Exception) -> bool:
         """True to try again (after waiting), False to let `exc` propagate."""
         policy = self.policy
-        if number >= policy.attempts or not self.retry_if(exc):
+        tries = policy.attempts
+        if self.tries_for is not None:
+            tries = max(1, min(tries, self.tries_for(exc)))
+        if number >= tries or not self.retry_if(exc):
             return False
         retry_after = getattr(exc, "retry_after", None)
         if not isinstance(retry_after, (int, float)):
@@ -131,12 +145,13 @@ class _Attempts:
             )
             return False
         wait = policy.delay(number, retry_after)
-        log.info(
+        log.log(
+            logging.WARNING if self.loud is not None and self.loud(exc) else logging.INFO,
             "%s: %s; retry %d of %d in %.1fs",
             self.what,
             self.reason(exc),
             number,
-            policy.attempts - 1,
+            tries - 1,
             wait,
         )
         if self.on_retry is not None:
@@ -151,8 +166,10 @@ def attempts(
     retry_if: Callable[[BaseException], bool],
     what: str,
     reason: Callable[[BaseException], str] = str,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = pause,
     on_retry: Callable[[BaseException], None] | None = None,
+    tries_for: Callable[[BaseException], int] | None = None,
+    loud: Callable[[BaseException], bool] | None = None,
 ) -> Iterator[Attempt]:
     """The retry loop as a statement, for work that cannot be a function (a generator that
     yields as it reads, say)::
@@ -165,9 +182,11 @@ def attempts(
     is absorbed (logged, waited for) while ``retry_if`` accepts it and tries remain; then it
     propagates. An exception's ``retry_after`` attribute (seconds, from a server) replaces the
     backoff; beyond ``policy.max_retry_after`` the exception propagates at once. Each retry is
-    logged once, in one wording: ``<what>: <reason>; retry n of m in s``.
+    logged once, in one wording: ``<what>: <reason>; retry n of m in s``. ``tries_for(exc)``
+    caps the tries for that failure below ``policy.attempts``; ``loud(exc)`` logs its retry
+    as a warning.
     """
-    run = _Attempts(policy, retry_if, what, reason, sleep, on_retry)
+    run = _Attempts(policy, retry_if, what, reason, sleep, on_retry, tries_for, loud)
     number = 1
     while True:
         attempt = Attempt(number, run)
@@ -184,14 +203,23 @@ def retrying(
     retry_if: Callable[[BaseException], bool],
     what: str,
     reason: Callable[[BaseException], str] = str,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = pause,
     on_retry: Callable[[BaseException], None] | None = None,
+    tries_for: Callable[[BaseException], int] | None = None,
+    loud: Callable[[BaseException], bool] | None = None,
 ) -> T:
     """``attempt(n)`` for n = 1, 2, … until it returns; the rules are `attempts()`'s.
     ``on_retry`` runs before each wait (to count retries, or release what the failed try
     holds)."""
     for each in attempts(
-        policy, retry_if=retry_if, what=what, reason=reason, sleep=sleep, on_retry=on_retry
+        policy,
+        retry_if=retry_if,
+        what=what,
+        reason=reason,
+        sleep=sleep,
+        on_retry=on_retry,
+        tries_for=tries_for,
+        loud=loud,
     ):
         with each:
             return attempt(each.number)

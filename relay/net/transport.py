@@ -24,6 +24,7 @@ import requests
 import urllib3
 
 from relay import safety
+from relay.net import cancel, reachability
 from relay.net import deadline as deadlines
 from relay.net.errors import (
     AnswerTooLarge,
@@ -33,6 +34,7 @@ from relay.net.errors import (
     TLSFailed,
     TooManyRedirects,
 )
+from relay.net.reachability import Contact, HostUnreachable, Outage, Reachability, classify
 from relay.net.retry import RetryableAnswer, RetryPolicy, parse_retry_after, retrying
 from relay.net.sslcontexts import SharedContextAdapter, shared_context
 from relay.net.stats import RequestStats
@@ -42,7 +44,19 @@ log = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
-DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 120.0)
+# Connect: the TCP connection, and the TLS handshake and proxy CONNECT urllib3 makes within it.
+# 5 s holds the first SYN and its two retransmissions (Linux's initial RTO is 1 s, doubling:
+# RFC 6298 2.1, 5.5), and a TLS handshake across the Pacific takes well under a second; a host
+# silent for 5 s is out of reach (the Alibaba Cloud SDK's connect timeout is 5 s too:
+# docs/vendors/acr.md#endpoints-and-the-python-sdk). Read: the longest wait for any byte once
+# connected. A registry starts answering a manifest, tag or token request in well under a
+# second; 30 s leaves room for a loaded one, and the blob upload's final PUT, where a registry
+# may move a large layer inside its storage before it answers, waits up to the whole-answer
+# deadline instead (relay.registry.push). Both are settable: registries.limits.connect_timeout
+# and read_timeout.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 30.0
+DEFAULT_TIMEOUT: tuple[float, float] = (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT)
 # A whole answer (headers and body; a streamed blob: each chunk) must arrive within this.
 DEFAULT_DEADLINE = 300.0
 # Bodies read into memory (JSON answers, error pages) are refused above this.
@@ -144,7 +158,10 @@ class Transport:
 
     Retry rules: connection errors and ``RetryPolicy.retry_statuses`` are retried with backoff
     (429/503 honour ``Retry-After``), but only when the body can be sent again
-    (``replayable``); a consumed one-shot body is never resent here.
+    (``replayable``); a consumed one-shot body is never resent here. A host that has not
+    answered in this run gets one re-check, and once found unreachable is not asked again:
+    ``reach`` is the run's memory of that (relay.net.reachability), shared by the clients of
+    a run.
     """
 
     def __init__(
@@ -156,18 +173,20 @@ class Transport:
         stats: RequestStats | None = None,
         user_agent: str = "relay",
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = cancel.pause,
         pool_size: int = 32,
         cookies: bool = True,
         deadline: float | None = DEFAULT_DEADLINE,
         max_body: int = DEFAULT_MAX_BODY,
         limits_hint: str = "",
+        reach: Reachability | None = None,
     ) -> None:
         self.deadline = deadline
         self.max_body = max_body
         # Where the limits are set, for the errors that name them ("registries.limits").
         self.limits_hint = limits_hint
         self.tls = tls or TLSConfig()
+        self.reach = reach if reach is not None else Reachability()
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.stats = stats or RequestStats()
@@ -319,8 +338,18 @@ class Transport:
         netloc = urlsplit(url).netloc
         https = url.lower().startswith("https:")
         shown = normalise_netloc(netloc)
+        host, port = split_netloc(netloc)
+        started = time.monotonic()
+        tried = 0
+        # Waits while another thread probes a host that has not answered yet; raises
+        # HostUnreachable, without a request, for a host found unreachable in this run.
+        contact = self.reach.enter(
+            "https" if https else "http", host, port or (443 if https else 80), action=what
+        )
 
         def attempt(number: int) -> requests.Response:
+            nonlocal tried
+            tried = number
             if number > 1:
                 self.stats.record_retry()
             response = self._attempt(
@@ -337,6 +366,7 @@ class Transport:
                 timeout,
                 what,
                 max_body,
+                contact,
             )
             if on_response is not None:
                 on_response(response)
@@ -355,6 +385,26 @@ class Transport:
                 replayable and isinstance(exc, _CONNECTION_ERRORS)
             )
 
+        def tries_for(exc: BaseException) -> int:
+            # A host that has not answered yet and does not resolve, refuses or stays silent:
+            # one quick re-check, not the policy made for load (5xx). A reset keeps the policy:
+            # a registry restarting drops connections too.
+            if (
+                contact.unknown
+                and isinstance(exc, _CONNECTION_ERRORS)
+                and self._classify(exc, timeout).kind in reachability.FINAL_KINDS
+            ):
+                return reachability.ATTEMPTS
+            return policy.attempts
+
+        def reason(exc: BaseException) -> str:
+            if isinstance(exc, RetryableAnswer):
+                return str(exc)
+            failure = self._classify(exc, timeout)
+            if contact.unknown:
+                return f"{shown} is not answering yet ({failure.detail})"
+            return f"connection to {shown} failed ({failure.text})"
+
         def release(exc: BaseException) -> None:
             if isinstance(exc, RetryableAnswer) and isinstance(exc.answer, requests.Response):
                 exc.answer.close()
@@ -365,11 +415,12 @@ class Transport:
                 policy,
                 retry_if=retry_if,
                 what=what,
-                reason=lambda exc: (
-                    str(exc) if isinstance(exc, RetryableAnswer) else describe_exception(exc)
-                ),
+                reason=reason,
                 sleep=self.sleep,
                 on_retry=release,
+                tries_for=tries_for,
+                # The first sign that a host is out of reach is worth seeing at once.
+                loud=lambda exc: contact.unknown and isinstance(exc, _CONNECTION_ERRORS),
             )
         except RetryableAnswer as exc:
             # Out of attempts (or told to wait too long): the caller reads the last answer.
@@ -377,11 +428,25 @@ class Transport:
             assert isinstance(response, requests.Response)
             return response
         except _CONNECTION_ERRORS as exc:
-            tries = policy.attempts if replayable else 1
-            after = f" after {tries} attempts" if tries > 1 else ""
+            failure = self._classify(exc, timeout)
+            if contact.unknown:
+                outage = Outage(
+                    shown,
+                    failure.kind,
+                    failure.detail,
+                    tried,
+                    time.monotonic() - started,
+                    proxy=self._proxy_shown(url),
+                    setting=failure.setting,
+                )
+                contact.down(outage)
+                raise HostUnreachable(outage, action=what) from exc
+            after = f" after {tried} attempts" if tried > 1 else ""
             raise ConnectionFailed(
-                f"cannot reach {shown}{after}: {describe_exception(exc)}", action=what
+                f"cannot reach {shown}{after}: {failure.text}", action=what
             ) from exc
+        finally:
+            contact.close()
 
     def _attempt(
         self,
@@ -398,16 +463,18 @@ class Transport:
         timeout: Timeout | None,
         what: str,
         max_body: int,
+        contact: Contact | None = None,
     ) -> requests.Response:
         """One try. An untrusted certificate on an insecure host is retried at once without
         verification (Docker's rule for insecure registries), not counted as a retry."""
         while True:
+            cancel.check()
             verify = self.verify_for(netloc) if https else True
             if verify is False:
                 _silence_insecure_request_warning()
             data = body() if callable(body) else body
             self.stats.record_request(method, kind)
-            with deadlines.watching(self.deadline) as watch:
+            with deadlines.watching(self.deadline, normalise_netloc(netloc)) as watch:
                 try:
                     response = self.session.request(
                         method,
@@ -421,11 +488,22 @@ class Transport:
                         timeout=timeout or self.timeout,
                         allow_redirects=False,
                     )
+                    if contact is not None:
+                        contact.heard()
                     if not stream:
                         self._read_body(response, max_body, what)
                     return response
                 except requests.exceptions.SSLError as exc:
                     self._check_deadline(watch, what, exc)
+                    if not is_certificate_error(exc) and self._classify(exc, timeout).kind in (
+                        "reset",
+                        "tls-timeout",
+                    ):
+                        # A handshake cut off or never answered: a firewall's reset, not a
+                        # TLS problem. A connection failure, retried and remembered as such.
+                        raise
+                    if contact is not None:
+                        contact.heard()  # it took part in the handshake: it is there
                     if (
                         verify is not False
                         and is_certificate_error(exc)
@@ -464,12 +542,31 @@ class Transport:
                     ) from exc
 
     def _check_deadline(self, watch: deadlines.Watch | None, what: str, exc: Exception) -> None:
+        if watch is not None and watch.aborted:
+            raise cancel.Interrupted() from exc
         if watch is not None and watch.fired:
             raise DeadlineExceeded(
                 f"no complete answer within {watch.seconds:g} s: the server sends too slowly"
                 + (f" ({self.limits_hint}.deadline sets this limit)" if self.limits_hint else ""),
                 action=what,
             ) from exc
+
+    def _classify(self, exc: BaseException, timeout: Timeout | None) -> reachability.Failure:
+        value = timeout or self.timeout
+        connect, read = value if isinstance(value, tuple) else (value, value)
+        return classify(exc, connect=connect, read=read, hint=self.limits_hint)
+
+    def _proxy_shown(self, url: str) -> str:
+        """The proxy a request to ``url`` goes through, as host[:port] (no credentials)."""
+        proxies = self.proxies_for(url)
+        found = proxies.get(urlsplit(url).scheme.lower()) or proxies.get("all") or ""
+        if not found:
+            return ""
+        try:
+            parts = urlsplit(found if "://" in found else f"http://{found}")
+            return normalise_netloc(parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        except ValueError:
+            return "the proxy"
 
     def _read_body(self, response: requests.Response, limit: int, what: str) -> None:
         """Read the body into ``response.content`` as requests would, refusing more than
@@ -498,7 +595,7 @@ class Transport:
         chunks: list[bytes] = []
         size = 0
         try:
-            with deadlines.guard(response, self.deadline):
+            with deadlines.guard(response, self.deadline, urlsplit(response.url or "").netloc):
                 for chunk in response.iter_content(16 << 10):
                     chunks.append(chunk)
                     size += len(chunk)
@@ -529,6 +626,8 @@ class Transport:
         if self.session.trust_env or self.proxies_for(f"https://{netloc}"):
             return None
         host, port = split_netloc(netloc)
+        if self.reach.outage("https", host, port or 443) is not None:
+            return None  # found out already: the request says so without a connection
         context = shared_context(False)
         if context is None:  # pragma: no cover - an unverified context always builds
             return None

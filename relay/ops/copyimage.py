@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from relay import platforms as platform_rules
 from relay.errors import OperationFailed
@@ -40,6 +41,50 @@ class CopyResult:
     bytes_copied: int = 0
 
 
+class Meter(Protocol):
+    """Where a copy counts its bytes (relay.output.progress's Task has this shape)."""
+
+    def grow(self, amount: float) -> None: ...
+
+    def advance(self, amount: float = 1) -> None: ...
+
+
+@dataclass(frozen=True)
+class CopyPlan:
+    """What a copy would do, from one HEAD on each side (`--dry-run`)."""
+
+    source: str
+    destination: str
+    digest: str  # the source's manifest digest
+    there: str | None  # the destination's, None when it has no such tag
+
+    @property
+    def unchanged(self) -> bool:
+        return self.there == self.digest
+
+
+def _refs(src: Reference, dst: Reference) -> tuple[str, str, str]:
+    src_ref = src.digest or src.tag or "latest"
+    dst_ref = dst.tag or src.tag or src.digest or "latest"
+    shown = f"{dst.name}:{dst_ref}" if ":" not in dst_ref else f"{dst.name}@{dst_ref}"
+    return src_ref, dst_ref, shown
+
+
+def plan_copy(pool: ClientPool, src: Reference, dst: Reference) -> CopyPlan:
+    """One HEAD on each side: the digest upstream has and the one the destination holds. The
+    two registries' pings and HEADs overlap."""
+    source = pool.source(src.domain)
+    target = pool.get(dst.domain)
+    src_ref, dst_ref, shown = _refs(src, dst)
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        there_later = ahead.submit(target.head_manifest, dst.path, dst_ref)
+        head = source.head_manifest(src.path, src_ref)
+        if head is None:
+            raise OperationFailed(f"{src}: not found")
+        there = there_later.result()
+    return CopyPlan(str(src), shown, head.digest, there.digest if there is not None else None)
+
+
 def copy_image(
     pool: ClientPool,
     src: Reference,
@@ -47,29 +92,22 @@ def copy_image(
     *,
     platforms: Sequence[str] | None = None,
     workers: int = 4,
+    meter: Meter | None = None,
 ) -> CopyResult:
-    """Copy `src` (tag or digest) to `dst` (tag, or none: the source's tag or digest)."""
+    """Copy `src` (tag or digest) to `dst` (tag, or none: the source's tag or digest).
+    ``meter`` learns the bytes to move and counts them as they go (progress on a terminal)."""
     source = pool.source(src.domain)
     target = pool.get(dst.domain)
-    src_ref = src.digest or src.tag or "latest"
-    dst_ref = dst.tag or src.tag or src.digest or "latest"
-    result = CopyResult(
-        str(src), f"{dst.name}:{dst_ref}" if ":" not in dst_ref else f"{dst.name}@{dst_ref}"
-    )
+    src_ref, dst_ref, shown = _refs(src, dst)
+    result = CopyResult(str(src), shown)
 
     if not platforms:
-        # One HEAD on each side decides whether anything needs doing; the two registries'
-        # pings and HEADs overlap.
-        with ThreadPoolExecutor(max_workers=1) as ahead:
-            there_later = ahead.submit(target.head_manifest, dst.path, dst_ref)
-            head = source.head_manifest(src.path, src_ref)
-            if head is None:
-                raise OperationFailed(f"{src}: not found")
-            there = there_later.result()
-        if there is not None and there.digest == head.digest:
-            result.digest, result.unchanged = head.digest, True
+        # One HEAD on each side decides whether anything needs doing.
+        planned = plan_copy(pool, src, dst)
+        if planned.unchanged:
+            result.digest, result.unchanged = planned.digest, True
             return result
-        top = source.get_manifest(src.path, head.digest)
+        top = source.get_manifest(src.path, planned.digest)
     else:
         top = source.get_manifest(src.path, src_ref)
 
@@ -111,7 +149,9 @@ def copy_image(
     for manifest in children if top.is_index else [top]:
         for descriptor in _blob_descriptors(manifest):
             blobs[descriptor.digest] = descriptor.size
-    _copy_blobs(source, src.path, target, dst.path, blobs, result, workers)
+    if meter is not None:
+        meter.grow(sum(size or 0 for size in blobs.values()))
+    _copy_blobs(source, src.path, target, dst.path, blobs, result, workers, meter)
 
     # One write per digest and repository at a time, and none once written: another copy of
     # the same image into this repository may be verifying a manifest against these links
@@ -164,21 +204,33 @@ def _copy_blobs(
     blobs: dict[str, int | None],
     result: CopyResult,
     workers: int,
+    meter: Meter | None = None,
 ) -> None:
     same_registry = source is target
 
     def one(item: tuple[str, int | None]) -> tuple[str, int]:
         digest, size = item
+        sent = 0
 
         def stream() -> Iterator[bytes]:
             # A factory, not an iterator: the client can restart an upload that failed midway.
             # No hashing on the way through: the destination checks the digest of what it
             # receives and refuses a mismatch, and the CPU is better left to the registries.
+            nonlocal sent
+            if meter is not None and sent:
+                meter.advance(-sent)  # a restarted upload sends the blob again
+                sent = 0
             with source.get_blob(src_path, digest, verify=False) as blob:
-                yield from blob
+                for chunk in blob:
+                    if meter is not None:
+                        sent += len(chunk)
+                        meter.advance(len(chunk))
+                    yield chunk
 
         with target.writes.hold(dst_path, digest):
             if target.writes.written(dst_path, digest):
+                if meter is not None and size:
+                    meter.advance(size)
                 return "present", 0
             pushed = target.push_blob(
                 dst_path,
@@ -190,6 +242,8 @@ def _copy_blobs(
                 verify=False,
             )
             target.writes.mark(dst_path, digest)
+        if meter is not None and size and not sent:
+            meter.advance(size)  # there already, or mounted: nothing to stream, but done
         if pushed.existed:
             return "present", 0
         if pushed.mounted:

@@ -85,6 +85,20 @@ def render(
     return body
 
 
+def render_text(sections: list[Section], ok: bool) -> str:
+    """The plan for a terminal: the same verdict and sections as the comment, as plain text
+    (no Markdown, no marker), section lines indented under their titles."""
+    out = ["relay plan: " + ("ready to merge" if ok else "not ready: fix the problems"), ""]
+    for section in sections:
+        out.append(section.title)
+        if section.lines:
+            out.extend(f"  {line}" for line in section.lines)
+        else:
+            out.append(f"  ({section.empty})")
+        out.append("")
+    return "\n".join(out).rstrip("\n")
+
+
 def pull_request_number(environ: Mapping[str, str]) -> int | None:
     """The PR number from the Actions event payload, if this run is for a pull request."""
     event = ghclient.read_event(environ)

@@ -10,6 +10,7 @@ import requests
 import urllib3
 
 from relay.net import deadline as deadlines
+from relay.net.cancel import Interrupted
 from relay.net.retry import RetryPolicy, attempts
 from relay.net.stats import RequestStats
 from relay.net.transport import describe_exception
@@ -154,6 +155,8 @@ class BlobStream:
                 except StopIteration:
                     return
                 except _BROKEN_READ as exc:
+                    if watch is not None and watch.aborted:
+                        raise Interrupted() from exc
                     if watch is not None and watch.fired:
                         raise self._ctx.error(
                             f"no {self._chunk_size} bytes within {self._deadline:g} s after "

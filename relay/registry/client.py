@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from types import TracebackType
@@ -17,11 +16,13 @@ from urllib.parse import urlsplit
 import requests
 
 from relay import safety
+from relay.net import cancel
 from relay.net.paging import next_page
+from relay.net.reachability import Reachability
 from relay.net.retry import RetryPolicy
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig, split_netloc
-from relay.net.transport import DEFAULT_TIMEOUT, Body, Params, Timeout, Transport, origin
+from relay.net.transport import Body, Params, Timeout, Transport, origin
 from relay.reference import (
     InvalidReference,
     check_digest,
@@ -115,15 +116,16 @@ class RegistryClient:
         ca_file: str | None = None,
         insecure: bool | None = None,
         retry: RetryPolicy | None = None,
-        timeout: Timeout = DEFAULT_TIMEOUT,
+        timeout: Timeout | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         stats: RequestStats | None = None,
         token_cache: TokenCache | None = None,
         user_agent: str = USER_AGENT,
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = cancel.pause,
         pool_size: int = 32,
         limits: Limits | None = None,
+        reach: Reachability | None = None,
     ) -> None:
         self.limits = limits or Limits()
         raw = registry.strip().rstrip("/")
@@ -161,7 +163,7 @@ class RegistryClient:
         self.transport = Transport(
             tls=tls,
             retry=retry,
-            timeout=timeout,
+            timeout=timeout or self.limits.timeout,
             stats=self.stats,
             user_agent=user_agent,
             session=session,
@@ -170,6 +172,7 @@ class RegistryClient:
             deadline=self.limits.deadline,
             max_body=self.limits.answer_bytes,
             limits_hint=SETTING,
+            reach=reach,
         )
         self.auth = Authenticator(
             self.registry,
@@ -249,8 +252,9 @@ class RegistryClient:
                 )
             except RegistryConnectionError as exc:
                 if fallback:
-                    # INFO, not WARNING: for loopback registries this is the normal path.
-                    log.info(
+                    # DEBUG: for an insecure registry that speaks plain HTTP this is every
+                    # run's normal path, not news (the SSL error is only the reason under -v).
+                    log.debug(
                         "%s: HTTPS failed (%s); trying plain HTTP as it is an insecure registry",
                         self.registry,
                         exc.reason,
@@ -317,6 +321,7 @@ class RegistryClient:
         follow_redirects: bool = False,
         retry: RetryPolicy | None = None,
         max_body: int | None = None,
+        timeout: Timeout | None = None,
     ) -> requests.Response:
         """Send with authentication; on a 401 refresh credentials and retry once if possible."""
         auth_origin = origin(self.base_url)
@@ -344,6 +349,7 @@ class RegistryClient:
                 retry=retry,
                 on_response=self._note_rate_limit,
                 max_body=max_body,
+                timeout=timeout,
             )
             # Only the registry's own 401 says how to authenticate to it: a host it redirected
             # to (storage, a CDN, anyone) must not make relay fetch a token with the

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from relay.net.reachability import outage_of
 from relay.registry.blobstream import BlobStream
 from relay.registry.client import RegistryClient
 from relay.registry.errors import (
@@ -101,7 +102,10 @@ class MirroredSource:
             except RegistryConnectionError as exc:
                 with self._lock:
                     self._down.add(mirror.url)
-                log.warning(
+                # An unreachable host was said once already, by the run's memory of it
+                # (relay.net.reachability); a TLS failure was not.
+                log.log(
+                    logging.INFO if outage_of(exc) is not None else logging.WARNING,
                     "mirror %s of %s cannot be reached (%s); not asking it again this run",
                     mirror.url,
                     self.registry,

@@ -1,20 +1,26 @@
 """One registry client per registry host, configured from settings and the environment.
 
-Clients share one token cache and one request counter, so a whole run reports its requests
-and fetches each repository scope's token once.
+Clients share one token cache, one request counter and one memory of which hosts answer
+(relay.net.reachability), so a whole run reports its requests, fetches each repository scope's
+token once and finds an unreachable registry out once. `probe()` pings the registries a run
+needs side by side before the work starts, so that a registry out of reach costs its timeouts
+once, in parallel with the others, instead of holding the workers of the registries behind it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
 from relay import untrusted
-from relay.errors import InputError, Problem
+from relay.errors import InputError, Problem, RelayError
+from relay.net.reachability import Outage, Reachability
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig
 from relay.registry.auth import TokenCache
@@ -26,6 +32,11 @@ from relay.registry.credentials import (
 )
 from relay.registry.limits import Limits
 from relay.registry.mirrors import ImageSource, Mirror, MirroredSource, parse_mirror
+
+log = logging.getLogger(__name__)
+
+# Registries pinged at once by probe(): a run names a handful; each ping mostly waits.
+PROBE_WORKERS = 8
 
 
 class RegistryOptions(Protocol):
@@ -62,6 +73,12 @@ class LimitOptions(Protocol):
     @property
     def tag_pages(self) -> int: ...
 
+    @property
+    def connect_timeout(self) -> float: ...
+
+    @property
+    def read_timeout(self) -> float: ...
+
 
 def _ca_bundle(repo: Path | None, path: str) -> str:
     """A CA bundle path from the settings: one relative to the repository must stay inside it
@@ -90,6 +107,7 @@ class ClientPool:
         credentials: CredentialProvider | None = None,
         environ: Mapping[str, str] | None = None,
         pool_size: int = 32,
+        reach: Reachability | None = None,
     ) -> None:
         ca_bundles = settings.ca_bundles if settings is not None else {}
         bundles = {host: _ca_bundle(repo, path) for host, path in ca_bundles.items()}
@@ -103,6 +121,8 @@ class ClientPool:
                 token_bytes=given.token_bytes,
                 answer_bytes=given.answer_bytes,
                 tag_pages=given.tag_pages,
+                connect_timeout=given.connect_timeout,
+                read_timeout=given.read_timeout,
             )
             if given is not None
             else Limits()
@@ -110,6 +130,8 @@ class ClientPool:
         self.credentials = credentials if credentials is not None else default_credentials(environ)
         self.tokens = TokenCache()
         self.stats = RequestStats()
+        # Pools of one run (relay verify has three, for three sets of credentials) share it.
+        self.reach = reach if reach is not None else Reachability()
         self.pool_size = pool_size
         self.mirror_urls: dict[str, tuple[str, ...]] = {
             normalise_registry(host): tuple(urls)
@@ -150,9 +172,37 @@ class ClientPool:
                     token_cache=self.tokens,
                     pool_size=self.pool_size,
                     limits=self.limits,
+                    reach=self.reach,
                 )
                 self._clients[registry] = client
             return client
+
+    def probe(self, registries: Iterable[str], *, workers: int = PROBE_WORKERS) -> None:
+        """Ping each of ``registries`` (for reads through mirrors: the mirrors) side by side,
+        at most ``workers`` at once. Failures are not raised: an unreachable registry is now
+        remembered (its requests fail at once, with the cause), and any other error surfaces
+        again where the work meets it."""
+        clients: dict[str, RegistryClient] = {}
+        for registry in dict.fromkeys(registries):
+            source = self.source(registry)
+            found = [m.client for m in source.mirrors] if isinstance(source, MirroredSource) else []
+            for client in found or [self.get(registry)]:
+                clients.setdefault(client.registry, client)
+        if not clients:
+            return
+
+        def ping(client: RegistryClient) -> None:
+            try:
+                client.ping()
+            except (RelayError, ValueError) as exc:
+                log.debug("%s: ping failed: %s", client.registry, exc)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(clients)))) as executor:
+            list(executor.map(ping, clients.values()))
+
+    def outages(self) -> list[Outage]:
+        """The hosts found unreachable so far in this run, by host."""
+        return self.reach.outages()
 
     def close(self) -> None:
         with self._lock:

@@ -175,6 +175,7 @@ class Pusher:
         body: Body = None,
         replayable: bool = True,
         retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] | None = None,
     ) -> requests.Response:
         return self.client.send(
             method,
@@ -187,7 +188,16 @@ class Pusher:
             body=body,
             replayable=replayable,
             retry=retry,
+            timeout=timeout,
         )
+
+    @property
+    def _commit_timeout(self) -> tuple[float, float]:
+        """For the PUT that completes an upload: the registry hashes the blob and moves it
+        within its storage before it answers (a copy inside object storage, for a large layer,
+        can take minutes), so the read timeout is the whole-answer deadline."""
+        limits = self.client.limits
+        return (limits.connect_timeout, max(limits.read_timeout, limits.deadline))
 
     def _url(self, repository: str, suffix: str) -> str:
         return self.client.url(repository, suffix)
@@ -298,6 +308,7 @@ class Pusher:
                 body=body,
                 replayable=False,
                 retry=NEVER,
+                timeout=self._commit_timeout,
             )
         except RegistryConnectionError as exc:
             raise _UploadInterrupted(exc) from exc
@@ -357,6 +368,7 @@ class Pusher:
                 body=b"",
                 replayable=False,
                 retry=NEVER,
+                timeout=self._commit_timeout,
             )
         except RegistryConnectionError as exc:
             raise _UploadInterrupted(exc) from exc

@@ -9,6 +9,11 @@ Request budget per tag: a tag the lock does not know yet costs one manifest GET 
 type and platforms in one answer); a tag being re-checked costs one HEAD (on Docker Hub a HEAD
 is not a pull), plus a GET only when its digest moved. A single-platform image also needs its
 config blob to learn the platform.
+
+Upstream out of reach: the registries the list names are pinged side by side first
+(ClientPool.probe), so an unreachable one costs its timeouts once, alongside the others; its
+tags then fail at once, and are reported as one problem per registry that says what to do
+(relay.output.outages).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from relay.config.lockfile import Lock, LockedTag, SelectedBy
 from relay.config.mirrors import Entry, MirrorList, TagSpec
 from relay.errors import Problem
 from relay.ops.inspectimage import inspect_image
+from relay.output import outages
+from relay.output.progress import NULL, Progress
 from relay.reference import is_valid_tag
 from relay.registry.errors import NotFoundError, RegistryError
 from relay.registry.mediatypes import MANIFEST_TYPES
@@ -49,6 +56,9 @@ class Resolution:
     problems: list[Problem] = field(default_factory=list)
     # Worth saying, not failing for: a pinned tag that moved upstream, a rule taking many tags.
     warnings: list[Problem] = field(default_factory=list)
+    # Sources whose registry could not be asked (not answered, refused; not "no such tag"):
+    # for these the new lock says nothing, and a report must not say it is complete.
+    unanswered: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,11 @@ class LockChange:
 
 
 def wanted(
-    mirrors: MirrorList, pool: ClientPool, concurrency: int, warn_tags: int | None = None
+    mirrors: MirrorList,
+    pool: ClientPool,
+    concurrency: int,
+    warn_tags: int | None = None,
+    unanswered: set[str] | None = None,
 ) -> tuple[list[Wanted], list[Problem], list[Problem]]:
     """Every (entry, tag) the lock must hold, the problems and the warnings. Lists upstream tags
     for entries with rules. A rule that matches nothing is a problem (the entry would lose its
@@ -83,8 +97,10 @@ def wanted(
         try:
             return client.list_tags(entry.source.path)
         except RegistryError as exc:
-            return Problem(
-                mirrors.path, entry.line, f"{entry.source.name}: cannot list tags: {exc}"
+            if unanswered is not None and not isinstance(exc, NotFoundError):
+                unanswered.add(entry.source.name)
+            return outages.problem(
+                mirrors.path, entry.line, f"{entry.source.name}: cannot list tags: {exc}", exc
             )
 
     with ThreadPoolExecutor(max_workers=concurrency) as executor:
@@ -148,7 +164,7 @@ def _matched_nothing(path: str, entry: Entry, tags: list[str]) -> Problem:
 
 
 def check_pins(
-    mirrors: MirrorList, pool: ClientPool, concurrency: int
+    mirrors: MirrorList, pool: ClientPool, concurrency: int, unanswered: set[str] | None = None
 ) -> tuple[list[Problem], list[Problem]]:
     """Every inline pin (`TAG@sha256:…`) checked upstream: the digest must exist in that
     repository (a HEAD by digest: not a Docker Hub pull), else a problem on the pin's line; a
@@ -172,7 +188,11 @@ def check_pins(
                 )
             now = client.head_manifest(source.path, spec.tag)
         except RegistryError as exc:
-            return Problem(mirrors.path, spec.line, f"{where}: cannot check the pin: {exc}")
+            if unanswered is not None and not isinstance(exc, NotFoundError):
+                unanswered.add(source.name)
+            return outages.problem(
+                mirrors.path, spec.line, f"{where}: cannot check the pin: {exc}", exc
+            )
         if now is None:
             return (
                 Problem(
@@ -214,16 +234,32 @@ def resolve(
     config_platforms: Callable[[Entry], tuple[str, ...]] | None = None,
     verify_pins: bool = False,
     warn_tags: int | None = None,
+    progress: Progress = NULL,
+    command: str = "relay lock",
 ) -> Resolution:
     """The new lock. With `recheck` false, tags already locked are kept without a request.
     With `verify_pins`, every inline pin is checked upstream too (`check_pins`).
 
     `config_platforms(entry)` names the platforms whose image config digest the lock should
     record (what a build stage compares); they are fetched once per digest and kept after.
+    Problems from unreachable registries come one per registry, with advice for ``command``.
+    ``progress`` counts the tags as they are resolved (a bar on a terminal).
     """
-    items, problems, warnings = wanted(mirrors, pool, concurrency, warn_tags)
+    # Only the registries this run will ask: every entry with rules (tag lists), with pins to
+    # check, or with a tag the lock lacks (or re-checks).
+    pool.probe(
+        e.source.domain
+        for e in mirrors.entries
+        if e.select is not None
+        or (verify_pins and any(t.digest for t in e.tags))
+        or any(
+            t.digest is None and (recheck or old.get(e.source.name, t.tag) is None) for t in e.tags
+        )
+    )
+    unanswered: set[str] = set()
+    items, problems, warnings = wanted(mirrors, pool, concurrency, warn_tags, unanswered)
     if verify_pins:
-        pin_problems, pin_warnings = check_pins(mirrors, pool, concurrency)
+        pin_problems, pin_warnings = check_pins(mirrors, pool, concurrency, unanswered)
         problems += pin_problems
         warnings += pin_warnings
 
@@ -242,7 +278,8 @@ def resolve(
             except NotFoundError:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
             except RegistryError as exc:
-                return Problem(mirrors.path, w.line, f"{source.name}:{w.tag}: {exc}")
+                unanswered.add(source.name)
+                return outages.problem(mirrors.path, w.line, f"{source.name}:{w.tag}: {exc}", exc)
             if locked is None:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
             if locked.media_type not in MANIFEST_TYPES:
@@ -267,15 +304,24 @@ def resolve(
         return locked
 
     new = Lock()
+    bar = progress.task("tags", len(items))
+
+    def counted(w: Wanted) -> LockedTag | Problem:
+        try:
+            return one(w)
+        finally:
+            bar.advance()  # as each finishes, not in list order
+
     with ThreadPoolExecutor(max_workers=concurrency) as executor:
-        for w, result in zip(items, executor.map(one, items), strict=True):
+        for w, result in zip(items, executor.map(counted, items), strict=True):
             if isinstance(result, Problem):
                 problems.append(result)
             else:
                 new.put(w.entry.source.name, w.tag, result)
-    problems.sort(key=lambda p: (p.line or 0, p.message))
+    bar.finish()
+    problems = outages.group_problems(problems, command=command)
     warnings.sort(key=lambda p: (p.line or 0, p.message))
-    return Resolution(new, problems, warnings)
+    return Resolution(new, problems, warnings, unanswered)
 
 
 def _has_configs(locked: LockedTag, platforms: tuple[str, ...]) -> bool:

@@ -354,17 +354,22 @@ class Observer:
         if self.pinged:
             return
         self.pinged = True
-        sides: list[tuple[SideName, RegistryClient | None]] = [
+        both: list[tuple[SideName, RegistryClient | None]] = [
             ("target", self.target_client),
             ("harbor", self.harbor_client),
         ]
-        for name, client in sides:
-            if client is None:
-                continue
+        sides = [(name, client) for name, client in both if client is not None]
+
+        def ping(side: tuple[SideName, RegistryClient]) -> None:
+            name, client = side
             try:
                 client.ping()
             except (RelayError, ValueError) as exc:
                 self.down[name] = _first_line(exc)
+
+        # Side by side: a side out of reach costs its timeouts once, alongside the other's.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(ping, sides))
 
     @property
     def label(self) -> str:

@@ -10,11 +10,12 @@ from relay.output.tables import Column, Table, human_size
 
 log = logging.getLogger(__name__)
 
-Result = Literal["copied", "unchanged", "failed", "skipped"]
+Result = Literal["copied", "unchanged", "failed", "skipped", "would-copy"]
 COPIED: Result = "copied"
 UNCHANGED: Result = "unchanged"
 FAILED: Result = "failed"
 SKIPPED: Result = "skipped"  # a tag listing or regex that selected nothing: not a failure
+WOULD_COPY: Result = "would-copy"  # --dry-run: the destination lacks it or holds another digest
 
 
 @dataclass
@@ -30,6 +31,18 @@ class ImageResult:
     error: str = ""
     line: int | None = None
 
+    def json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "destination": self.destination,
+            "result": self.result,
+            "digest": self.digest or None,
+            "bytesCopied": self.bytes,
+            "attempts": self.attempts,
+            "error": self.error or None,
+            "line": self.line,
+        }
+
 
 @dataclass
 class SyncReport:
@@ -38,6 +51,8 @@ class SyncReport:
     results: list[ImageResult] = field(default_factory=list)
     requests: int = 0
     passes: int = 0
+    # One message per registry out of reach, with what to do (relay.output.outages).
+    unreachable: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -53,6 +68,8 @@ class SyncReport:
     def summary_line(self) -> str:
         parts = [f"{self.count(COPIED)} copied", f"{self.count(UNCHANGED)} unchanged"]
         parts.append(f"{self.count(FAILED)} failed")
+        if self.count(WOULD_COPY):
+            parts.append(f"{self.count(WOULD_COPY)} would be copied (dry run)")
         if self.count(SKIPPED):
             parts.append(f"{self.count(SKIPPED)} skipped")
         moved = human_size(sum(r.bytes for r in self.results))
@@ -88,3 +105,14 @@ class SyncReport:
                 flag=r.result == FAILED,
             )
         return table
+
+    def json(self) -> dict[str, object]:
+        return {
+            "images": [r.json() for r in self.results],
+            "counts": {
+                result: self.count(result)
+                for result in (COPIED, UNCHANGED, WOULD_COPY, FAILED, SKIPPED)
+            },
+            "passes": self.passes,
+            "requests": self.requests,
+        }

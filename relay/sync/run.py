@@ -1,11 +1,17 @@
-"""Running a sync: expand the rules, copy the pairs `proc` at a time, retry what failed."""
+"""Running a sync: expand the rules, copy the pairs `proc` at a time, retry what failed.
+
+The registries each step needs are pinged side by side before it (never for an entry that
+fails without a request); one out of reach is found out once (relay.net.reachability), its
+images fail at once and are not retried in later passes (nothing would change within the
+run), and the report says so once per registry.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,18 +20,21 @@ from typing import TextIO
 from relay import safety
 from relay.config.settings import RegistrySettings
 from relay.errors import InputError, RelayError
-from relay.ops.copyimage import CopyResult, copy_image
-from relay.output import ghactions
+from relay.net.reachability import outage_of
+from relay.ops.copyimage import CopyPlan, CopyResult, copy_image, plan_copy
+from relay.output import ghactions, outages
+from relay.output.progress import NULL, Progress, Task
 from relay.output.tables import human_size
 from relay.reference import is_valid_tag
-from relay.registry.credentials import CredentialChain, default_credentials
-from relay.registry.pool import ClientPool
-from relay.sync.files import load_auth, load_rules
+from relay.registry.credentials import CredentialChain, CredentialProvider, default_credentials
+from relay.registry.pool import ClientPool, RegistryOptions
+from relay.sync.files import AuthFile, load_auth, load_rules
 from relay.sync.report import (
     COPIED,
     FAILED,
     SKIPPED,
     UNCHANGED,
+    WOULD_COPY,
     ImageResult,
     SyncReport,
 )
@@ -46,13 +55,15 @@ class _Job:
     rule: Rule
     attempts: int = 0
     result: CopyResult | None = None
+    planned: CopyPlan | None = None  # --dry-run
     error: str = ""
     final: bool = False  # failed in a way another pass cannot fix
     twin: bool = False  # the same copy as an earlier rule's: done there, reported there
+    cause: BaseException | None = None
 
     @property
     def done(self) -> bool:
-        return self.result is not None or self.final or self.twin
+        return self.result is not None or self.planned is not None or self.final or self.twin
 
 
 @dataclass
@@ -61,6 +72,7 @@ class _Expansion:
     attempts: int = 0
     error: str = ""
     final: bool = False
+    cause: BaseException | None = None
     jobs: list[_Job] | None = None  # set once expanded
     listed: int = 0  # tags listed upstream, for the "nothing matched" message
 
@@ -75,28 +87,42 @@ def run(
     *,
     proc: int = DEFAULT_PROC,
     retries: int = DEFAULT_RETRIES,
-    settings: RegistrySettings | None = None,
+    settings: RegistrySettings | RegistryOptions | None = None,
     repo: Path | None = None,
     environ: Mapping[str, str] | None = None,
     out: TextIO | None = None,
+    rules: list[Rule] | None = None,
+    auth_file: AuthFile | None = None,
+    credentials: CredentialProvider | None = None,
+    secrets: Sequence[str] = (),
+    dry_run: bool = False,
+    progress: Progress = NULL,
+    show: bool = True,
 ) -> SyncReport:
-    """Sync everything ``images`` asks for; print the table; return the report.
+    """Sync everything ``images`` asks for; print the table (unless ``show`` is false);
+    return the report.
 
     ``settings``/``repo`` configure TLS as for every other command (CA bundles, insecure
-    registries); credentials come from ``auth`` first, then relay's usual sources. Bad files
-    raise InputError before any request; registry failures end up in the report, never raised.
+    registries); credentials come from ``auth`` first, then relay's usual sources, unless the
+    caller passes its own chain (``credentials``, with the files already read as ``rules``
+    and ``auth_file``). Bad files raise InputError before any request; registry failures end
+    up in the report, never raised. With ``dry_run`` each image costs one HEAD on each side
+    and nothing is copied.
     """
     if proc < 1:
         raise InputError("--proc must be at least 1")
     if retries < 0:
         raise InputError("--retries must not be negative")
     env = environ if environ is not None else os.environ
-    rules = load_rules(images, env)
-    auth_file = load_auth(auth, env) if auth is not None else None
-    secrets = auth_file.secrets if auth_file else []
-    fallback = default_credentials(env)
-    providers = ([auth_file.provider] if auth_file else []) + fallback.providers
-    credentials = CredentialChain(providers)
+    if rules is None:
+        rules = load_rules(images, env)
+    if auth_file is None and auth is not None:
+        auth_file = load_auth(auth, env)
+    hidden = [*(auth_file.secrets if auth_file else []), *secrets]
+    if credentials is None:
+        fallback = default_credentials(env)
+        providers = ([auth_file.provider] if auth_file else []) + fallback.providers
+        credentials = CredentialChain(providers)
 
     report = SyncReport()
     with ClientPool(
@@ -106,22 +132,40 @@ def run(
         environ=env,
         pool_size=max(32, proc * BLOB_WORKERS),
     ) as pool:
-        expansions = _execute(pool, rules, proc, retries, secrets, report)
+        bar = progress.task("images", 0)
+        work = _Work(pool, hidden, dry_run, progress, bar)
+        expansions = _execute(work, rules, proc, retries, report)
+        bar.finish()
         report.requests = pool.stats.total_requests
     report.results = _rows(expansions)
-    stream = out or sys.stdout
+    failed = [e.cause for e in expansions if e.jobs is None]
+    failed += [j.cause for e in expansions for j in e.jobs or [] if j.result is None]
+    report.unreachable = outages.summarise(
+        failed, command="relay sync", targets=[r.target.domain for r in rules]
+    )
     table = report.table()
-    print(table.text(), file=stream)
+    if show:
+        print(table.text(), file=out or sys.stdout)
     ghactions.summary(table)
     return report
 
 
+@dataclass
+class _Work:
+    """What every copy of a run shares."""
+
+    pool: ClientPool
+    secrets: list[str]
+    dry_run: bool
+    progress: Progress
+    images: Task  # the images bar: grows as rules expand, advances as images finish
+
+
 def _execute(
-    pool: ClientPool,
+    work: _Work,
     rules: list[Rule],
     proc: int,
     retries: int,
-    secrets: list[str],
     report: SyncReport,
 ) -> list[_Expansion]:
     expansions = [_Expansion(rule) for rule in rules]
@@ -141,13 +185,20 @@ def _execute(
             )
         report.passes = number
         with ThreadPoolExecutor(max_workers=proc) as executor:
-            # Tag listings first, so new pairs join this pass's copies.
-            list(executor.map(lambda e: _expand(pool, e, secrets), expand))
+            # Tag listings first, so new pairs join this pass's copies. The registries each
+            # step needs are pinged side by side first (a registry pinged already costs
+            # nothing; one out of reach is found out once, alongside the others).
+            work.pool.probe(e.rule.repository.domain for e in expand if e.rule.needs_listing)
+            list(executor.map(lambda e: _expand(work.pool, e, work.secrets), expand))
             for expansion in expand:
                 for job in expansion.jobs or []:
                     _claim(job, owners)
+                work.images.grow(sum(1 for j in expansion.jobs or [] if not j.done))
             copy = [j for e in expansions for j in (e.jobs or []) if not j.done]
-            list(executor.map(lambda j: _copy(pool, j, secrets), copy))
+            work.pool.probe(
+                [*(j.pair.source.domain for j in copy), *(j.pair.destination.domain for j in copy)]
+            )
+            list(executor.map(lambda j: _copy(work, j), copy))
     return expansions
 
 
@@ -191,6 +242,8 @@ def _expand(pool: ClientPool, expansion: _Expansion, secrets: list[str]) -> None
         return
     except Exception as exc:  # noqa: BLE001 - one rule's failure must not stop the others
         expansion.error = _describe(exc, secrets)
+        expansion.cause = exc
+        expansion.final = outage_of(exc) is not None  # out of reach for the whole run
         log.warning(
             "%s: listing tags failed (attempt %d): %s",
             rule.source,
@@ -211,13 +264,31 @@ def _selected(rule: Rule, tag: str) -> bool:
     return rule.pattern is None or compile_pattern(rule.pattern).search(tag)
 
 
-def _copy(pool: ClientPool, job: _Job, secrets: list[str]) -> None:
+def _copy(work: _Work, job: _Job) -> None:
     pair = job.pair
     job.attempts += 1
+    if work.dry_run:
+        try:
+            job.planned = plan_copy(work.pool, pair.source, pair.destination)
+        except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the others
+            job.error = _describe(exc, work.secrets)
+            job.cause = exc
+            job.final = outage_of(exc) is not None  # out of reach for the whole run
+            log.warning("%s: dry run: %s", pair.source_text, job.error)
+        else:
+            job.error = ""
+            work.images.advance()
+        return
+    meter = work.progress.task(pair.destination_text, 0, unit="bytes")
     try:
-        result = copy_image(pool, pair.source, pair.destination, workers=BLOB_WORKERS)
+        result = copy_image(
+            work.pool, pair.source, pair.destination, workers=BLOB_WORKERS, meter=meter
+        )
     except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the others
-        job.error = _describe(exc, secrets)
+        meter.finish()
+        job.error = _describe(exc, work.secrets)
+        job.cause = exc
+        job.final = outage_of(exc) is not None  # out of reach for the whole run
         log.warning(
             "%s -> %s: failed (attempt %d): %s",
             pair.source_text,
@@ -227,6 +298,8 @@ def _copy(pool: ClientPool, job: _Job, secrets: list[str]) -> None:
         )
         log.debug("traceback", exc_info=True)
         return
+    meter.finish()
+    work.images.advance()
     job.result, job.error = result, ""
     if result.unchanged:
         log.info("%s: unchanged (%s)", pair.destination_text, result.digest)
@@ -292,6 +365,10 @@ def _rows(expansions: list[_Expansion]) -> list[ImageResult]:
                 row.result = UNCHANGED if job.result.unchanged else COPIED
                 row.digest = job.result.digest
                 row.bytes = job.result.bytes_copied
+                row.error = ""
+            elif job.planned is not None:
+                row.result = UNCHANGED if job.planned.unchanged else WOULD_COPY
+                row.digest = job.planned.digest
                 row.error = ""
             rows.append(row)
     return rows

@@ -97,6 +97,8 @@ class Comment:
 class FakeGitHub:
     """One repository's worth of GitHub. `url` is the API base URL to hand PyGithub."""
 
+    user_scopes = "repo, workflow"  # what USER_TOKEN, a classic token, is said to hold
+
     def __init__(self, repository: str = "octo/mirrors", default_branch: str = "main") -> None:
         self.repository = repository
         self.default_branch = default_branch
@@ -368,6 +370,10 @@ class FakeGitHub:
             return
         with self.lock:
             status, answer, headers = self._route(h.command, path, query, body, user)
+        if token == USER_TOKEN:
+            # A classic personal access token: GitHub lists its scopes on every answer
+            # ("Scopes for OAuth apps", X-OAuth-Scopes); app and Actions tokens get none.
+            headers = {**headers, "X-OAuth-Scopes": self.user_scopes}
         self._send(h, status, answer, headers)
 
     def _fault(self, h: BaseHTTPRequestHandler, fault: Fault) -> None:

@@ -64,6 +64,7 @@ from relay.sandbox.harbor.quirks import (
     parse_version,
 )
 from relay.sandbox.harbor.state import (
+    ALL_ROBOT_PERMISSIONS,
     EXECUTION_WORDS,
     FINAL,
     IN_PROGRESS,
@@ -172,6 +173,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/health", "getHealth"),
     _route("GET", "/systeminfo", "getSystemInfo"),
     _route("GET", "/users/current", "getCurrentUserInfo"),
+    _route("GET", "/users/current/permissions", "getCurrentUserPermissions"),
     _route("GET", "/registries", "listRegistries"),
     _route("POST", "/registries", "createRegistry", True),
     _route("POST", "/registries/ping", "pingRegistry"),
@@ -770,6 +772,24 @@ class HarborServer:
             "update_time": t,
         }
         return self._json(spec.render("UserResp", reply))
+
+    def op_getCurrentUserPermissions(self, ctx: Ctx) -> Reply:
+        # handler/user.go GetCurrentUserPermissions: every policy of the scope's namespace the
+        # caller's security context can do (robots included). The emulator knows the system
+        # namespace only, and its policies are the ones robots can be granted here.
+        self._require_authenticated(ctx)
+        scope = str(ctx.query.get("scope") or "")
+        relative = str(ctx.query.get("relative") or "").lower() == "true"
+        out: list[dict[str, str]] = []
+        if scope == "/system":
+            sec = ctx.security
+            for resource, action in sorted(ALL_ROBOT_PERMISSIONS):
+                if sec.kind == "admin" or (
+                    sec.robot is not None and self._robot_can(sec.robot, resource, action)
+                ):
+                    name = resource if relative else f"/system/{resource}"
+                    out.append(spec.render("Permission", {"resource": name, "action": action}))
+        return self._json(out)
 
     # ======================================================================================
     # handlers: registries

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from relay.errors import OperationFailed
+from relay.output.progress import NULL, Progress, Task
 from relay.stages.acr.api import AcrClient
 from relay.stages.acr.errors import AcrError
 from relay.stages.acr.plan import (
@@ -56,8 +57,11 @@ class _Run:
         *,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
+        progress: Progress = NULL,
     ) -> None:
         self.client = client
+        self.progress = progress
+        self.bar: Task | None = None
         self.settings = settings
         self.wanted = {w.name: w for w in wanted}
         self.observed = observed
@@ -178,6 +182,8 @@ class _Run:
             else:
                 self.queue.append((job, row))
 
+        if wait and (self.queue or self.running):
+            self.bar = self.progress.task("builds", len(self.queue) + len(self.running))
         interval = self.settings.poll.interval
         while True:
             self._start_ready()
@@ -191,6 +197,8 @@ class _Run:
                 interval = self.settings.poll.interval
             else:
                 interval = min(interval * 1.5, self.settings.poll.max_interval)
+        if self.bar is not None:
+            self.bar.finish()
         for run in self.running:
             if wait:
                 run.row.status = TIMEOUT
@@ -347,6 +355,8 @@ class _Run:
             self.running.remove(run)
             self.busy.discard((run.job.repo, run.job.slot))
             finished = True
+            if self.bar is not None:
+                self.bar.advance()
             if result == "failed":
                 log.error("%s:%s: build %s %s", run.job.repo, run.job.tag, run.build_id, status)
             else:
@@ -365,11 +375,12 @@ def run(
     timeout: float,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress = NULL,
 ) -> ApplyReport:
     """Carry out `plan`. Raises only when the namespace cannot be made; everything else is
-    reported per repository or per tag."""
+    reported per repository or per tag. ``progress`` counts the builds that ended (--wait)."""
     start = clock()
-    state = _Run(client, settings, wanted, observed, clock=clock, sleep=sleep)
+    state = _Run(client, settings, wanted, observed, clock=clock, sleep=sleep, progress=progress)
     state.setup(plan)
     state.builds(plan, wait=wait, deadline=start + timeout)
     state.report.up_to_date = plan.up_to_date

@@ -14,7 +14,9 @@ import re
 
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 
+from relay import safety
 from relay.errors import OperationFailed
+from relay.net.reachability import condense
 
 _BODY_PREFIX = "ServerResponseBody:"
 # Connection failures the SDK wraps as SDK.HttpError; a request that never connected cannot
@@ -44,7 +46,12 @@ class AcrError(OperationFailed):
     ) -> None:
         self.action = action
         self.code = code
-        self.message = _clip(message)
+        # The SDK's transport errors are requests' messages, class names and URLs included:
+        # said as one cause instead ("cannot reach cr.cn-hangzhou.aliyuncs.com: connection
+        # refused"). The raw text still decides `connect_failure`.
+        self._raw = " ".join(str(message).split())
+        plain = condense(message) if code == "SDK.HttpError" else None
+        self.message = _clip(plain or message)
         self.http_status = http_status
         self.request_id = request_id
         parts = [f"ACR {action} failed: {code}"]
@@ -80,7 +87,7 @@ class AcrError(OperationFailed):
     @property
     def connect_failure(self) -> bool:
         """The request never reached the server (safe to repeat whatever it was)."""
-        return self.transport and bool(_CONNECT_FAILURE.search(self.message))
+        return self.transport and bool(_CONNECT_FAILURE.search(self._raw))
 
     @property
     def not_found(self) -> bool:
@@ -146,5 +153,4 @@ def from_sdk(action: str, exc: Exception) -> AcrError:
 
 
 def _clip(text: str) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+    return safety.one_line(text, _MAX_MESSAGE)

@@ -25,7 +25,7 @@ from relay import platforms as platform_rules
 from relay.config.lockfile import Lock
 from relay.config.mirrors import Entry, MirrorList
 from relay.config.pins import Pin, pins
-from relay.errors import OperationFailed
+from relay.errors import OperationFailed, Problem
 from relay.reference import Reference
 from relay.stages import generate
 from relay.stages.acr.settings import AcrSettings
@@ -46,6 +46,10 @@ _MARKER_RE = re.compile(r"managed-by: relay(?: bind:([0-9a-f]{8}))?")
 SUMMARY_MAX = 100  # docs/vendors/acr.md#name-rules
 DETAIL_MAX = 2000
 DEFAULT_PLATFORM = "linux/amd64"  # what Personal Edition builds, and Enterprise's default
+# What ACR's builds can produce: Personal Edition linux/amd64 only; Enterprise a rule's
+# `Platforms`, among these four (docs/vendors/acr.md#github-source-binding-and-overseas-build,
+# https://www.alibabacloud.com/help/en/acr/user-guide/build-multi-schema-container-images).
+ENTERPRISE_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6")
 
 
 ActionKind = Literal[
@@ -203,6 +207,50 @@ def compared_platform(entry: Entry, settings: AcrSettings) -> str:
     if settings.edition == "enterprise" and entry.platforms:
         return entry.platforms[0]
     return DEFAULT_PLATFORM
+
+
+def built_platforms(entry: Entry, settings: AcrSettings) -> tuple[str, ...]:
+    """The platforms an ACR build of `entry` produces: linux/amd64 on Personal Edition (and for
+    an Enterprise entry that lists none), else the listed platforms Enterprise can build."""
+    if settings.edition == "enterprise" and entry.platforms:
+        return tuple(p for p in ENTERPRISE_PLATFORMS if platform_rules.contains(entry.platforms, p))
+    return (DEFAULT_PLATFORM,)
+
+
+def unbuilt_platforms(entry: Entry, settings: AcrSettings) -> tuple[str, ...]:
+    """The platforms `entry` lists that an ACR build of it will not produce, as listed."""
+    built = built_platforms(entry, settings)
+    return tuple(p for p in entry.platforms if not platform_rules.contains(built, p))
+
+
+def platform_warnings(mirrors: MirrorList, settings: AcrSettings) -> list[Problem]:
+    """One warning per entry that lists a platform the build transport will not produce, on the
+    entry's line. A build is not a copy: ACR builds what it can and the rest is simply absent
+    (a node of that platform fails to pull), so say so before anything is built."""
+    if settings.edition == "enterprise":
+        can = "Enterprise Edition builds " + _and(ENTERPRISE_PLATFORMS) + " only"
+    else:
+        can = f"Personal Edition builds {DEFAULT_PLATFORM} only"
+    out = []
+    for entry in mirrors.entries:
+        missing = unbuilt_platforms(entry, settings)
+        if not missing:
+            continue
+        out.append(
+            Problem(
+                mirrors.path,
+                entry.line,
+                f"{entry.source.name} lists {_and(missing)}, which the build transport will not "
+                f"produce (ACR {can}, under new digests): set `transport: copy` in "
+                f"mirrors/relay.yaml to keep every platform and upstream's digests, or remove "
+                f"{_and(missing)} from the entry's platforms",
+            )
+        )
+    return out
+
+
+def _and(words: tuple[str, ...]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def desired(mirrors: MirrorList, lock: Lock, settings: AcrSettings) -> list[WantedRepo]:

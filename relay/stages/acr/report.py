@@ -32,6 +32,18 @@ class Row:
     def failed(self) -> bool:
         return self.status.upper() in _BAD
 
+    def json(self) -> dict[str, object]:
+        return {
+            "repo": self.repo,
+            "tag": self.tag,
+            "action": self.action,
+            "buildId": self.build_id or None,
+            "status": self.status or None,
+            "failed": self.failed,
+            "seconds": round(self.duration, 3) if self.duration is not None else None,
+            "note": self.note,
+        }
+
 
 @dataclass
 class ApplyReport:
@@ -92,3 +104,21 @@ class ApplyReport:
 
     def text(self) -> str:
         return self.table().text() + "\n"
+
+    def json(self) -> dict[str, object]:
+        counts = self.counts()
+        return {
+            "registry": self.registry,
+            "namespace": self.namespace,
+            "done": list(self.done),
+            "errors": list(self.errors),
+            "builds": [r.json() for r in self.rows],
+            "counts": {
+                "built": counts["built"],
+                "failed": counts["failed"],
+                "pending": counts["pending"],
+                "upToDate": counts["up to date"],
+            },
+            "seconds": round(self.elapsed, 3),
+            "calls": self.stats.total,
+        }

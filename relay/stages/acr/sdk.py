@@ -96,6 +96,8 @@ _QUIET = _QuietSdkErrors()
 def _reason(exc: BaseException) -> str:
     """An ACR failure for the retry log line: the code, and the HTTP status when there was one."""
     if isinstance(exc, AcrError):
+        if exc.transport and exc.message:
+            return f"{exc.code} ({exc.message})"  # which host, and why (relay.net.reachability)
         return exc.code if exc.http_status is None else f"{exc.code} (HTTP {exc.http_status})"
     return str(exc)
 
@@ -196,7 +198,7 @@ class SdkClient:
             lambda _number: once(),
             self._policy,
             retry_if=retry_if,
-            what=f"ACR {action}",
+            what=f"ACR: {action}",
             reason=_reason,
             sleep=self._sleep,
             on_retry=lambda _exc: self.stats.retried(),
@@ -217,7 +219,7 @@ class SdkClient:
             attempt,
             self._policy,
             retry_if=lambda exc: isinstance(exc, AcrError) and exc.ambiguous,
-            what=f"ACR {what}",
+            what=f"ACR: {what}",
             reason=lambda exc: f"{_reason(exc)}; checking whether it happened",
             sleep=self._sleep,
             on_retry=lambda _exc: self.stats.retried(),

@@ -13,6 +13,7 @@ then signs with the token (the SDK's StsTokenCredential).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,56 @@ KEY_ENV_PAIRS = (
 # The STS token that goes with a temporary AccessKey: the variable Alibaba's SDKs and CLI read
 # (https://www.alibabacloud.com/help/en/sdk/developer-reference/credentials), one per pair above.
 TOKEN_ENV = ("ALIBABA_CLOUD_SECURITY_TOKEN", "ALIYUN_SECURITY_TOKEN")
+
+# The regions Harbor's ali-acr adapter offers (goharbor/harbor src/pkg/reg/adapter/aliacr/
+# adapter.go, getAdapterInfo; docs/vendors/harbor.md#the-ali-acr-adapter). A region not listed
+# is refused with the nearest one, unless acr.endpoint names the API explicitly (a region
+# opened after this list was written).
+REGIONS = (
+    "cn-qingdao",
+    "cn-beijing",
+    "cn-zhangjiakou",
+    "cn-huhehaote",
+    "cn-wulanchabu",
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-shenzhen",
+    "cn-heyuan",
+    "cn-guangzhou",
+    "cn-chengdu",
+    "cn-hongkong",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-5",
+    "ap-south-1",
+    "ap-northeast-1",
+    "us-west-1",
+    "us-east-1",
+    "eu-central-1",
+    "eu-west-1",
+    "me-east-1",
+)
+# Keys people write for the AccessKey: it comes from the environment, never from the file.
+SECRET_HINT = (
+    "secrets never go in mirrors/relay.yaml; relay reads the AccessKey from "
+    f"{' and '.join(KEY_ENV_PAIRS[0])} (plus {TOKEN_ENV[0]} for an STS token)"
+)
+SECRET_HINTS = {
+    key: SECRET_HINT
+    for key in (
+        "access_key_id",
+        "access_key_secret",
+        "access_key",
+        "accesskey",
+        "accesskeyid",
+        "accesskeysecret",
+        "secret",
+        "security_token",
+        "password",
+        "token",
+    )
+}
 
 # The namespace rule is naming's (docs/vendors/acr.md#name-rules): 2-30, no '.'.
 NAMESPACE_RE = naming.NAMESPACE_RE
@@ -180,6 +231,17 @@ def _check(
     items: dict[str, tuple[yaml.Node, yaml.Node]],
     problems: list[Problem],
 ) -> None:
+    if "region" in items and result.region not in REGIONS and "endpoint" not in items:
+        close = difflib.get_close_matches(result.region, REGIONS, n=1, cutoff=0.6)
+        problems.append(
+            doc.problem(
+                items["region"][1],
+                f"acr.region '{result.region}' is not an ACR region"
+                + (f"; did you mean '{close[0]}'?" if close else f" ({', '.join(REGIONS)})")
+                + " (for a region newer than this list, set acr.endpoint: "
+                f"cr.{result.region}.aliyuncs.com as well)",
+            )
+        )
     if result.edition == "enterprise" and "instance_id" not in items:
         problems.append(doc.problem(node, "acr.instance_id is required for the enterprise edition"))
     if result.edition == "personal" and "instance_id" in items:
@@ -247,6 +309,7 @@ SECTION = schema.Section(
         schema.Key("retry", RETRY),
     ],
     check=_check,
+    hints=SECRET_HINTS,
 )
 """The `acr:` section, declared once; relay.commands.common hands it to the settings reader."""
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from relay.errors import OperationFailed
 from relay.net.retry import NEVER, retrying
+from relay.output.progress import NULL, Progress, Task
 from relay.safety import one_line
 from relay.stages.harbor.api import HarborClient, HarborError
 from relay.stages.harbor.plan import Desired
@@ -163,17 +164,41 @@ def watch(
     deadline: float,
     sleep: Callable[[float], None],
     clock: Callable[[], float] = time.monotonic,
+    progress: Progress = NULL,
+) -> None:
+    """Poll the execution until it ends or the deadline passes; ``progress`` shows its tasks
+    done of its total (a bar on a terminal)."""
+    bar = progress.task(f"replication {outcome.execution_id}", 0)
+    try:
+        _watch(client, outcome, poll, deadline, sleep, clock, bar)
+    finally:
+        bar.finish()
+
+
+def _watch(
+    client: HarborClient,
+    outcome: Outcome,
+    poll: PollSettings,
+    deadline: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+    bar: Task,
 ) -> None:
     outcome.waited = True
     interval = poll.interval
     settled = False
     shown: tuple[str, int, int] | None = None
+    counted = (0, 0)  # (total, done) the bar shows
     while True:
         execution = client.get(
             f"/replication/executions/{outcome.execution_id}", "read the execution"
         )
         if isinstance(execution, dict):
             outcome.absorb(execution)
+        now = (outcome.total, outcome.succeed + outcome.failed + outcome.stopped)
+        bar.grow(now[0] - counted[0])
+        bar.advance(now[1] - counted[1])
+        counted = now
         done = outcome.status in TERMINAL and outcome.in_progress == 0
         if done and outcome.status == "Failed" and not settled and clock() + poll.settle < deadline:
             # The status may lag, or show a task that is being retried: read it once more.
@@ -241,6 +266,7 @@ def run(
     poll: PollSettings,
     timeout: float | None,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress = NULL,
 ) -> Outcome:
     started = time.monotonic()
     deadline = started + (poll.timeout if timeout is None else timeout)
@@ -249,7 +275,7 @@ def run(
     outcome = Outcome(policy_name, execution_id)
     log.info("started execution %d of policy %s", execution_id, policy_name)
     if wait:
-        watch(client, outcome, poll, deadline, sleep)
+        watch(client, outcome, poll, deadline, sleep, progress=progress)
         collect_tasks(client, outcome)
     outcome.elapsed = time.monotonic() - started
     return outcome

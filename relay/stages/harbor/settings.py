@@ -173,6 +173,20 @@ def _url(value: str) -> str | None:
     return None
 
 
+# Keys people write for Harbor's login or the ACR key it keeps: they come from the environment.
+_LOGIN_HINT = (
+    f"secrets never go in mirrors/relay.yaml; the Harbor stage reads its login from {USER_ENV} "
+    f"and {PASSWORD_ENV}"
+)
+_KEY_HINT = (
+    "secrets never go in mirrors/relay.yaml; Harbor's ali-acr endpoint gets its AccessKey from "
+    f"{' and '.join(ACR_KEY_ENV_PAIRS[0])}"
+)
+SECRET_HINTS = {
+    **{k: _LOGIN_HINT for k in ("username", "password", "user", "robot", "secret", "token")},
+    **{k: _KEY_HINT for k in ("access_key_id", "access_key_secret", "access_key", "accesskey")},
+}
+
 SECTION = schema.Section(
     HarborSettings,
     [
@@ -207,6 +221,7 @@ SECTION = schema.Section(
         schema.Key("retry", RETRY),
     ],
     check=_check,
+    hints=SECRET_HINTS,
 )
 """The `harbor:` section, declared once; relay.commands.common hands it to the settings reader."""
 

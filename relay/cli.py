@@ -916,8 +916,7 @@ def _parser() -> argparse.ArgumentParser:
         "watch it to the end. Prints a table per repository; exit 1 if anything failed.",
         examples=[
             "relay harbor replicate --wait",
-            "relay harbor replicate --wait --only nginx k8s_pause",
-            "relay harbor replicate --wait --missing --only nginx",
+            "relay harbor replicate --wait --missing --only nginx k8s_pause",
             "relay harbor replicate --wait --timeout 600 -o json",
         ],
     )

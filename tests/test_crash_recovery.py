@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from relay.commands import acr as commands
-from relay.config import lockfile
+from relay.config import lockfile, mirrors
 from relay.config.lockfile import Lock, LockedTag
+from relay.stages.acr import apply as applier
+from relay.stages.acr import plan as planner
 from relay.stages.acr.connect import connect
 from relay.stages.acr.settings import Credentials
-from relay.stages.acr.state import Binding, RuleSpec
+from relay.stages.acr.state import Binding, Observed, RuleSpec
 from tests.fixtures.acr import AcrEmulator
 from tests.fixtures.acr_world import NAMESPACE, World, fast_settings
 from tests.fixtures.harbor import HarborEmulator
@@ -85,6 +87,28 @@ def test_what_a_stopped_run_never_handed_over_reaches_harbor(
 
 
 @pytest.mark.parametrize("edition", ["personal", "enterprise"])
+def test_a_new_repository_is_marked_bound_only_after_the_bind(
+    acr_emulator: AcrEmulator, edition: str
+) -> None:
+    # What apply does for create-repo: create marked as relay's but unbound, bind, then mark.
+    settings = fast_settings(edition=edition, instance_id=acr_emulator.instance_id)
+    wanted = planner.desired(*_one_entry(), settings)[0]
+    creds = Credentials(acr_emulator.access_key_id, acr_emulator.access_key_secret)
+    client = connect(settings, creds, env={"RELAY_ACR_ENDPOINT": acr_emulator.endpoint})
+    client.create_namespace(NAMESPACE)
+    observed = Observed(NAMESPACE, True, 1, {})
+    plan = planner.plan([wanted], observed, settings)
+    report = applier.run(client, plan, [wanted], observed, settings, wait=False, timeout=5)
+    assert report.errors == [], report.errors
+    [repo] = acr_emulator.state.repos.values()
+    assert repo.summary == wanted.summary and repo.source is not None
+    writes = [c.action for c in acr_emulator.writes()]
+    bind = "UpdateRepoSourceRepo" if edition == "personal" else "CreateRepoSourceCodeRepo"
+    mark = "UpdateRepo" if edition == "personal" else "UpdateRepository"
+    assert writes.index(bind) < writes.index(mark), writes
+
+
+@pytest.mark.parametrize("edition", ["personal", "enterprise"])
 def test_an_answer_lost_after_a_rule_or_build_was_made_makes_no_second_one(
     acr_emulator: AcrEmulator, edition: str
 ) -> None:
@@ -151,3 +175,11 @@ def test_a_lock_write_killed_half_way_leaves_nothing_the_next_run_keeps(tmp_path
     assert not lockfile.write(tmp_path, locked)  # unchanged, and still tidied
     assert not any(p.exists() for p in strays) and keep.exists()
     assert lockfile.read(tmp_path) == locked
+
+
+def _one_entry() -> tuple[mirrors.MirrorList, Lock]:
+    text = "images:\n  - source: quay.io/org/app\n    tags: ['1.0']\n"
+    listed = mirrors.parse(text, "mirrors/images.yaml")
+    locked = Lock()
+    locked.put("quay.io/org/app", "1.0", LockedTag(DIGEST_A, INDEX))
+    return listed, locked

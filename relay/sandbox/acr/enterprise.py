@@ -18,6 +18,7 @@ from relay.sandbox.acr import errors
 from relay.sandbox.acr.backend import Backend, TagRow, bare_hex, page_slice
 from relay.sandbox.acr.quirks import ENTERPRISE_PAGE_SIZE_MAX, Quirks
 from relay.sandbox.acr.state import (
+    DETAIL_MAX,
     DOCKERFILE_LOCATION_LEN,
     DOCKERFILE_NAME_LEN,
     EE_CODE_REPO_TYPES,
@@ -287,6 +288,27 @@ class EnterpriseApi:
             )
             self.state.repos[repo.key] = repo
         return {"RepoId": repo.repo_id}
+
+    def op_UpdateRepository(self, p: Params) -> dict[str, Any]:
+        # RepoId, RepoType and Summary required, Detail and TagImmutability optional
+        # (docs/vendors/acr.md#enterprise-edition-operations: UpdateRepository).
+        repo = self._repo(p)
+        repo_type = _required(p, "RepoType")
+        summary = _required(p, "Summary")
+        if repo_type not in REPO_TYPES:
+            raise _invalid("RepoType", "PUBLIC or PRIVATE")
+        if not SUMMARY_LEN[0] <= len(summary) <= SUMMARY_LEN[1]:
+            raise _invalid("Summary", "1-100 characters")
+        if len(p.get("Detail", "")) > DETAIL_MAX:
+            raise _invalid("Detail", f"at most {DETAIL_MAX} characters")
+        with self.state.lock:
+            repo.repo_type = repo_type
+            repo.summary = summary
+            repo.detail = p.get("Detail", repo.detail)
+            if "TagImmutability" in p:
+                repo.tag_immutability = _bool(p, "TagImmutability")
+            repo.modified = now_ms()
+        return {}
 
     def op_GetRepository(self, p: Params) -> dict[str, Any]:
         return self._repo_json(self._repo(p))

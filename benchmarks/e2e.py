@@ -3,7 +3,7 @@
 
 Runs `make demo`'s flow with N images from the four upstream stand-ins: after the merge, relay
 lock, generate (and the commit), ACR builds (real buildah), Harbor setup, replication started
-by relay as soon as the builds finish (the fast path, not the cron), and verify when it exists.
+by relay as soon as the builds finish (the fast path, not the cron), and `relay verify`.
 Prints each step's wall time and the requests it made of the upstream registry, the ACR API
 and the Harbor API. Target on 2 cores: under 60 s for 10 images.
 

@@ -217,8 +217,7 @@ class Demo:
                 "relay harbor replicate --wait --only <what was built>",
                 lambda: self.relay("harbor", "replicate", "--wait", "--only", *built),
             )
-        if _has_command("verify"):
-            self.step("relay verify: upstream, ACR and Harbor agree", lambda: self.relay("verify"))
+        self.step("relay verify: upstream, ACR and Harbor agree", lambda: self.relay("verify"))
         return built
 
     def show_pulls(self, images: Sequence[SeedImage]) -> None:
@@ -316,12 +315,6 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 def _takes_repo(args: Sequence[str]) -> bool:
     return bool(args) and args[0] not in ("sandbox",)
-
-
-def _has_command(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(f"relay.commands.{name}") is not None
 
 
 __all__ = ["DEMO_IMAGES", "GITHUB", "Demo", "DemoFailed", "run"]

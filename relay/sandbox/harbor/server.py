@@ -83,6 +83,7 @@ from relay.sandbox.harbor.state import (
     now,
     timestamp,
 )
+from relay.stages.acr.regions import REGIONS as ACR_REGIONS
 
 log = logging.getLogger(__name__)
 
@@ -109,31 +110,6 @@ REGISTERED_ADAPTERS = (
     "quay",
     "tencent-tcr",
     "volcengine-cr",
-)
-ACR_REGIONS = (
-    "cn-qingdao",
-    "cn-beijing",
-    "cn-zhangjiakou",
-    "cn-huhehaote",
-    "cn-wulanchabu",
-    "cn-hangzhou",
-    "cn-shanghai",
-    "cn-shenzhen",
-    "cn-heyuan",
-    "cn-guangzhou",
-    "cn-chengdu",
-    "cn-hongkong",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-southeast-5",
-    "ap-south-1",
-    "ap-northeast-1",
-    "us-west-1",
-    "us-east-1",
-    "eu-central-1",
-    "eu-west-1",
-    "me-east-1",
 )
 # distribution's reference.NameRegexp, anchored (lib.RepositoryNameRe).
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"

@@ -13,13 +13,29 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from relay.errors import OperationFailed
 
 # The temporary file of a write: `.<name>.relay-<pid>.tmp`, beside the target or in the
 # caller's `tmp_dir`. A process killed mid-write leaves one behind (STRAY_TMP matches them).
 STRAY_TMP = re.compile(r"\A\..+\.relay-[0-9]+\.tmp\Z")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file a stage that owns a directory (relay generate's Dockerfiles, relay clients'
+    output directory) creates, updates or deletes: planned, printed, then applied."""
+
+    action: Literal["create", "update", "delete"]
+    path: str  # relative to the directory the stage writes into
+    content: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.path}"
+
 
 _writes = threading.Condition()
 _in_progress = 0

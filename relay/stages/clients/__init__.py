@@ -21,6 +21,7 @@ from typing import Literal, get_args
 
 from relay import files
 from relay.errors import InputError, Problem
+from relay.files import Change
 from relay.output.tables import escape
 from relay.stages.clients import kubeadm, kustomize, kyverno, mapping, nodes
 from relay.stages.clients.model import (
@@ -131,16 +132,6 @@ def render(c: Clients, fmt: Format) -> Output:
 
 
 # --- an output directory -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Change:
-    action: Literal["create", "update", "delete"]
-    path: str  # relative to the output directory
-    content: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.path}"
 
 
 def desired(c: Clients) -> tuple[dict[str, str], list[str]]:

@@ -107,6 +107,17 @@ def _write(path: Path, data: bytes, parent_exists: bool, tmp_dir: Path | None) -
     return True
 
 
+def remove_empty_parents(directory: Path, root: Path) -> None:
+    """Remove `directory` and its parents while they are empty, up to (not including) `root`,
+    the resolved directory a stage owns; a delete leaves no empty directory behind."""
+    while directory.resolve() != root and directory.resolve().is_relative_to(root):
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
+
+
 def remove_strays(path: Path) -> list[Path]:
     """Remove what killed writes of `path` left beside it (`.<name>.relay-<pid>.tmp`, empty or
     half written); the removed files. One writer per repository at a time, so any such file is

@@ -179,7 +179,7 @@ def _write_all(repo: Path, root: Path, tmp: Path, changes: list[Change], made: s
         if change.action == "delete":
             target.unlink(missing_ok=True)
             if target.parent != tmp:  # the temporary directory stays until the writes are done
-                _remove_empty_parents(target.parent, root)
+                files.remove_empty_parents(target.parent, root)
                 made.clear()
         else:
             assert change.content is not None
@@ -187,12 +187,3 @@ def _write_all(repo: Path, root: Path, tmp: Path, changes: list[Change], made: s
                 target.parent.mkdir(parents=True, exist_ok=True)
                 made.add(target.parent)
             files.write_if_changed(target, change.content, parent_exists=True, tmp_dir=tmp)
-
-
-def _remove_empty_parents(directory: Path, root: Path) -> None:
-    while directory.resolve() != root and directory.resolve().is_relative_to(root):
-        try:
-            directory.rmdir()
-        except OSError:
-            return
-        directory = directory.parent

@@ -260,19 +260,10 @@ def apply(out: Path, changes: list[Change], want: dict[str, str]) -> None:
             raise InputError(Problem(str(target), None, "outside the output directory; refused"))
         if change.action == "delete":
             target.unlink(missing_ok=True)
-            _remove_empty_parents(target.parent, root)
+            files.remove_empty_parents(target.parent, root)
         else:
             assert change.content is not None
             files.write_if_changed(target, change.content)
             if change.path.endswith(".sh"):
                 os.chmod(target, 0o755)
     files.write_if_changed(out / INDEX, json.dumps(sorted(want), indent=1) + "\n")
-
-
-def _remove_empty_parents(directory: Path, root: Path) -> None:
-    while directory.resolve() != root and directory.resolve().is_relative_to(root):
-        try:
-            directory.rmdir()
-        except OSError:
-            return
-        directory = directory.parent

@@ -34,6 +34,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from relay.sandbox.common.faults import Decision, Fault, FaultInjector
 from relay.sandbox.common.front import HttpFront, Reply, Request, ResetConnection
+from relay.sandbox.common.recording import recorded_body
 from relay.sandbox.common.registry import RegistryTarget, session
 from relay.sandbox.harbor import cron as cronlib
 from relay.sandbox.harbor import errors, spec
@@ -400,7 +401,7 @@ class HarborServer:
         action = route.operation if route else None
         sec = ANONYMOUS
         extra: list[tuple[str, str]] = []
-        body_record = _parse_json_or_text(request.body)
+        body_record = recorded_body(request.body)
         try:
             decision = self.faults.decide(action)
             if decision.delay:
@@ -1757,15 +1758,6 @@ def _has_sid_cookie(request: Request) -> bool:
             if name == "sid":
                 return True
     return False
-
-
-def _parse_json_or_text(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return body.decode("utf-8", "replace")
 
 
 _SECRET_KEYS = {"access_secret", "secret", "password"}

@@ -13,13 +13,29 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from relay.errors import OperationFailed
 
 # The temporary file of a write: `.<name>.relay-<pid>.tmp`, beside the target or in the
 # caller's `tmp_dir`. A process killed mid-write leaves one behind (STRAY_TMP matches them).
 STRAY_TMP = re.compile(r"\A\..+\.relay-[0-9]+\.tmp\Z")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file a stage that owns a directory (relay generate's Dockerfiles, relay clients'
+    output directory) creates, updates or deletes: planned, printed, then applied."""
+
+    action: Literal["create", "update", "delete"]
+    path: str  # relative to the directory the stage writes into
+    content: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.path}"
+
 
 _writes = threading.Condition()
 _in_progress = 0
@@ -89,6 +105,17 @@ def _write(path: Path, data: bytes, parent_exists: bool, tmp_dir: Path | None) -
             tmp.unlink(missing_ok=True)
             raise
     return True
+
+
+def remove_empty_parents(directory: Path, root: Path) -> None:
+    """Remove `directory` and its parents while they are empty, up to (not including) `root`,
+    the resolved directory a stage owns; a delete leaves no empty directory behind."""
+    while directory.resolve() != root and directory.resolve().is_relative_to(root):
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
 
 
 def remove_strays(path: Path) -> list[Path]:

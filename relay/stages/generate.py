@@ -12,15 +12,14 @@ import logging
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from relay import files, untrusted
 from relay.config.lockfile import Lock
 from relay.config.mirrors import MirrorList
 from relay.config.pins import pins
 from relay.errors import InputError, Problem
+from relay.files import Change
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +33,6 @@ _FROM_RE = re.compile(
     r"FROM [A-Za-z0-9.\[\]:-]+(?:/[a-z0-9._-]+)+:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
     r"@sha256:[a-f0-9]{64}\n"
 )
-
-
-@dataclass(frozen=True)
-class Change:
-    action: Literal["create", "update", "delete"]
-    path: str  # relative to the repository root
-    content: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.path}"
 
 
 def dockerfile(pinned: str) -> str:
@@ -190,7 +179,7 @@ def _write_all(repo: Path, root: Path, tmp: Path, changes: list[Change], made: s
         if change.action == "delete":
             target.unlink(missing_ok=True)
             if target.parent != tmp:  # the temporary directory stays until the writes are done
-                _remove_empty_parents(target.parent, root)
+                files.remove_empty_parents(target.parent, root)
                 made.clear()
         else:
             assert change.content is not None
@@ -198,12 +187,3 @@ def _write_all(repo: Path, root: Path, tmp: Path, changes: list[Change], made: s
                 target.parent.mkdir(parents=True, exist_ok=True)
                 made.add(target.parent)
             files.write_if_changed(target, change.content, parent_exists=True, tmp_dir=tmp)
-
-
-def _remove_empty_parents(directory: Path, root: Path) -> None:
-    while directory.resolve() != root and directory.resolve().is_relative_to(root):
-        try:
-            directory.rmdir()
-        except OSError:
-            return
-        directory = directory.parent

@@ -118,6 +118,21 @@ class Backend:
         return TagRow(info, created, updated)
 
 
+class EditionApi:
+    """What each edition's API (personal.PersonalApi, enterprise.EnterpriseApi) stands on: the
+    shared backend, and the temporary login GetAuthorizationToken hands out."""
+
+    def __init__(self, backend: Backend, token_user: str, token_password: str) -> None:
+        self.backend = backend
+        self.state = backend.state
+        self.token_user = token_user
+        self.token_password = token_password
+
+    @property
+    def quirks(self) -> Quirks:
+        return self.backend.quirks
+
+
 def page_slice(items: list, page: int, page_size: int) -> list:
     start = (page - 1) * page_size
     return items[start : start + page_size]

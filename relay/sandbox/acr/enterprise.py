@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from relay.sandbox.acr import errors
-from relay.sandbox.acr.backend import Backend, TagRow, bare_hex, page_slice
-from relay.sandbox.acr.quirks import ENTERPRISE_PAGE_SIZE_MAX, Quirks
+from relay.sandbox.acr.backend import EditionApi, TagRow, bare_hex, page_slice
+from relay.sandbox.acr.quirks import ENTERPRISE_PAGE_SIZE_MAX
 from relay.sandbox.acr.state import (
     DETAIL_MAX,
     DOCKERFILE_LOCATION_LEN,
@@ -97,17 +97,7 @@ def _repeat_list(p: Params, name: str) -> list[str]:
     return [v for _, v in found]
 
 
-class EnterpriseApi:
-    def __init__(self, backend: Backend, token_user: str, token_password: str) -> None:
-        self.backend = backend
-        self.state = backend.state
-        self.token_user = token_user
-        self.token_password = token_password
-
-    @property
-    def quirks(self) -> Quirks:
-        return self.backend.quirks
-
+class EnterpriseApi(EditionApi):
     def _page(self, p: Params) -> tuple[int, int]:
         """PageNo and PageSize; above 100 a page is refused or clamped
         (Quirks.enterprise_page_size_over_max)."""

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relay.sandbox.acr import errors
-from relay.sandbox.acr.backend import Backend, TagRow, bare_hex, page_slice
-from relay.sandbox.acr.quirks import Quirks
+from relay.sandbox.acr.backend import EditionApi, TagRow, bare_hex, page_slice
 from relay.sandbox.acr.state import (
     DETAIL_MAX,
     DOCKERFILE_LOCATION_LEN,
@@ -245,17 +244,7 @@ def match(method: str, path: str) -> tuple[str, dict[str, str]] | None:
 # --- The API -----------------------------------------------------------------------------------
 
 
-class PersonalApi:
-    def __init__(self, backend: Backend, token_user: str, token_password: str) -> None:
-        self.backend = backend
-        self.state = backend.state
-        self.token_user = token_user
-        self.token_password = token_password
-
-    @property
-    def quirks(self) -> Quirks:
-        return self.backend.quirks
-
+class PersonalApi(EditionApi):
     def handle(self, action: str, req: RoaRequest) -> Any:
         handler: Handler = getattr(type(self), "op_" + action)
         return handler(self, req)

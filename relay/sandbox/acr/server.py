@@ -27,6 +27,7 @@ from relay.sandbox.acr.quirks import Quirks
 from relay.sandbox.acr.state import ENTERPRISE, PERSONAL, Call, Edition, State, is_read_action
 from relay.sandbox.common.faults import Decision
 from relay.sandbox.common.front import HttpFront, Reply, Request, ResetConnection
+from relay.sandbox.common.recording import recorded_body
 from relay.sandbox.common.registry import RegistryTarget
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class AcrServer:
         body: bytes,
         rid: str,
     ) -> Response:
-        parsed_body = _parse_json_or_text(body)
+        parsed_body = recorded_body(body)
         found = match(method, path)
         action = found[0] if found else None
         resp: Response
@@ -271,15 +272,6 @@ class AcrServer:
             action if known else None, ENTERPRISE, method, path, recorded, None, resp.status, code
         )
         return resp
-
-
-def _parse_json_or_text(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return body.decode("utf-8", "replace")
 
 
 def _reply(resp: Response) -> Reply:

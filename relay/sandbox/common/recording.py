@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,16 @@ class Call:
     @property
     def is_read(self) -> bool:
         return self.action is not None and not self.write
+
+
+def recorded_body(body: bytes) -> Any:
+    """A request body as :attr:`Call.body` holds it."""
+    if not body:
+        return None
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return body.decode("utf-8", "replace")
 
 
 C = TypeVar("C", bound=Call)

@@ -34,6 +34,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from relay.sandbox.common.faults import Decision, Fault, FaultInjector
 from relay.sandbox.common.front import HttpFront, Reply, Request, ResetConnection
+from relay.sandbox.common.recording import recorded_body
 from relay.sandbox.common.registry import RegistryTarget, session
 from relay.sandbox.harbor import cron as cronlib
 from relay.sandbox.harbor import errors, spec
@@ -83,6 +84,7 @@ from relay.sandbox.harbor.state import (
     now,
     timestamp,
 )
+from relay.stages.acr.regions import REGIONS as ACR_REGIONS
 
 log = logging.getLogger(__name__)
 
@@ -109,31 +111,6 @@ REGISTERED_ADAPTERS = (
     "quay",
     "tencent-tcr",
     "volcengine-cr",
-)
-ACR_REGIONS = (
-    "cn-qingdao",
-    "cn-beijing",
-    "cn-zhangjiakou",
-    "cn-huhehaote",
-    "cn-wulanchabu",
-    "cn-hangzhou",
-    "cn-shanghai",
-    "cn-shenzhen",
-    "cn-heyuan",
-    "cn-guangzhou",
-    "cn-chengdu",
-    "cn-hongkong",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-southeast-5",
-    "ap-south-1",
-    "ap-northeast-1",
-    "us-west-1",
-    "us-east-1",
-    "eu-central-1",
-    "eu-west-1",
-    "me-east-1",
 )
 # distribution's reference.NameRegexp, anchored (lib.RepositoryNameRe).
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
@@ -424,7 +401,7 @@ class HarborServer:
         action = route.operation if route else None
         sec = ANONYMOUS
         extra: list[tuple[str, str]] = []
-        body_record = _parse_json_or_text(request.body)
+        body_record = recorded_body(request.body)
         try:
             decision = self.faults.decide(action)
             if decision.delay:
@@ -1781,15 +1758,6 @@ def _has_sid_cookie(request: Request) -> bool:
             if name == "sid":
                 return True
     return False
-
-
-def _parse_json_or_text(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return body.decode("utf-8", "replace")
 
 
 _SECRET_KEYS = {"access_secret", "secret", "password"}

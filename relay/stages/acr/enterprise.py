@@ -7,11 +7,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from aliyunsdkcore.request import AcsRequest, CommonRequest
+from aliyunsdkcore.request import AcsRequest
 
 from relay.stages.acr.api import ONCE_ONLY
 from relay.stages.acr.errors import AcrError
-from relay.stages.acr.sdk import SdkClient, sdk_class
+from relay.stages.acr.sdk import SdkClient, new_request
 from relay.stages.acr.state import (
     Binding,
     Build,
@@ -39,14 +39,7 @@ class EnterpriseClient(SdkClient):
 
     def _call(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         def build() -> AcsRequest:
-            cls = sdk_class(ENTERPRISE_VERSION, action)
-            if cls is not None:
-                request = cls()
-            else:
-                request = CommonRequest(
-                    version=ENTERPRISE_VERSION, action_name=action, product="cr"
-                )
-            request.set_method("POST")
+            request = new_request(ENTERPRISE_VERSION, action, "POST")
             request.add_query_param("InstanceId", str(self.settings.instance_id))
             for key, value in (params or {}).items():
                 if isinstance(value, (list, tuple)):

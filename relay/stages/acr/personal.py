@@ -8,11 +8,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from aliyunsdkcore.request import AcsRequest, CommonRequest
+from aliyunsdkcore.request import AcsRequest
 
 from relay.stages.acr.api import ONCE_ONLY
 from relay.stages.acr.errors import AcrError
-from relay.stages.acr.sdk import SdkClient, sdk_class
+from relay.stages.acr.sdk import SdkClient, new_request
 from relay.stages.acr.state import (
     Binding,
     Build,
@@ -48,14 +48,7 @@ class PersonalClient(SdkClient):
         method, uri = PERSONAL_OPERATIONS[action]
 
         def build() -> AcsRequest:
-            cls = sdk_class(PERSONAL_VERSION, action)
-            if cls is not None:
-                request = cls()
-            else:
-                request = CommonRequest(
-                    version=PERSONAL_VERSION, action_name=action, uri_pattern=uri, product="cr"
-                )
-                request.set_method(method)
+            request = new_request(PERSONAL_VERSION, action, method, uri)
             for key, value in (path or {}).items():
                 request.add_path_param(key, str(value))
             for key, value in (query or {}).items():

@@ -36,7 +36,7 @@ import requests
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
 from aliyunsdkcore.client import AcsClient
-from aliyunsdkcore.request import AcsRequest
+from aliyunsdkcore.request import AcsRequest, CommonRequest
 
 from relay.net.retry import RetryPolicy, retrying
 from relay.stages.acr.api import CallStats, kind_of
@@ -283,3 +283,17 @@ def sdk_class(version: str, action: str) -> type[AcsRequest] | None:
         return getattr(importlib.import_module(module), f"{action}Request")
     except (ImportError, AttributeError):
         return None
+
+
+def new_request(version: str, action: str, method: str, uri: str | None = None) -> AcsRequest:
+    """A fresh request for `action`: the SDK's own class, or a CommonRequest (with the URI, for
+    ROA) for operations aliyun-python-sdk-cr lacks. The method is set either way; for the SDK's
+    classes it is the one they carry (tests/test_acr_client.py checks the table against them)."""
+    cls = sdk_class(version, action)
+    request = (
+        cls()
+        if cls is not None
+        else CommonRequest(version=version, action_name=action, uri_pattern=uri, product="cr")
+    )
+    request.set_method(method)
+    return request

@@ -24,6 +24,7 @@ import yaml
 from relay.config import naming, schema, yamlnodes
 from relay.config.settings import RETRY, RetrySettings
 from relay.errors import InputError, Problem
+from relay.stages.acr.regions import REGIONS
 
 Edition = Literal["personal", "enterprise"]
 EDITIONS: tuple[Edition, ...] = ("personal", "enterprise")
@@ -37,35 +38,6 @@ KEY_ENV_PAIRS = (
 # (https://www.alibabacloud.com/help/en/sdk/developer-reference/credentials), one per pair above.
 TOKEN_ENV = ("ALIBABA_CLOUD_SECURITY_TOKEN", "ALIYUN_SECURITY_TOKEN")
 
-# The regions Harbor's ali-acr adapter offers (goharbor/harbor src/pkg/reg/adapter/aliacr/
-# adapter.go, getAdapterInfo; docs/vendors/harbor.md#the-ali-acr-adapter). A region not listed
-# is refused with the nearest one, unless acr.endpoint names the API explicitly (a region
-# opened after this list was written).
-REGIONS = (
-    "cn-qingdao",
-    "cn-beijing",
-    "cn-zhangjiakou",
-    "cn-huhehaote",
-    "cn-wulanchabu",
-    "cn-hangzhou",
-    "cn-shanghai",
-    "cn-shenzhen",
-    "cn-heyuan",
-    "cn-guangzhou",
-    "cn-chengdu",
-    "cn-hongkong",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-southeast-5",
-    "ap-south-1",
-    "ap-northeast-1",
-    "us-west-1",
-    "us-east-1",
-    "eu-central-1",
-    "eu-west-1",
-    "me-east-1",
-)
 # Keys people write for the AccessKey: it comes from the environment, never from the file.
 SECRET_HINT = (
     "secrets never go in mirrors/relay.yaml; relay reads the AccessKey from "
@@ -231,6 +203,8 @@ def _check(
     items: dict[str, tuple[yaml.Node, yaml.Node]],
     problems: list[Problem],
 ) -> None:
+    # A region Harbor's adapter does not list is refused with the nearest one, unless acr.endpoint
+    # names the API explicitly (a region opened after the list was written).
     if "region" in items and result.region not in REGIONS and "endpoint" not in items:
         close = difflib.get_close_matches(result.region, REGIONS, n=1, cutoff=0.6)
         problems.append(

@@ -21,6 +21,7 @@ from typing import Literal, get_args
 
 from relay import files
 from relay.errors import InputError, Problem
+from relay.files import Change
 from relay.output.tables import escape
 from relay.stages.clients import kubeadm, kustomize, kyverno, mapping, nodes
 from relay.stages.clients.model import (
@@ -131,16 +132,6 @@ def render(c: Clients, fmt: Format) -> Output:
 
 
 # --- an output directory -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Change:
-    action: Literal["create", "update", "delete"]
-    path: str  # relative to the output directory
-    content: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.path}"
 
 
 def desired(c: Clients) -> tuple[dict[str, str], list[str]]:
@@ -269,19 +260,10 @@ def apply(out: Path, changes: list[Change], want: dict[str, str]) -> None:
             raise InputError(Problem(str(target), None, "outside the output directory; refused"))
         if change.action == "delete":
             target.unlink(missing_ok=True)
-            _remove_empty_parents(target.parent, root)
+            files.remove_empty_parents(target.parent, root)
         else:
             assert change.content is not None
             files.write_if_changed(target, change.content)
             if change.path.endswith(".sh"):
                 os.chmod(target, 0o755)
     files.write_if_changed(out / INDEX, json.dumps(sorted(want), indent=1) + "\n")
-
-
-def _remove_empty_parents(directory: Path, root: Path) -> None:
-    while directory.resolve() != root and directory.resolve().is_relative_to(root):
-        try:
-            directory.rmdir()
-        except OSError:
-            return
-        directory = directory.parent

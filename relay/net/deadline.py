@@ -214,24 +214,27 @@ def guard(response: Any, seconds: float | None, label: str = "") -> Iterator[Wat
         _disarm(watch)
 
 
+def _to_current_watch(target: Any) -> None:
+    """Attach a socket or connection to the watch of the request being made, if any."""
+    watch = _current.get()
+    if watch is not None:
+        watch.attach(target)
+
+
 class WatchedHTTPConnection(HTTPConnection):
     """Attaches its new socket to the current request's watch as soon as it is connected, so
     a TLS handshake or a proxy CONNECT can be cut short too."""
 
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
-        watch = _current.get()
-        if watch is not None:
-            watch.attach(_Descriptor(sock.fileno()))
+        _to_current_watch(_Descriptor(sock.fileno()))
         return sock
 
 
 class WatchedHTTPSConnection(HTTPSConnection):
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
-        watch = _current.get()
-        if watch is not None:
-            watch.attach(_Descriptor(sock.fileno()))
+        _to_current_watch(_Descriptor(sock.fileno()))
         return sock
 
 
@@ -242,9 +245,7 @@ class WatchedHTTPConnectionPool(HTTPConnectionPool):
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         connection = super()._get_conn(timeout)
-        watch = _current.get()
-        if watch is not None:
-            watch.attach(connection)
+        _to_current_watch(connection)
         return connection
 
 
@@ -253,9 +254,7 @@ class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         connection = super()._get_conn(timeout)
-        watch = _current.get()
-        if watch is not None:
-            watch.attach(connection)
+        _to_current_watch(connection)
         return connection
 
 

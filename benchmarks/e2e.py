@@ -23,31 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from relay.sandbox.demo import Demo  # noqa: E402
-from relay.sandbox.stack import SeedImage  # noqa: E402
-
-UPSTREAM_NAMES = (
-    "docker.io/library/nginx",
-    "docker.io/library/redis",
-    "docker.io/library/alpine",
-    "registry.k8s.io/pause",
-    "registry.k8s.io/coredns",
-    "registry.k8s.io/etcd",
-    "ghcr.io/fluxcd/source-controller",
-    "ghcr.io/dexidp/dex",
-    "quay.io/coreos/etcd",
-    "quay.io/prometheus/node-exporter",
-    "quay.io/cilium/cilium",
-    "docker.io/library/busybox",
-)
-
-
-def images(n: int) -> tuple[SeedImage, ...]:
-    out = []
-    for i in range(n):
-        name = UPSTREAM_NAMES[i % len(UPSTREAM_NAMES)]
-        suffix = "" if i < len(UPSTREAM_NAMES) else f"-{i // len(UPSTREAM_NAMES)}"
-        out.append(SeedImage(name + suffix, "1.0.0"))
-    return tuple(out)
+from relay.sandbox.stack import seed_images  # noqa: E402
 
 
 def upstream_requests(demo: Demo) -> int:
@@ -61,7 +37,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=10)
     args = parser.parse_args()
-    wanted = images(args.images)
+    wanted = seed_images(args.images)
     with (
         tempfile.TemporaryDirectory(prefix="relay-e2e-bench-") as tmp,
         contextlib.redirect_stdout(io.StringIO()),

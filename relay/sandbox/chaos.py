@@ -51,7 +51,14 @@ from typing import Any
 from relay.output.tables import Column, Table
 from relay.sandbox.common.faults import FAULT_KINDS, RandomFaults
 from relay.sandbox.demo import PROJECT, Demo
-from relay.sandbox.stack import ACR_NAMESPACE, ACR_TOKEN_USER, GITHUB, HARBOR_ADMIN, SeedImage
+from relay.sandbox.stack import (
+    ACR_NAMESPACE,
+    ACR_TOKEN_USER,
+    GITHUB,
+    HARBOR_ADMIN,
+    SeedImage,
+    seed_images,
+)
 
 STEPS = ("lock", "generate", "commit", "acr", "harbor-apply", "harbor-replicate", "verify")
 KILLABLE = ("lock", "generate", "acr", "harbor-apply", "harbor-replicate")
@@ -61,32 +68,8 @@ FAST_POLICY = f"{POLICY}-now"
 _RETRY_LINE = re.compile(r"; retry \d+ of \d+ in ")
 _STRAY_TMP = re.compile(r"\A\..+\.relay-[0-9]+\.tmp\Z")  # relay.files.STRAY_TMP
 
+
 # Upstream names for N images, one tag each; past the list a suffix makes more.
-UPSTREAM_NAMES = (
-    "docker.io/library/nginx",
-    "registry.k8s.io/pause",
-    "quay.io/coreos/etcd",
-    "docker.io/library/redis",
-    "ghcr.io/fluxcd/source-controller",
-    "registry.k8s.io/coredns",
-    "quay.io/prometheus/node-exporter",
-    "docker.io/library/alpine",
-    "ghcr.io/dexidp/dex",
-    "quay.io/cilium/cilium",
-    "registry.k8s.io/etcd",
-    "docker.io/library/busybox",
-)
-
-
-def images(n: int) -> tuple[SeedImage, ...]:
-    out = []
-    for i in range(n):
-        name = UPSTREAM_NAMES[i % len(UPSTREAM_NAMES)]
-        suffix = "" if i < len(UPSTREAM_NAMES) else f"-{i // len(UPSTREAM_NAMES)}"
-        out.append(SeedImage(name + suffix, "1.0.0"))
-    return tuple(out)
-
-
 @dataclass(frozen=True)
 class ChaosConfig:
     images: int = 3
@@ -208,7 +191,7 @@ class Chaos:
         self.sandbox = self.demo.sandbox
         self.repo = self.demo.repo
         self.logs = base / "logs"
-        self.images = images(config.images)
+        self.images = seed_images(config.images)
         self.rng = random.Random(config.seed)
         self.result = ChaosResult(config)
         self._kills_left = config.max_kills

@@ -65,6 +65,34 @@ class SeedImage:
         return self.name.split("/", 1)[1]
 
 
+# Names under the four upstream stand-ins, one registry after another, so that a few images
+# already touch every registry; beyond twelve, a suffix makes each name new.
+SEED_NAMES = (
+    "docker.io/library/nginx",
+    "registry.k8s.io/pause",
+    "quay.io/coreos/etcd",
+    "docker.io/library/redis",
+    "ghcr.io/fluxcd/source-controller",
+    "registry.k8s.io/coredns",
+    "quay.io/prometheus/node-exporter",
+    "docker.io/library/alpine",
+    "ghcr.io/dexidp/dex",
+    "quay.io/cilium/cilium",
+    "registry.k8s.io/etcd",
+    "docker.io/library/busybox",
+)
+
+
+def seed_images(n: int) -> tuple[SeedImage, ...]:
+    """N distinct multi-platform images at tag 1.0.0 (benchmarks and the chaos run)."""
+    out = []
+    for i in range(n):
+        name = SEED_NAMES[i % len(SEED_NAMES)]
+        suffix = "" if i < len(SEED_NAMES) else f"-{i // len(SEED_NAMES)}"
+        out.append(SeedImage(name + suffix, "1.0.0"))
+    return tuple(out)
+
+
 DEFAULT_IMAGES = (
     SeedImage("docker.io/library/nginx", "1.27.3"),
     SeedImage("docker.io/library/alpine", "3.20.3"),

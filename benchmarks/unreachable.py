@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time to a clear failure when upstream is out of reach, and how fast Ctrl-C ends a run.
 
-Behind the firewall (issue 11) upstream registries either do not resolve or accept a
+Behind the firewall upstream registries either do not resolve or accept a
 connection and never answer. Each case runs the relay CLI in a child process whose upstream
 names (registry.k8s.io, quay.io) either fail to resolve or lead to a black-hole listener on
 loopback (tests/fixtures/blackhole.py; every other non-loopback name fails to resolve too, so

@@ -1,4 +1,4 @@
-"""The conventions of the tools relay's users know (issue 11, sections 2 and 3): skopeo's and
+"""The conventions of the tools relay's users know: skopeo's and
 crane's flags on copy and sync, global flags before or after the command, --help with examples,
 shell completion, progress only on a terminal, quiet logs for insecure registries, one retry
 wording across the registry, ACR and Harbor clients."""

@@ -348,7 +348,7 @@ def test_acr_apply_document(
     assert doc["counts"]["built"] == 1 and doc["namespace"] == "relay-json"
 
 
-@pytest.mark.slow  # the refused connection is retried with backoff (issue 11, section 1)
+@pytest.mark.slow  # the refused connection is retried with backoff
 def test_plan_does_not_say_the_lock_is_complete_when_upstream_was_not_asked(
     tmp_path, capsys
 ) -> None:

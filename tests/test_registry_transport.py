@@ -147,7 +147,7 @@ def _closed_port() -> int:
 
 def test_connection_refused_by_a_new_host_is_rechecked_once(sleeps: Sleeps) -> None:
     # A host that has not answered in this run and refuses: one quick re-check, not the
-    # policy's attempts (issue 11: refused is not load), then it is down for the run.
+    # policy's attempts (refused is not load), then it is down for the run.
     port = _closed_port()
     transport = _transport(sleeps, attempts=3)
     with pytest.raises(ConnectionFailed) as info:

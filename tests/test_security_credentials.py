@@ -1,4 +1,4 @@
-"""A credential goes only to the host it was configured for (issue 14, "High").
+"""A credential goes only to the host it was configured for.
 
 Attacked from every side a credential can leave by: a look-alike host that folds to the same
 environment variable, a token realm on plain HTTP, a token cached for another registry, a 401

@@ -1,4 +1,4 @@
-"""What a pull request or a user hands relay (issue 14, "Medium" 5-7 and "Low"): files that are
+"""What a pull request or a user hands relay: files that are
 not what they seem, YAML bombs in sync files, regexes that backtrack, settings that would fail
 later, stray temporary files, a read-only repository. Each ends in one line naming the file and
 the right exit code, never a traceback, and nothing is written or deleted outside the repo.

@@ -1,4 +1,4 @@
-"""One choke point for what relay writes (issue 14, "Medium" 1-2): every derived form of every
+"""One choke point for what relay writes: every derived form of every
 secret is redacted, and server text cannot forge annotations or drive the terminal, on stdout,
 stderr, logs, tables, the job summary and the PR comment.
 """

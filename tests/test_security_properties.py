@@ -1,4 +1,4 @@
-"""No tracebacks, ever (issue 14, "Low"): relay's CLI driven with generated hostile files.
+"""No tracebacks, ever: relay's CLI driven with generated hostile files.
 
 Every file relay reads from a repository or a command line (the list, the settings, the lock,
 image-syncer's images and auth files, REGISTRY_AUTH_FILE) is generated as non-UTF-8 bytes,

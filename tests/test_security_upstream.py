@@ -1,4 +1,4 @@
-"""A hostile upstream registry (issue 14, "Medium" 1-4): what a server sends is validated at
+"""A hostile upstream registry: what a server sends is validated at
 the edge, bounded in size and time, sanitised before it is printed, and cannot make relay
 print a secret.
 

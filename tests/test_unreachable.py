@@ -1,4 +1,4 @@
-"""Upstream out of reach (issue 11, part 1): found out once per run, fast, in parallel, said once
+"""Upstream out of reach: found out once per run, fast, in parallel, said once
 per registry with what to do, and Ctrl-C ends a run within a second.
 
 Each measured problem of the issue has a test here: `relay lock` with unreachable registries
@@ -91,7 +91,7 @@ def test_lock_finds_three_unreachable_registries_in_parallel_and_says_so_once_ea
     err = capsys.readouterr().err
     assert code == 1
     # Two tries of 1 s for each silent registry, side by side; one after another would take
-    # twice as long. Before issue 11: five tries of 10 s per registry, one after another.
+    # twice as long. Before: five tries of 10 s per registry, one after another.
     assert took < 3.8, took
     # Found out once: two tries, not two per tag (the black hole counts connections).
     assert hole.accepted == 2
@@ -162,8 +162,8 @@ def test_publish_of_many_images_on_a_dead_registry_fails_all_at_once(
         took = time.monotonic() - started
     captured = capsys.readouterr()
     assert code == 1
-    # One discovery for the registry, not one per image: two connections in all. Before
-    # issue 11 every image waited out five tries again (9 min 15 s for the 13 shipped ones).
+    # One discovery for the registry, not one per image: two connections in all. Before,
+    # every image waited out five tries again (9 min 15 s for the 13 shipped ones).
     assert hole.accepted == 2
     assert took < 4.0, took
     assert captured.out.count("quay.io is not reachable from this machine") == 13

@@ -1,5 +1,5 @@
 """`relay validate` catches before the run what used to fail during it, and says what to do
-about the YAML mistakes people make (issue 11, section 5)."""
+about the YAML mistakes people make."""
 
 from __future__ import annotations
 

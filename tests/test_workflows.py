@@ -1,6 +1,6 @@
 """The GitHub workflows: zizmor finds nothing at its default persona, every file validates against
-GitHub's workflow (and Dependabot) JSON Schema as check-jsonschema vendors it, the rules of
-issue 12 hold in every workflow, and the shell in the steps passes relay the arguments it should.
+GitHub's workflow (and Dependabot) JSON Schema as check-jsonschema vendors it, the hardening
+rules hold in every workflow, and the shell in the steps passes relay the arguments it should.
 
 zizmor and check-jsonschema are in the test extra; a missing one fails, it does not skip.
 """

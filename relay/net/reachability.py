@@ -1,6 +1,6 @@
 """Which hosts answer, found out once per run and remembered.
 
-Behind the firewall, unreachable upstream is the normal case (issue 11): a name that does not
+Behind the firewall, unreachable upstream is the normal case: a name that does not
 resolve, or a connection that is accepted and never answered. Without a memory of it every
 image on such a registry waits out the same timeouts and retries again, one after another.
 `Reachability` is that memory, shared by every client of a run (relay.registry.pool); the

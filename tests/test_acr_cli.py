@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from relay import cli
+from tests.helpers import write_repo
 
 pytestmark = [pytest.mark.buildah, pytest.mark.slow]
 
@@ -29,27 +29,22 @@ def test_plan_apply_plan(
     upstream = registry_factory("plain")
     emu.map_upstream(upstream.host, upstream)
     image_factory.push(upstream, "org/app", "1.0", "docker", seed="cli-app")
-    repo = tmp_path / "relay"
-    (repo / "mirrors").mkdir(parents=True)
-    (repo / "mirrors/images.yaml").write_text(
-        f"images:\n  - source: {upstream.host}/org/app\n    name: app\n    tags: ['1.0']\n"
-    )
-    (repo / "mirrors/relay.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            acr:
-              namespace: relay-cli
-              source:
-                github: {GITHUB}
-              poll:
-                interval: 0.05
-                max_interval: 0.2
-                timeout: 120
-              retry:
-                backoff: 0.01
-                max_backoff: 0.05
-            """
-        )
+    repo = write_repo(
+        tmp_path / "relay",
+        f"images:\n  - source: {upstream.host}/org/app\n    name: app\n    tags: ['1.0']\n",
+        f"""\
+        acr:
+          namespace: relay-cli
+          source:
+            github: {GITHUB}
+          poll:
+            interval: 0.05
+            max_interval: 0.2
+            timeout: 120
+          retry:
+            backoff: 0.01
+            max_backoff: 0.05
+        """,
     )
     monkeypatch.setenv("RELAY_ACR_ENDPOINT", emu.endpoint)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", emu.access_key_id)

@@ -14,6 +14,7 @@ import pytest
 
 from relay import cli
 from relay.sandbox.harbor import Quirks
+from tests import helpers
 from tests.fixtures.harbor import HarborEmulator, HarborFactory, robot
 from tests.fixtures.skopeo import docker_ref
 
@@ -490,25 +491,20 @@ def test_after_acr_builds_harbor_serves_the_image_acr_built(
     upstream = registry_factory("plain")
     acr.map_upstream(upstream.host, upstream)
     image_factory.push(upstream, "org/app", "1.0", "docker", seed="harbor-e2e")
-    repo = tmp_path / "relay"
-    (repo / "mirrors").mkdir(parents=True)
-    (repo / "mirrors/images.yaml").write_text(
-        f"images:\n  - source: {upstream.host}/org/app\n    name: app\n    tags: ['1.0']\n"
-    )
-    (repo / "mirrors/relay.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            acr:
-              namespace: {NS}
-              source: {{github: octo/e2e}}
-              poll: {{interval: 0.05, max_interval: 0.2, timeout: 120}}
-              retry: {{backoff: 0.01, max_backoff: 0.05}}
-            harbor:
-              url: {h.url}
-              project: mirror
-              poll: {{interval: 0.05, max_interval: 0.3, timeout: 90, settle: 0.3}}
-            """
-        )
+    repo = helpers.write_repo(
+        tmp_path / "relay",
+        f"images:\n  - source: {upstream.host}/org/app\n    name: app\n    tags: ['1.0']\n",
+        f"""\
+        acr:
+          namespace: {NS}
+          source: {{github: octo/e2e}}
+          poll: {{interval: 0.05, max_interval: 0.2, timeout: 120}}
+          retry: {{backoff: 0.01, max_backoff: 0.05}}
+        harbor:
+          url: {h.url}
+          project: mirror
+          poll: {{interval: 0.05, max_interval: 0.3, timeout: 90, settle: 0.3}}
+        """,
     )
     monkeypatch.setenv("RELAY_ACR_ENDPOINT", acr.endpoint)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", acr.access_key_id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from relay import cli
 from relay.registry.credentials import EnvCredentials
+from tests.helpers import write_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "json.md"
@@ -82,20 +82,15 @@ def copy_repo(tmp_path: Path, token_registry, tls_registry, image_factory, monke
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     ns = f"json-{uuid.uuid4().hex[:6]}"
     index = image_factory.push(token_registry, f"{ns}/app", "1.0", "oci-index", seed=ns + "a")
-    repo = tmp_path / "relay"
-    (repo / "mirrors").mkdir(parents=True)
-    (repo / "mirrors/images.yaml").write_text(
-        f"images:\n  - source: {token_registry.host}/{ns}/app\n    name: app\n    tags: ['1.0']\n"
-    )
-    (repo / "mirrors/relay.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            transport: copy
-            copy: {{registry: "{tls_registry.host}", namespace: {ns}}}
-            registries:
-              ca_bundles: {{"127.0.0.1": "{tls_registry.ca_file}"}}
-            """
-        )
+    repo = write_repo(
+        tmp_path / "relay",
+        f"images:\n  - source: {token_registry.host}/{ns}/app\n    name: app\n    tags: ['1.0']\n",
+        f"""\
+        transport: copy
+        copy: {{registry: "{tls_registry.host}", namespace: {ns}}}
+        registries:
+          ca_bundles: {{"127.0.0.1": "{tls_registry.ca_file}"}}
+        """,
     )
     return repo, ns, index
 
@@ -281,21 +276,16 @@ def _acr_repo(emu, registry_factory, image_factory, tmp_path, monkeypatch) -> Pa
     upstream = registry_factory("plain")
     emu.map_upstream(upstream.host, upstream)
     image_factory.push(upstream, "org/app", "1.0", "docker", seed=f"{tmp_path}json-app")
-    repo = tmp_path / "relay"
-    (repo / "mirrors").mkdir(parents=True)
-    (repo / "mirrors/images.yaml").write_text(
-        f"images:\n  - source: {upstream.host}/org/app\n    name: app\n    tags: ['1.0']\n"
-    )
-    (repo / "mirrors/relay.yaml").write_text(
-        textwrap.dedent(
-            """\
-            acr:
-              namespace: relay-json
-              source: {github: octo/relay-json}
-              poll: {interval: 0.05, max_interval: 0.2, timeout: 120}
-              retry: {backoff: 0.01, max_backoff: 0.05}
-            """
-        )
+    repo = write_repo(
+        tmp_path / "relay",
+        f"images:\n  - source: {upstream.host}/org/app\n    name: app\n    tags: ['1.0']\n",
+        """\
+        acr:
+          namespace: relay-json
+          source: {github: octo/relay-json}
+          poll: {interval: 0.05, max_interval: 0.2, timeout: 120}
+          retry: {backoff: 0.01, max_backoff: 0.05}
+        """,
     )
     monkeypatch.setenv("RELAY_ACR_ENDPOINT", emu.endpoint)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", emu.access_key_id)

@@ -31,6 +31,7 @@ from tests.fakes.registry import FakeRegistry
 from tests.fixtures.harbor import HarborEmulator
 from tests.fixtures.registries import Registry, free_port, http_session
 from tests.fixtures.skopeo import docker_ref
+from tests.helpers import write_repo
 from tests.test_harbor_stage import use
 from tests.test_inspect import _image, _index
 
@@ -543,30 +544,25 @@ def test_build_transport_acr_builds_then_missing_mismatch_and_stale(
     acr.map_upstream(upstream.host, upstream)
     for tag in ("1.0", "2.0"):
         image_factory.push(upstream, "org/app", tag, "docker", seed=f"{tmp_path}{tag}")
-    repo = tmp_path / "relay"
-    (repo / "mirrors").mkdir(parents=True)
-    (repo / "mirrors/images.yaml").write_text(
-        f"images:\n  - source: {upstream.host}/org/app\n    name: app\n    tags: ['1.0', '2.0']\n"
-    )
-    (repo / "mirrors/relay.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            acr:
-              namespace: {NS}
-              registry_domain: "{acr.registry.host}"   # the stand-in for registry.<region>...
-              source: {{github: octo/verify}}
-              poll: {{interval: 0.05, max_interval: 0.2, timeout: 120}}
-              retry: {{backoff: 0.01, max_backoff: 0.05}}
-            registries:
-              ca_bundles: {{"127.0.0.1": "{h.pki.ca_file}"}}
-            harbor:
-              url: {h.url}
-              project: {PROJECT}
-              source_url: https://registry.cn-hangzhou.aliyuncs.com
-              registry: "{h.registry.host}"
-              poll: {{interval: 0.05, max_interval: 0.3, timeout: 90, settle: 0.3}}
-            """
-        )
+    repo = write_repo(
+        tmp_path / "relay",
+        f"images:\n  - source: {upstream.host}/org/app\n    name: app\n    tags: ['1.0', '2.0']\n",
+        f"""\
+        acr:
+          namespace: {NS}
+          registry_domain: "{acr.registry.host}"   # the stand-in for registry.<region>...
+          source: {{github: octo/verify}}
+          poll: {{interval: 0.05, max_interval: 0.2, timeout: 120}}
+          retry: {{backoff: 0.01, max_backoff: 0.05}}
+        registries:
+          ca_bundles: {{"127.0.0.1": "{h.pki.ca_file}"}}
+        harbor:
+          url: {h.url}
+          project: {PROJECT}
+          source_url: https://registry.cn-hangzhou.aliyuncs.com
+          registry: "{h.registry.host}"
+          poll: {{interval: 0.05, max_interval: 0.3, timeout: 90, settle: 0.3}}
+        """,
     )
     monkeypatch.setenv("RELAY_ACR_ENDPOINT", acr.endpoint)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", acr.access_key_id)

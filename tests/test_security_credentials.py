@@ -312,3 +312,57 @@ def test_harbor_credentials_never_follow_a_page_link_to_another_host(hostile) ->
         list(client.paged("/projects", "list projects"))
     assert other.seen == [] and not _leaked(other.all_text())
     assert any("Basic" in s.headers.get("Authorization", "") for s in harbor.seen)
+
+
+def test_harbor_login_never_goes_to_a_realm_named_after_the_ping(tmp_path: Path) -> None:
+    """Harbor's registry (or a proxy before it) names Harbor's own token service on /v2/ and
+    another host on a manifest's 401: the Harbor login is refused there before it is sent,
+    on every challenge, not only the ping's."""
+    from relay.commands.common import load
+    from relay.commands.verify import harbor_behind
+    from relay.config.lockfile import Lock
+    from relay.config.pins import pins
+    from tests.helpers import DIGEST_A, write_repo
+
+    harbor = FakeRegistry(auth="token", users={"robot$relay": SECRET})
+    evil = FakeRegistry(auth="token", users={})
+    # localhost is another host than 127.0.0.1, where Harbor's url and registry are.
+    evil_realm = evil.url.replace("127.0.0.1", "localhost") + "/token"
+
+    evil_challenge = {"WWW-Authenticate": f'Bearer realm="{evil_realm}",service="harbor-registry"'}
+    for method in ("HEAD", "GET"):
+        harbor.add_fault(method, "/manifests/", status=401, headers=evil_challenge, times=20)
+    repo = write_repo(
+        tmp_path,
+        f"images:\n  - source: docker.io/library/app\n    name: app\n    tags: ['1.0@{DIGEST_A}']\n",
+        f"""\
+        transport: copy
+        copy: {{registry: registry.example.com, namespace: ns}}
+        harbor:
+          url: {harbor.url}
+          project: mirror
+          registry: "{harbor.host}"
+        """,
+    )
+    env = {"HARBOR_USERNAME": "robot$relay", "HARBOR_PASSWORD": SECRET}
+    try:
+        cfg, listed = load(repo)
+        behind, _ = harbor_behind(repo, cfg, Lock(), pins(listed, Lock()), env)
+        assert behind == ["app"]  # unreadable: the safe side
+        assert harbor.requests  # the ping went to Harbor
+        assert evil.token_requests == 0 and not evil.requests
+        assert not _leaked(_sent(evil))
+
+        client = RegistryClient(
+            harbor.host,
+            credentials=Credential("robot$relay", SECRET, source="HARBOR_USERNAME/PASSWORD"),
+            realm_hosts=frozenset({"127.0.0.1"}),
+            retry=FAST,
+        )
+        with pytest.raises(AuthenticationError, match="on none of the hosts 127.0.0.1") as e:
+            client.get_manifest("mirror/app", "1.0")
+        assert "localhost" in str(e.value) and SECRET not in str(e.value)
+        assert not evil.requests
+    finally:
+        harbor.stop()
+        evil.stop()

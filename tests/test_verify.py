@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from relay import cli
-from relay.commands.verify import realm_allowed
 from relay.config import mirrors
 from relay.config.lockfile import Lock
 from relay.config.pins import pins
+from relay.registry.auth import realm_host_allowed
 from relay.registry.client import RegistryClient
 from relay.registry.credentials import EnvCredentials
 from relay.sandbox.stack import git_env
@@ -194,12 +194,14 @@ def test_a_mismatch_names_the_layer_that_differs() -> None:
 
 
 def test_the_harbor_login_goes_to_harbors_own_token_service_only() -> None:
-    hosts = {"harbor.example.com"}
-    assert realm_allowed("https://harbor.example.com/service/token", hosts)
-    assert realm_allowed(None, hosts)  # Basic auth: the registry itself
-    assert not realm_allowed("https://auth.elsewhere.example/token", hosts)
-    assert not realm_allowed("https://harbor.example.com.evil.example/token", hosts)
-    assert not realm_allowed("ftp://harbor.example.com/token", hosts)
+    hosts = frozenset({"harbor.example.com"})
+    assert realm_host_allowed("https://harbor.example.com/service/token", hosts)
+    assert realm_host_allowed("https://HARBOR.example.com:8443/service/token", hosts)
+    assert realm_host_allowed(None, hosts)  # Basic auth: the registry itself
+    assert not realm_host_allowed("https://auth.elsewhere.example/token", hosts)
+    assert not realm_host_allowed("https://harbor.example.com.evil.example/token", hosts)
+    assert not realm_host_allowed("ftp://harbor.example.com/token", hosts)
+    assert realm_host_allowed("https://anywhere.example/token", None)  # unbound
 
 
 def test_verify_names_unknown_only_names_and_needs_a_target(

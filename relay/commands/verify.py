@@ -4,7 +4,8 @@ Each side is read through its own client pool, so each has its own credentials a
 request count: the target (ACR's registry, or `copy.registry`) and upstream with relay's usual
 registry credentials; Harbor's registry with HARBOR_USERNAME / HARBOR_PASSWORD, the login Harbor's
 registry accepts as its API does (robot accounts too). That login is bound to Harbor's registry
-host: no other pool holds it, and a token realm on another host is refused before it is sent.
+host: no other pool holds it, and a token realm on another host than Harbor's (on any 401, not
+only the ping's) is refused before anything is sent.
 """
 
 from __future__ import annotations
@@ -84,19 +85,19 @@ def verify(
     target_pool = ClientPool(cfg.registries, repo=repo, environ=environ, reach=reach)
     harbor_pool = None
     harbor_client: RegistryClient | None = None
-    bound_login = False
     try:
         if harbor is not None:
             ca_bundle = cfg.harbor.ca_bundle
             bundles = dict(cfg.registries.ca_bundles)
             if ca_bundle is not None and harbor.registry not in bundles:
                 bundles[harbor.registry] = ca_bundle
-            credentials, bound_login = harbor_credentials(environ, harbor.registry)
+            credentials = harbor_credentials(environ, harbor.registry)
             harbor_pool = ClientPool(
                 _RegistryOptions(cfg.registries.insecure, bundles),
                 repo=repo,
                 credentials=credentials,
                 reach=reach,
+                realm_hosts=harbor_hosts(cfg),
             )
             harbor_client = harbor_pool.get(harbor.registry)
         observer = stage.Observer(
@@ -109,8 +110,6 @@ def verify(
             history=history,
         )
         observer.ping()
-        if harbor_client is not None and bound_login and "harbor" not in observer.down:
-            check_realm(harbor_client, _harbor_hosts(cfg, cfg.harbor.registry_host))
         report = stage.run(work, observer, concurrency=cfg.lock.concurrency)
         pools = [p for p in (upstream_pool, target_pool, harbor_pool) if p is not None]
         report.requests = stage.Requests(
@@ -184,9 +183,12 @@ def harbor_behind(
     bundles = dict(cfg.registries.ca_bundles)
     if cfg.harbor.ca_bundle is not None and harbor.registry not in bundles:
         bundles[harbor.registry] = cfg.harbor.ca_bundle
-    credentials, bound_login = harbor_credentials(env, harbor.registry)
+    credentials = harbor_credentials(env, harbor.registry)
     pool = ClientPool(
-        _RegistryOptions(cfg.registries.insecure, bundles), repo=repo, credentials=credentials
+        _RegistryOptions(cfg.registries.insecure, bundles),
+        repo=repo,
+        credentials=credentials,
+        realm_hosts=harbor_hosts(cfg),
     )
     try:
         client = pool.get(harbor.registry)
@@ -202,8 +204,6 @@ def harbor_behind(
         observer.ping()
         if "target" in observer.down:
             raise OperationFailed(f"Harbor's registry {harbor.registry}: {observer.down['target']}")
-        if bound_login:
-            check_realm(client, _harbor_hosts(cfg, cfg.harbor.registry_host))
         # An inline pin under the build transport has no config in the lock: without reading
         # upstream, all that can be said is whether Harbor has the tag.
         judged: list[stage.Item] = []
@@ -263,43 +263,24 @@ def _harbor(cfg: RelaySettings) -> stage.Location | None:
     return stage.Location(settings.registry_host, settings.project, "harbor")
 
 
-def harbor_credentials(env: Mapping[str, str], registry: str) -> tuple[CredentialProvider, bool]:
+def harbor_credentials(env: Mapping[str, str], registry: str) -> CredentialProvider:
     """Harbor's login for its registry host alone, then relay's usual registry credentials
-    (a `docker login` to Harbor works too). Returns whether the Harbor login is in use."""
+    (a `docker login` to Harbor works too)."""
     providers: list[CredentialProvider] = []
-    bound = bool(env.get(USER_ENV) or env.get(PASSWORD_ENV))
-    if bound:
+    if env.get(USER_ENV) or env.get(PASSWORD_ENV):
         who = login(env)  # both or neither: one alone is a mistake worth naming
         credential = Credential(who.username, who.password, source=f"{USER_ENV}/{PASSWORD_ENV}")
         providers.append(StaticCredentials({registry: credential}))
     providers.append(default_credentials(env))
-    return CredentialChain(providers), bound
+    return CredentialChain(providers)
 
 
-def _harbor_hosts(cfg: RelaySettings, registry: str) -> set[str]:
-    hosts = {urlsplit(f"//{registry}").hostname or registry}
+def harbor_hosts(cfg: RelaySettings) -> frozenset[str]:
+    """The hosts whose token service may receive a login to Harbor's registry: Harbor's
+    token service lives on Harbor's own host (`<harbor.url>/service/token`), which is
+    harbor.url's host or harbor.registry's (any port). Any other realm is refused, on every
+    401, before a credential is sent (relay.registry.auth.fetch_token)."""
+    hosts = {urlsplit(f"//{cfg.harbor.registry_host}").hostname or cfg.harbor.registry_host}
     if cfg.harbor.url:
         hosts.add(urlsplit(cfg.harbor.url).hostname or "")
-    return {h.lower() for h in hosts if h}
-
-
-def realm_allowed(realm: str | None, hosts: set[str]) -> bool:
-    """Whether a Bearer realm may receive the Harbor login: Harbor's token service lives on
-    Harbor's own host (`<harbor>/service/token`), so any other host is refused."""
-    if not realm:
-        return True
-    parts = urlsplit(realm)
-    return parts.scheme in ("https", "http") and (parts.hostname or "").lower() in hosts
-
-
-def check_realm(client: RegistryClient, hosts: set[str]) -> None:
-    """After the ping (which carries no credentials), refuse a token realm on another host
-    before the login could be sent there."""
-    ping = client.ping()
-    if ping.auth_scheme == "bearer" and not realm_allowed(ping.realm, hosts):
-        realm_host = urlsplit(ping.realm or "").netloc
-        raise OperationFailed(
-            f"Harbor's registry {client.registry} sends logins to {realm_host!r}, not to "
-            f"Harbor's host ({', '.join(sorted(hosts))}); relay sends HARBOR_USERNAME's "
-            "password only to Harbor. Check harbor.registry in mirrors/relay.yaml"
-        )
+    return frozenset(h.lower() for h in hosts if h)

@@ -295,9 +295,11 @@ def fetch_token(
     clock: Callable[[], float] = time.monotonic,
     plain_http_ok: bool = False,
     max_bytes: int = 1 << 20,
+    realm_hosts: frozenset[str] | None = None,
 ) -> Token:
     """Ask the challenge's realm for a token covering ``scopes``. Credentials go to a
-    plain-HTTP realm only with ``plain_http_ok`` (the registry itself is plain HTTP)."""
+    plain-HTTP realm only with ``plain_http_ok`` (the registry itself is plain HTTP), and,
+    when ``realm_hosts`` is given, only to a realm on one of those hosts."""
     realm = challenge.realm
     if not realm:
         raise ctx.error(
@@ -320,6 +322,15 @@ def fetch_token(
             f"the registry names the plain-HTTP token realm {safe_url(realm)}; relay sends "
             f"{credential.source or 'credentials'} in clear text only to a registry that is "
             "itself plain HTTP (an insecure registry), and this one is not",
+            AuthenticationError,
+        )
+    if credential is not None and not realm_host_allowed(realm, realm_hosts):
+        # Checked on every challenge, not only the ping's: a registry (or a proxy before it)
+        # may name its own token service on /v2/ and another host on a later 401.
+        raise ctx.error(
+            f"the registry names the token realm {safe_url(realm)}, on none of the hosts "
+            f"{', '.join(sorted(realm_hosts or ()))}; relay sends "
+            f"{credential.source or 'credentials'} only to those",
             AuthenticationError,
         )
     token_ctx = ctx.then("(token)")
@@ -433,6 +444,19 @@ def fetch_token(
     return Token(value=value, expires_at=clock() + lifetime, scopes=scopes, lifetime=lifetime)
 
 
+def realm_host_allowed(realm: str | None, hosts: frozenset[str] | None) -> bool:
+    """Whether a token realm may receive a credential bound to ``hosts`` (host names, any
+    port; None: any host). No realm (Basic auth) means the registry itself."""
+    if hosts is None or not realm:
+        return True
+    try:
+        parts = urlsplit(realm)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    return parts.scheme in ("https", "http") and host in {h.lower() for h in hosts}
+
+
 class Authenticator:
     """Produces the Authorization header for a registry and reacts to 401 challenges."""
 
@@ -444,9 +468,13 @@ class Authenticator:
         cache: TokenCache | None = None,
         *,
         max_token_bytes: int = 1 << 20,
+        realm_hosts: frozenset[str] | None = None,
     ) -> None:
         self.registry = registry
         self.max_token_bytes = max_token_bytes
+        # The hosts whose token service may receive this registry's credential (None: the
+        # realm the registry names, as Docker does).
+        self.realm_hosts = realm_hosts
         self.transport = transport
         self.credentials = credentials
         self.cache = cache or TokenCache()
@@ -509,6 +537,7 @@ class Authenticator:
                 clock=self.cache.clock,
                 plain_http_ok=self.plain_http,
                 max_bytes=self.max_token_bytes,
+                realm_hosts=self.realm_hosts,
             ),
             stale=stale,
         )

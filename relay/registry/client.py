@@ -105,6 +105,8 @@ class RegistryClient:
     Without an explicit scheme the client uses HTTPS, and for insecure registries (Docker's
     rules: declared in ``tls.insecure_registries``, ``insecure=True``, loopback by default, or
     flagged insecure by the credential provider) falls back to unverified HTTPS and then HTTP.
+    ``realm_hosts``, when given, are the only hosts whose token service may receive a
+    credential (every challenge is checked, not only the ping's).
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class RegistryClient:
         pool_size: int = 32,
         limits: Limits | None = None,
         reach: Reachability | None = None,
+        realm_hosts: frozenset[str] | None = None,
     ) -> None:
         self.limits = limits or Limits()
         raw = registry.strip().rstrip("/")
@@ -180,6 +183,7 @@ class RegistryClient:
             credentials,
             token_cache,
             max_token_bytes=self.limits.token_bytes,
+            realm_hosts=realm_hosts,
         )
         self.pusher = Pusher(self)
         # Copies into one repository must not rewrite a digest's link while another reads it.

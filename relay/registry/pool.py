@@ -108,7 +108,11 @@ class ClientPool:
         environ: Mapping[str, str] | None = None,
         pool_size: int = 32,
         reach: Reachability | None = None,
+        realm_hosts: frozenset[str] | None = None,
     ) -> None:
+        # The token-service hosts this pool's credentials may go to (None: any the registry
+        # names). relay verify binds the Harbor login to Harbor's hosts this way.
+        self.realm_hosts = realm_hosts
         ca_bundles = settings.ca_bundles if settings is not None else {}
         bundles = {host: _ca_bundle(repo, path) for host, path in ca_bundles.items()}
         insecure = settings.insecure if settings is not None else ()
@@ -173,6 +177,7 @@ class ClientPool:
                     pool_size=self.pool_size,
                     limits=self.limits,
                     reach=self.reach,
+                    realm_hosts=self.realm_hosts,
                 )
                 self._clients[registry] = client
             return client

@@ -728,3 +728,47 @@ def test_spellings_follow_the_grammar() -> None:
     ]
     for form in spellings(reference.parse("nginx")):
         assert reference.parse(form).name == "docker.io/library/nginx"
+
+
+def test_a_bare_host_ca_bundle_covers_harbor_on_any_port(tmp_path: Path, capsys) -> None:
+    """registries.ca_bundles keys are looked up as everywhere else in relay (TLSConfig): a bare
+    host covers every port, so the sandbox's own `"127.0.0.1": ca` reaches Harbor's ca.crt."""
+    settings = SETTINGS.replace("  ca_bundle: certs/harbor-ca.pem\n", "") + (
+        '  registry: "harbor.example.com:8443"\n'
+        'registries:\n  ca_bundles: {"harbor.example.com": certs/harbor-ca.pem}\n'
+    )
+    repo = make_repo(tmp_path / "repo", settings=settings)
+    code, out, _ = run(repo, "containerd", capsys)
+    assert code == 0
+    [host] = check_hosts_toml(out)["host"].values()
+    assert host["ca"] == "/etc/containerd/certs.d/harbor.example.com:8443/ca.crt"
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink out", "device"])
+def test_a_ca_bundle_is_read_as_an_untrusted_repository_file(
+    tmp_path: Path, capsys, kind: str
+) -> None:
+    """A pull request may set the bundle's path: it is read only as a regular file inside the
+    repository (or an absolute regular file), capped, and refused with a message otherwise."""
+    settings = SETTINGS.replace("  ca_bundle: certs/harbor-ca.pem\n", "")
+    repo = make_repo(tmp_path / "repo", settings=settings)
+    bundle = repo / "certs" / "harbor-ca.pem"
+    bundle.unlink()
+    named = "certs/harbor-ca.pem"
+    if kind == "directory":
+        bundle.mkdir()
+        expected = "certs/harbor-ca.pem: is a directory"
+    elif kind == "symlink out":
+        outside = tmp_path / "outside.pem"
+        outside.write_text(_ca()[0])
+        bundle.symlink_to(outside)
+        expected = "leads out of the repository"
+    else:
+        named = "/dev/zero"  # read without end before
+        expected = "/dev/zero: is not a regular file"
+    (repo / "mirrors" / "relay.yaml").write_text(
+        settings + f'registries:\n  ca_bundles: {{"harbor.example.com": "{named}"}}\n'
+    )
+    code, out, err = run(repo, "containerd", capsys)
+    assert code == 2 and out == ""
+    assert expected in err and "Traceback" not in err

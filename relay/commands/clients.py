@@ -11,13 +11,18 @@ import logging
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from relay import untrusted
 from relay.commands.common import RelaySettings, load
 from relay.config import lockfile
 from relay.errors import CheckFailed, InputError, Problem
+from relay.net.tls import TLSConfig
 from relay.stages import clients as stage
 from relay.stages.harbor.settings import SETTINGS_PATH
 
 log = logging.getLogger(__name__)
+
+# A CA bundle is a few certificates; a system-wide one (Debian's) is ~200 KiB.
+CA_LIMIT = 4 << 20
 
 
 def clients(*, repo: Path, fmt: stage.Format = "mapping-md", out: Path | None = None) -> int:
@@ -71,16 +76,25 @@ def harbor_of(cfg: RelaySettings, repo: Path) -> stage.Harbor:
         )
     host = stage.check_host(h.registry_host, "harbor.registry (or the host of harbor.url)")
     scheme: stage.Scheme = "http" if urlsplit(h.url).scheme == "http" else "https"
-    ca_file = h.ca_bundle or cfg.registries.ca_bundles.get(host)
+    # registries.ca_bundles keys mean what they mean for every registry client: host:port,
+    # or a bare host for any port (relay.net.tls.TLSConfig.ca_bundle_for).
+    ca_file = h.ca_bundle or TLSConfig(ca_bundles=cfg.registries.ca_bundles).ca_bundle_for(host)
     ca_pem = None
     if ca_file is not None:
-        path = repo / ca_file
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(Problem(ca_file, None, f"cannot read the CA bundle: {exc}")) from None
-        ca_pem = stage.certificates(text, ca_file)
+        ca_pem = stage.certificates(_read_ca(repo, ca_file), ca_file)
     return stage.Harbor(host, h.project, scheme, h.project_public, ca_file, ca_pem)
+
+
+def _read_ca(repo: Path, ca_file: str) -> str:
+    """The CA bundle's text. A pull request may set its path, and its content is copied to
+    every node: a relative path must be a regular file inside the repository, an absolute one
+    a regular file; either is capped (not /dev/zero, not a directory)."""
+    if Path(ca_file).is_absolute():
+        return untrusted.read_text(ca_file, limit=CA_LIMIT)
+    text = untrusted.read_repo_text(repo, ca_file, limit=CA_LIMIT)
+    if text is None:
+        raise InputError(Problem(ca_file, None, "cannot read the CA bundle: no such file"))
+    return text
 
 
 def via_of(cfg: RelaySettings) -> stage.Via | None:

@@ -644,3 +644,38 @@ def test_build_transport_acr_builds_then_missing_mismatch_and_stale(
     assert one["target"]["detail"] == "a build of the image the lock had before"
     assert one["harbor"]["detail"] == "same as ACR"
     assert one["upstream"]["config"] == _config_of(skopeo, "org/app:1.0", upstream)[0]
+
+
+def test_registries_limits_apply_to_harbors_registry(tmp_path: Path) -> None:
+    """registries.limits (here read_timeout) bound the Harbor pool as they bound the others:
+    a token service that takes 4 s is given up on after 1 s."""
+    from relay.commands.common import load
+    from relay.commands.verify import harbor_behind
+
+    harbor = FakeRegistry(auth="token", users={"robot$relay": "harbor-pw"})
+    digest = harbor.put_manifest(f"{PROJECT}/app", "1.0", b'{"schemaVersion":2}')
+    harbor.token_delay = 4.0
+    repo = write_repo(
+        tmp_path,
+        f"images:\n  - source: docker.io/library/app\n    name: app\n    tags: ['1.0@{digest}']\n",
+        f"""\
+        transport: copy
+        copy: {{registry: registry.example.com, namespace: ns}}
+        registries:
+          limits: {{read_timeout: 1}}
+        harbor:
+          url: {harbor.url}
+          project: {PROJECT}
+          registry: "{harbor.host}"
+        """,
+    )
+    env = {"HARBOR_USERNAME": "robot$relay", "HARBOR_PASSWORD": "harbor-pw"}
+    try:
+        cfg, listed = load(repo)
+        behind, _ = harbor_behind(repo, cfg, Lock(), pins(listed, Lock()), env)
+        assert behind == ["app"]  # the token never came in time
+        harbor.token_delay = 0.0
+        behind, _ = harbor_behind(repo, cfg, Lock(), pins(listed, Lock()), env)
+        assert behind == []
+    finally:
+        harbor.stop()

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from relay.commands.access import RegistryOptions
 from relay.commands.common import RelaySettings, load
 from relay.config import lockfile
 from relay.config import shard as sharding
@@ -43,16 +43,6 @@ from relay.stages.harbor.settings import PASSWORD_ENV, USER_ENV, login
 Output = document.Format
 
 
-@dataclass(frozen=True)
-class _RegistryOptions:
-    """The `registries:` settings for the Harbor pool: Harbor's CA bundle added for its
-    registry host unless `registries.ca_bundles` names one."""
-
-    insecure: Sequence[str] = ()
-    ca_bundles: Mapping[str, str] = field(default_factory=dict)
-    mirrors: Mapping[str, Sequence[str]] = field(default_factory=dict)  # never for Harbor
-
-
 def verify(
     *,
     repo: Path,
@@ -69,14 +59,7 @@ def verify(
     selected = sharding.select(pins(mirror_list, lock), lambda p: p.entry.target, shard, only)
     target = _target(cfg, environ)
     harbor = _harbor(cfg)
-    platform_of: Callable[[Entry], str] | None = None
-    if cfg.transport == "build":
-        from relay.stages.acr.plan import compared_platform
-
-        def platform_of(entry: Entry) -> str:
-            return compared_platform(entry, cfg.acr)
-
-    work = stage.items(selected, lock, platform_of)
+    work = stage.items(selected, lock, _platform_of(cfg))
     history = stage.read_history(repo)
 
     # One memory of which hosts answer for the three pools: a host is found out once.
@@ -87,18 +70,7 @@ def verify(
     harbor_client: RegistryClient | None = None
     try:
         if harbor is not None:
-            ca_bundle = cfg.harbor.ca_bundle
-            bundles = dict(cfg.registries.ca_bundles)
-            if ca_bundle is not None and harbor.registry not in bundles:
-                bundles[harbor.registry] = ca_bundle
-            credentials = harbor_credentials(environ, harbor.registry)
-            harbor_pool = ClientPool(
-                _RegistryOptions(cfg.registries.insecure, bundles),
-                repo=repo,
-                credentials=credentials,
-                reach=reach,
-                realm_hosts=harbor_hosts(cfg),
-            )
+            harbor_pool = _harbor_pool(repo, cfg, environ, reach)
             harbor_client = harbor_pool.get(harbor.registry)
         observer = stage.Observer(
             transport=cfg.transport,
@@ -172,24 +144,8 @@ def harbor_behind(
     harbor = _harbor(cfg)
     if harbor is None:
         raise InputError("mirrors/relay.yaml has no harbor: section (url and project at least)")
-    platform_of: Callable[[Entry], str] | None = None
-    if cfg.transport == "build":
-        from relay.stages.acr.plan import compared_platform
-
-        def platform_of(entry: Entry) -> str:
-            return compared_platform(entry, cfg.acr)
-
-    work = stage.items(selected, lock, platform_of)
-    bundles = dict(cfg.registries.ca_bundles)
-    if cfg.harbor.ca_bundle is not None and harbor.registry not in bundles:
-        bundles[harbor.registry] = cfg.harbor.ca_bundle
-    credentials = harbor_credentials(env, harbor.registry)
-    pool = ClientPool(
-        _RegistryOptions(cfg.registries.insecure, bundles),
-        repo=repo,
-        credentials=credentials,
-        realm_hosts=harbor_hosts(cfg),
-    )
+    work = stage.items(selected, lock, _platform_of(cfg))
+    pool = _harbor_pool(repo, cfg, env, Reachability())
     try:
         client = pool.get(harbor.registry)
         observer = stage.Observer(
@@ -229,6 +185,41 @@ def _no_upstream(registry: str) -> ImageSource:
     # Judging Harbor against the lock reads upstream only to explain a mismatch, which is not
     # needed here (the Harbor stage's runner may not reach upstream at all).
     raise OperationFailed(f"{registry} is not read when judging Harbor against the lock")
+
+
+def _platform_of(cfg: RelaySettings) -> Callable[[Entry], str] | None:
+    """Under the build transport, the platform whose image is compared (what ACR builds)."""
+    if cfg.transport != "build":
+        return None
+    from relay.stages.acr.plan import compared_platform
+
+    def platform_of(entry: Entry) -> str:
+        return compared_platform(entry, cfg.acr)
+
+    return platform_of
+
+
+def _harbor_pool(
+    repo: Path, cfg: RelaySettings, env: Mapping[str, str], reach: Reachability
+) -> ClientPool:
+    """The pool that reads Harbor's registry: the `registries:` settings (insecure hosts, CA
+    bundles, limits; never read mirrors) with harbor.ca_bundle for Harbor's registry host
+    unless registries.ca_bundles names that host:port, Harbor's login, and that login bound
+    to Harbor's hosts."""
+    registry = cfg.harbor.registry_host
+    bundles = dict(cfg.registries.ca_bundles)
+    if cfg.harbor.ca_bundle is not None and registry not in bundles:
+        bundles[registry] = cfg.harbor.ca_bundle
+    options = RegistryOptions(
+        insecure=cfg.registries.insecure, ca_bundles=bundles, limits=cfg.registries.limits
+    )
+    return ClientPool(
+        options,
+        repo=repo,
+        credentials=harbor_credentials(env, registry),
+        reach=reach,
+        realm_hosts=harbor_hosts(cfg),
+    )
 
 
 def _target_setting(cfg: RelaySettings) -> str:

@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from relay import safety
+from relay.errors import OperationFailed
+from relay.sandbox.registries import MissingTool, RegistryStartError
 from relay.sandbox.stack import GITHUB, Sandbox, SeedImage, git_env
 
 # What the demo's pull request adds: one image from each upstream the sandbox stands in for.
@@ -289,6 +292,12 @@ def run(source_repo: Path, *, keep: bool = False, out: TextIO = sys.stdout) -> i
     except DemoFailed as exc:
         demo.say(f"\nthe demo stopped: {exc}")
         return 1
+    except (MissingTool, RegistryStartError) as exc:
+        # A tool the sandbox runs is not installed (the message names the package), or a
+        # registry did not start: one line, not a traceback (its log goes with the directory).
+        raise OperationFailed(f"the demo could not start the sandbox: {_first_line(exc)}") from None
+    except subprocess.CalledProcessError as exc:
+        raise OperationFailed(f"the demo stopped: {_failed_command(exc)}") from None
     finally:
         if not keep:
             demo.stop()
@@ -297,6 +306,21 @@ def run(source_repo: Path, *, keep: bool = False, out: TextIO = sys.stdout) -> i
         f"\nthe whole job ran in {total:.1f}s; everything it started is gone" if not keep else ""
     )
     return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return safety.one_line(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def _failed_command(exc: subprocess.CalledProcessError) -> str:
+    """`git clone failed (exit 128): fatal: …`: the command, its exit code and the first line
+    of what it said on stderr."""
+    command = exc.cmd if isinstance(exc.cmd, (list, tuple)) else str(exc.cmd).split()
+    name = " ".join(str(part) for part in command[:2])
+    stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+    said = next((line for line in (stderr or "").splitlines() if line.strip()), "")
+    return safety.one_line(f"{name} failed (exit {exc.returncode})" + (f": {said}" if said else ""))
 
 
 @contextlib.contextmanager

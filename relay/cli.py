@@ -991,7 +991,12 @@ def _parser() -> argparse.ArgumentParser:
         "Harbor, with no cloud account and no internet (make demo).",
         examples=["relay sandbox demo", "relay sandbox demo --keep"],
     )
-    p.add_argument("--keep", action="store_true", help="leave the sandbox and the copy behind")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="after the job, keep the sandbox and the scratch copy running for a look until "
+        "Ctrl-C, then stop and remove them",
+    )
 
     p = _add(
         sub,

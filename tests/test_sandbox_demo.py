@@ -3,8 +3,11 @@ exit 1, never a traceback; `--keep` runs until Ctrl-C and then stops everything.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,31 @@ def test_a_failed_start_is_one_line_and_exit_1(
     [line] = err.strip().splitlines()
     assert line.startswith("relay: error:") and said in line
     assert not any(scratch.glob("relay-demo-*"))
+
+
+def test_keep_runs_until_ctrl_c_then_stops_everything(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--keep leaves the sandbox up after the job (the emulators are threads of this process,
+    the registries its children) and stops it all at Ctrl-C, not at the process's end."""
+    for step in ("start", "scratch_repository", "pull_request", "main_job", "show_pulls"):
+        monkeypatch.setattr(demo_module.Demo, step, lambda self, *a, **k: None)
+    stopped: list[Path] = []
+    real_stop = demo_module.Sandbox.stop
+
+    def stop(self: demo_module.Sandbox) -> None:
+        stopped.append(self.base)
+        real_stop(self)
+
+    monkeypatch.setattr(demo_module.Sandbox, "stop", stop)
+    ctrl_c = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    ctrl_c.start()
+    try:
+        code = cli.main(["sandbox", "demo", "--keep", "--repo", str(ROOT)])
+    finally:
+        ctrl_c.cancel()  # the demo returned before it: no Ctrl-C for pytest
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Ctrl-C stops and removes everything" in out
+    assert out.rstrip().endswith("everything it started is stopped and removed")
+    assert len(stopped) == 1 and not any(scratch.glob("relay-demo-*"))

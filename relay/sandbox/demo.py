@@ -7,17 +7,22 @@ emulator) → `relay harbor apply` → `relay harbor replicate --wait --only …
 really copies) → `relay verify`. Then the mapping from upstream names to Harbor addresses, the
 pull commands, and one pull from Harbor checked against what upstream published.
 
-Everything runs on loopback and is removed afterwards (`--keep` leaves it for a look).
+Everything runs on loopback and is removed afterwards. With `--keep` it all stays up after the
+job, for a look, until Ctrl-C: then it is stopped and removed the same way (the emulators are
+threads of this process and the registries its children, so nothing may outlive it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,10 +71,12 @@ def list_yaml(images: Sequence[SeedImage]) -> str:
 class Demo:
     """The demo's steps, usable one by one (the end-to-end test drives them too)."""
 
-    def __init__(self, base: Path, source_repo: Path, out: TextIO = sys.stdout) -> None:
+    def __init__(self, base: Path, source_repo: Path, out: TextIO | None = None) -> None:
         self.base = base
         self.source_repo = source_repo
-        self.out = out
+        # sys.stdout when the demo runs, not when this module was imported: the CLI's (which
+        # relay.safety guards) or a test's.
+        self.out = out if out is not None else sys.stdout
         self.sandbox = Sandbox(base / "sandbox")
         self.repo = base / "repo"
         self.run = DemoRun(self.sandbox, self.repo)
@@ -268,30 +275,74 @@ class Demo:
         )
         return 0 if same else 1
 
-    def stop(self, keep: bool = False) -> None:
-        if keep:
-            self.say(f"\nleft running for a look: {self.base}")
+    def where(self) -> None:
+        """Where everything is, for a look while it runs (`--keep`). The environment to point
+        relay at it goes to a file only its owner reads: it holds the sandbox's logins."""
+        self.say(f"\nthe scratch repository: {self.repo}")
+        sandbox = self.sandbox
+        if sandbox.upstream is None or sandbox.acr is None or sandbox.harbor is None:
             return
+        self.say(f"upstream stand-in: {sandbox.upstream.url}")
+        self.say(f"ACR emulator: {sandbox.acr.endpoint}")
+        self.say(f"Harbor emulator: {sandbox.harbor.url} (registry {sandbox.harbor_host})")
+        env = self.base / "env.sh"
+        env.touch(mode=0o600)
+        env.write_text(
+            "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(sandbox.env().items()))
+        )
+        self.say(f"to run relay against it: . {env} && cd {self.repo} && relay verify")
+
+    def stop(self) -> None:
         self.sandbox.stop()
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def wait_for_interrupt() -> None:
+    """Until Ctrl-C (or SIGTERM). relay's own Ctrl-C handling would cancel and end the process
+    a second later, before the registries are stopped: while waiting, the signals only end
+    the wait."""
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("--keep waits for Ctrl-C in the main thread")
+    done = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        done.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not done.wait(0.2):
+            pass
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class DemoFailed(Exception):
     pass
 
 
-def run(source_repo: Path, *, keep: bool = False, out: TextIO = sys.stdout) -> int:
+def run(source_repo: Path, *, keep: bool = False, out: TextIO | None = None) -> int:
+    """The demo; with ``keep``, everything stays up after it until Ctrl-C."""
     base = Path(tempfile.mkdtemp(prefix="relay-demo-"))
     demo = Demo(base, source_repo, out)
     try:
-        demo.start(DEMO_IMAGES)
-        demo.scratch_repository()
-        demo.pull_request(DEMO_IMAGES)
-        demo.main_job()
-        demo.show_pulls(DEMO_IMAGES)
-    except DemoFailed as exc:
-        demo.say(f"\nthe demo stopped: {exc}")
-        return 1
+        code = 0
+        try:
+            demo.start(DEMO_IMAGES)
+            demo.scratch_repository()
+            demo.pull_request(DEMO_IMAGES)
+            demo.main_job()
+            demo.show_pulls(DEMO_IMAGES)
+        except DemoFailed as exc:
+            demo.say(f"\nthe demo stopped: {exc}")
+            code = 1
+        total = sum(s.seconds for s in demo.run.steps)
+        if code == 0:
+            demo.say(f"\nthe whole job ran in {total:.1f}s")
+        if keep:
+            demo.where()
+            demo.say("left running for a look; Ctrl-C stops and removes everything")
+            wait_for_interrupt()
     except (MissingTool, RegistryStartError) as exc:
         # A tool the sandbox runs is not installed (the message names the package), or a
         # registry did not start: one line, not a traceback (its log goes with the directory).
@@ -299,13 +350,9 @@ def run(source_repo: Path, *, keep: bool = False, out: TextIO = sys.stdout) -> i
     except subprocess.CalledProcessError as exc:
         raise OperationFailed(f"the demo stopped: {_failed_command(exc)}") from None
     finally:
-        if not keep:
-            demo.stop()
-    total = sum(s.seconds for s in demo.run.steps)
-    demo.say(
-        f"\nthe whole job ran in {total:.1f}s; everything it started is gone" if not keep else ""
-    )
-    return 0
+        demo.stop()
+    demo.say("everything it started is stopped and removed")
+    return code
 
 
 def _first_line(exc: BaseException) -> str:

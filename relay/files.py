@@ -78,11 +78,18 @@ def write_if_changed(
     temporary file is made there instead, where a caller can find what a crash left behind.
     """
     data = content.encode("utf-8")
-    try:
+    with io_errors("write", path):
         return _write(path, data, parent_exists, tmp_dir)
+
+
+@contextmanager
+def io_errors(action: str, path: Path) -> Iterator[None]:
+    """An OSError inside as OperationFailed: `cannot <action> <path>: <reason>`. A read-only
+    checkout, a full disk: one line naming the file, not a traceback."""
+    try:
+        yield
     except OSError as exc:
-        # A read-only checkout, a full disk: one line naming the file, not a traceback.
-        raise OperationFailed(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise OperationFailed(f"cannot {action} {path}: {exc.strerror or exc}") from None
 
 
 def _write(path: Path, data: bytes, parent_exists: bool, tmp_dir: Path | None) -> bool:

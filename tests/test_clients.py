@@ -772,3 +772,52 @@ def test_a_ca_bundle_is_read_as_an_untrusted_repository_file(
     code, out, err = run(repo, "containerd", capsys)
     assert code == 2 and out == ""
     assert expected in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["delete", "chmod", "read", "index"])
+def test_out_on_a_directory_relay_cannot_change_is_one_line_exit_1(
+    repo: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A read-only (or otherwise unusable) output directory: the error names the file, and
+    the exit code is 1 (an operation failed), with no traceback."""
+    out = tmp_path / "clients"
+    assert relay("clients", "--repo", str(repo), "--out", str(out)) == 0
+    capsys.readouterr()
+    denied = PermissionError(13, "Permission denied")
+    if where == "delete":
+        # An indexed file relay no longer writes, which it cannot remove.
+        index = json.loads((out / ".relay-clients").read_text())
+        (out / ".relay-clients").write_text(json.dumps([*index, "gone.txt"]))
+        (out / "gone.txt").write_text("old\n")
+        real_unlink = Path.unlink
+
+        def unlink(self: Path, missing_ok: bool = False) -> None:
+            if self.name == "gone.txt":
+                raise denied
+            real_unlink(self, missing_ok=missing_ok)
+
+        monkeypatch.setattr(Path, "unlink", unlink)
+        expected = f"cannot delete {out / 'gone.txt'}: Permission denied"
+    elif where == "chmod":
+        (out / "crictl-pull.sh").unlink()
+
+        def chmod(*args: object, **kwargs: object) -> None:
+            raise denied
+
+        monkeypatch.setattr(os, "chmod", chmod)
+        expected = "cannot make executable " + str(out / "crictl-pull.sh")
+    else:
+        name = "mapping.csv" if where == "read" else ".relay-clients"
+        read = Path.read_bytes if where == "read" else Path.read_text
+        real_read = read
+
+        def refused(self: Path, *args: object, **kwargs: object) -> object:
+            if self.name == name:
+                raise denied
+            return real_read(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Path, "read_bytes" if where == "read" else "read_text", refused)
+        expected = f"cannot read {out / name}: Permission denied"
+    code = relay("clients", "--repo", str(repo), "--out", str(out))
+    _, err = capsys.readouterr()
+    assert code == 1 and expected in err and "Traceback" not in err

@@ -212,7 +212,8 @@ def scan(out: Path) -> tuple[dict[str, bytes], set[str]]:
     index_path = out / INDEX
     if index_path.is_file():
         try:
-            loaded = json.loads(index_path.read_text(encoding="utf-8"))
+            with files.io_errors("read", index_path):
+                loaded = json.loads(index_path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise InputError(Problem(str(index_path), None, "is not relay's index")) from None
         if not isinstance(loaded, list) or not all(isinstance(p, str) for p in loaded):
@@ -225,7 +226,8 @@ def _read(out: Path, rel: str) -> bytes | None:
     path = out / rel
     if path.is_symlink() or not path.is_file():
         return None
-    return path.read_bytes()
+    with files.io_errors("read", path):
+        return path.read_bytes()
 
 
 def _safe_relative(rel: str) -> bool:
@@ -259,11 +261,13 @@ def apply(out: Path, changes: list[Change], want: dict[str, str]) -> None:
         if not target.resolve().is_relative_to(root) or target.is_symlink():
             raise InputError(Problem(str(target), None, "outside the output directory; refused"))
         if change.action == "delete":
-            target.unlink(missing_ok=True)
+            with files.io_errors("delete", target):
+                target.unlink(missing_ok=True)
             files.remove_empty_parents(target.parent, root)
         else:
             assert change.content is not None
             files.write_if_changed(target, change.content)
             if change.path.endswith(".sh"):
-                os.chmod(target, 0o755)
+                with files.io_errors("make executable", target):
+                    os.chmod(target, 0o755)
     files.write_if_changed(out / INDEX, json.dumps(sorted(want), indent=1) + "\n")

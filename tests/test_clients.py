@@ -821,3 +821,34 @@ def test_out_on_a_directory_relay_cannot_change_is_one_line_exit_1(
     code = relay("clients", "--repo", str(repo), "--out", str(out))
     _, err = capsys.readouterr()
     assert code == 1 and expected in err and "Traceback" not in err
+
+
+def test_the_copy_target_is_where_relay_publish_copies(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RELAY_COPY_REGISTRY / RELAY_COPY_NAMESPACE override copy: for relay publish, so for the
+    mapping too."""
+    settings = textwrap.dedent(
+        """\
+        transport: copy
+        copy: {registry: registry.cn-hangzhou.aliyuncs.com, namespace: relay-copy}
+        harbor: {url: "https://harbor.example.com", project: mirrors}
+        """
+    )
+    repo = make_repo(tmp_path / "repo", settings=settings)
+    monkeypatch.setenv("RELAY_COPY_REGISTRY", "registry.cn-shanghai.aliyuncs.com")
+    monkeypatch.setenv("RELAY_COPY_NAMESPACE", "from-env")
+    _, out, _ = run(repo, "mapping-json", capsys)
+    doc = json.loads(out)
+    assert doc["acr"] == "registry.cn-shanghai.aliyuncs.com/from-env"
+    nginx = next(i for i in doc["images"] if i["target"] == "nginx" and i["tag"] == "1.27.3")
+    assert nginx["acr"] == "registry.cn-shanghai.aliyuncs.com/from-env/nginx:1.27.3"
+
+
+def test_the_build_targets_registry_is_what_harbor_pulls_from(tmp_path: Path, capsys) -> None:
+    """Under the build transport the registry between upstream and Harbor is the one the
+    Harbor stage pulls from (relay.commands.harbor.source_for): harbor.source_url first."""
+    settings = SETTINGS + "  source_url: https://relay-registry.cn-hangzhou.cr.aliyuncs.com\n"
+    repo = make_repo(tmp_path / "repo", settings=settings)
+    _, out, _ = run(repo, "mapping-json", capsys)
+    assert json.loads(out)["acr"] == "relay-registry.cn-hangzhou.cr.aliyuncs.com/relay-mirrors"

@@ -8,15 +8,19 @@ directory, touching only files whose content changed.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from relay import untrusted
 from relay.commands.common import RelaySettings, load
+from relay.commands.harbor import source_for
 from relay.config import lockfile
 from relay.errors import CheckFailed, InputError, Problem
 from relay.net.tls import TLSConfig
 from relay.stages import clients as stage
+from relay.stages import publish
 from relay.stages.harbor.settings import SETTINGS_PATH
 
 log = logging.getLogger(__name__)
@@ -25,10 +29,17 @@ log = logging.getLogger(__name__)
 CA_LIMIT = 4 << 20
 
 
-def clients(*, repo: Path, fmt: stage.Format = "mapping-md", out: Path | None = None) -> int:
+def clients(
+    *,
+    repo: Path,
+    fmt: stage.Format = "mapping-md",
+    out: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
     cfg, mirror_list = load(repo)
+    environ = os.environ if env is None else env
     model = stage.build(
-        mirror_list, lockfile.read(repo), harbor_of(cfg, repo), via_of(cfg), cfg.transport
+        mirror_list, lockfile.read(repo), harbor_of(cfg, repo), via_of(cfg, environ), cfg.transport
     )
     if out is not None:
         return _write(model, out)
@@ -97,21 +108,20 @@ def _read_ca(repo: Path, ca_file: str) -> str:
     return text
 
 
-def via_of(cfg: RelaySettings) -> stage.Via | None:
-    """The registry between upstream and Harbor, when the settings name it."""
+def via_of(cfg: RelaySettings, env: Mapping[str, str]) -> stage.Via | None:
+    """The registry between upstream and Harbor, when the settings name it: where relay
+    publish copies to (copy transport: copy:, or RELAY_COPY_REGISTRY / RELAY_COPY_NAMESPACE),
+    or what the Harbor stage pulls from (build transport: harbor.source_url, else ACR's
+    registry). Each is decided in one place; this reads it from there."""
     if cfg.transport == "copy":
-        if cfg.copy.registry and cfg.copy.namespace:
-            return stage.Via(
-                stage.check_host(cfg.copy.registry, "copy.registry"), cfg.copy.namespace
-            )
+        try:
+            registry, namespace = publish.target(cfg.copy, dict(env))
+        except InputError:
+            return None
+        return stage.Via(stage.check_host(registry, "copy.registry"), namespace)
+    try:
+        source = source_for(cfg)
+    except InputError:
         return None
-    acr = cfg.acr
-    if not acr.namespace:
-        return None
-    if acr.edition == "enterprise" and not acr.registry_domain:
-        # The instance's registry domain is not derivable from the region.
-        if cfg.harbor.source_url:
-            host = urlsplit(cfg.harbor.source_url).netloc
-            return stage.Via(stage.check_host(host, "harbor.source_url"), acr.namespace)
-        return None
-    return stage.Via(stage.check_host(acr.registry, "acr.registry_domain"), acr.namespace)
+    setting = "harbor.source_url" if cfg.harbor.source_url else "acr.registry_domain"
+    return stage.Via(stage.check_host(urlsplit(source.url).netloc, setting), source.namespace)

@@ -33,7 +33,7 @@ from relay.sandbox.registries import generate_pki
 from relay.stages import clients as stage
 from relay.stages.clients import kyverno
 
-from .helpers import DIGEST_A, DIGEST_B, write_repo
+from .helpers import DIGEST_A, DIGEST_B, DIGEST_C, write_repo
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -156,7 +156,9 @@ def test_mapping_csv_and_json_name_every_tag(repo: Path, capsys) -> None:
     nginx = by_ref["docker.io/library/nginx:1.27.3"]
     assert nginx["harbor"] == f"{HARBOR}/nginx:1.27.3"
     assert nginx["acr"] == "registry.cn-hangzhou.aliyuncs.com/relay-mirrors/nginx:1.27.3"
-    assert nginx["upstream_digest"] == DIGEST_A and nginx["platforms"] == "linux/amd64 linux/arm64"
+    assert nginx["upstream_digest"] == DIGEST_A
+    # ACR Personal Edition builds linux/amd64 alone: that is what Harbor holds.
+    assert nginx["platforms"] == "linux/amd64"
     assert by_ref["registry.k8s.io/ingress-nginx/controller:v1.12.1"]["harbor"] == (
         f"{HARBOR}/k8s_ingress-nginx_controller:v1.12.1"
     )
@@ -852,3 +854,44 @@ def test_the_build_targets_registry_is_what_harbor_pulls_from(tmp_path: Path, ca
     repo = make_repo(tmp_path / "repo", settings=settings)
     _, out, _ = run(repo, "mapping-json", capsys)
     assert json.loads(out)["acr"] == "relay-registry.cn-hangzhou.cr.aliyuncs.com/relay-mirrors"
+
+
+def test_platforms_are_what_harbor_holds(tmp_path: Path, capsys) -> None:
+    """The build transport: the platforms ACR builds (Enterprise: the listed ones it can
+    build), not upstream's; the copy transport: upstream's, from the lock only while the lock
+    records the pinned digest (an inline pin to another digest says nothing of them)."""
+    enterprise = SETTINGS.replace(
+        "acr:\n  namespace: relay-mirrors\n",
+        "acr:\n  namespace: relay-mirrors\n  edition: enterprise\n  instance_id: cri-x\n"
+        "  registry_domain: relay-registry.cn-hangzhou.cr.aliyuncs.com\n",
+    )
+    repo = make_repo(tmp_path / "enterprise", settings=enterprise)
+    listed = (repo / "mirrors/images.yaml").read_text()
+    (repo / "mirrors/images.yaml").write_text(
+        listed.replace(
+            "platforms: [linux/amd64, linux/arm64]",
+            "platforms: [linux/amd64, linux/arm64, linux/s390x]",  # s390x: ACR cannot
+        )
+    )
+    _, out, _ = run(repo, "mapping-json", capsys)
+    by_tag = {(i["target"], i["tag"]): i["platforms"] for i in json.loads(out)["images"]}
+    assert by_tag[("nginx", "1.27.3")] == ["linux/amd64", "linux/arm64"]  # listed, buildable
+    assert by_tag[("bitnami_redis", "7.4.2")] == ["linux/amd64"]  # none listed: the default
+
+    copy = textwrap.dedent(
+        """\
+        transport: copy
+        copy: {registry: registry.cn-hangzhou.aliyuncs.com, namespace: relay-copy}
+        harbor: {url: "https://harbor.example.com", project: mirrors}
+        """
+    )
+    repo = make_repo(tmp_path / "copy", settings=copy)
+    listed = (repo / "mirrors/images.yaml").read_text()
+    (repo / "mirrors/images.yaml").write_text(
+        listed.replace('tags: ["7.4.2"]', f'tags: ["7.4.2@{DIGEST_C}"]')
+    )
+    _, out, _ = run(repo, "mapping-json", capsys)
+    by_tag = {(i["target"], i["tag"]): i for i in json.loads(out)["images"]}
+    assert by_tag[("nginx", "1.27.3")]["platforms"] == ["linux/amd64", "linux/arm64"]
+    redis = by_tag[("bitnami_redis", "7.4.2")]
+    assert redis["upstreamDigest"] == DIGEST_C and redis["platforms"] == []  # not the lock's

@@ -21,6 +21,7 @@ from relay.errors import CheckFailed, InputError, Problem
 from relay.net.tls import TLSConfig
 from relay.stages import clients as stage
 from relay.stages import publish
+from relay.stages.acr.plan import built_platforms
 from relay.stages.harbor.settings import SETTINGS_PATH
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,12 @@ def clients(
     cfg, mirror_list = load(repo)
     environ = os.environ if env is None else env
     model = stage.build(
-        mirror_list, lockfile.read(repo), harbor_of(cfg, repo), via_of(cfg, environ), cfg.transport
+        mirror_list,
+        lockfile.read(repo),
+        harbor_of(cfg, repo),
+        via_of(cfg, environ),
+        cfg.transport,
+        built=lambda entry: built_platforms(entry, cfg.acr),
     )
     if out is not None:
         return _write(model, out)

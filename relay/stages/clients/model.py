@@ -9,7 +9,7 @@ that `docker pull` would read differently.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -119,16 +119,29 @@ class Clients:
 
 
 def build(
-    mirrors: MirrorList, lock: Lock, harbor: Harbor, via: Via | None, transport: Transport
+    mirrors: MirrorList,
+    lock: Lock,
+    harbor: Harbor,
+    via: Via | None,
+    transport: Transport,
+    built: Callable[[Entry], tuple[str, ...]] | None = None,
 ) -> Clients:
     """Every pinned tag with its addresses; a tag with no digest yet is an InputError (run
-    `relay lock`), and so is an address the reference grammar refuses."""
+    `relay lock`), and so is an address the reference grammar refuses. ``built`` gives the
+    platforms the build transport produces for an entry (relay.stages.acr.plan's
+    built_platforms): what Harbor holds then, whatever upstream has."""
     problems: list[Problem] = []
     images: list[Image] = []
     for pin in pins(mirrors, lock):
         entry = pin.entry
         locked = lock.get(entry.source.name, pin.tag)
-        platforms = entry.platforms or (locked.platforms if locked else ())
+        # The lock speaks of the pinned image only while it records the pinned digest (an
+        # inline pin may name another one), as relay verify's items do.
+        current = locked if locked is not None and locked.digest == pin.digest else None
+        if transport == "build" and built is not None:
+            platforms = built(entry)
+        else:
+            platforms = entry.platforms or (current.platforms if current is not None else ())
         harbor_repo = f"{harbor.repository}/{entry.target}"
         via_repo = f"{via.repository}/{entry.target}" if via else None
         bad = _check_address(harbor_repo, pin.tag, harbor.host) or (

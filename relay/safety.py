@@ -256,6 +256,13 @@ def one_line(text: object, limit: int | None = 300) -> str:
     return value
 
 
+def first_line(exc: BaseException, limit: int | None = 300) -> str:
+    """An error's first line (its type's name when it says nothing) as `one_line` makes
+    untrusted text printable: a server's words can be in it."""
+    text = str(exc).strip()
+    return one_line(text.splitlines()[0] if text else type(exc).__name__, limit)
+
+
 def show(value: object, limit: int = 80) -> str:
     """A value quoted for a message: in quotes, every unsafe character escaped (invisible ones
     too), cut when long. What a person typed, as they can see it. A value that is not a

@@ -679,3 +679,36 @@ def test_registries_limits_apply_to_harbors_registry(tmp_path: Path) -> None:
         assert behind == []
     finally:
         harbor.stop()
+
+
+def test_an_error_detail_is_one_safe_line(fake: FakeRegistry) -> None:
+    """What a registry says reaches the terminal, the JSON document and the job summary: its
+    first line only, with secrets redacted and control characters escaped (relay.safety)."""
+    from relay import safety
+    from relay.errors import OperationFailed
+
+    secret = "verify-detail-secret-9c1e"
+    safety.add_secret(secret)
+
+    class Refusing(RegistryClient):
+        def head_manifest(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+            raise OperationFailed(f"denied for {secret} \x1b[31mred\nsecond line")
+
+    listed = mirrors.parse(
+        f"images:\n  - source: {fake.host}/up/app\n    name: app\n    tags: ['1.0@{D1}']\n",
+        "mirrors/images.yaml",
+    )
+    [item] = stage.items(pins(listed, Lock()), Lock(), None)
+    observer = stage.Observer(
+        transport="copy",
+        target=stage.Location(fake.host, "ns", "copy"),
+        target_client=Refusing(fake.host),
+        harbor=None,
+        harbor_client=None,
+        upstream=lambda host: RegistryClient(host),
+        history=stage.LockHistory(),
+    )
+    [check] = stage.observe([item], observer, concurrency=1)
+    detail = check.target.detail
+    assert check.target.state == "error" and detail.startswith("denied for ")
+    assert secret not in detail and "\x1b" not in detail and "second line" not in detail

@@ -346,18 +346,15 @@ def run(source_repo: Path, *, keep: bool = False, out: TextIO | None = None) -> 
     except (MissingTool, RegistryStartError) as exc:
         # A tool the sandbox runs is not installed (the message names the package), or a
         # registry did not start: one line, not a traceback (its log goes with the directory).
-        raise OperationFailed(f"the demo could not start the sandbox: {_first_line(exc)}") from None
+        raise OperationFailed(
+            f"the demo could not start the sandbox: {safety.first_line(exc)}"
+        ) from None
     except subprocess.CalledProcessError as exc:
         raise OperationFailed(f"the demo stopped: {_failed_command(exc)}") from None
     finally:
         demo.stop()
     demo.say("everything it started is stopped and removed")
     return code
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return safety.one_line(text.splitlines()[0] if text else type(exc).__name__)
 
 
 def _failed_command(exc: subprocess.CalledProcessError) -> str:

@@ -175,16 +175,9 @@ def _timed(check: Check, ctx: Context, clock: Callable[[], float]) -> list[Findi
     except Exception as exc:  # noqa: BLE001 - a broken check is a finding, not a crash
         name = check.__name__.removeprefix("check_").replace("_", " ")
         log.debug("doctor check %s", name, exc_info=True)
-        found = [Finding(name, "fail", f"the check itself failed: {_first_line(exc)}")]
+        found = [Finding(name, "fail", f"the check itself failed: {safety.first_line(exc)}")]
     seconds = clock() - started
     return [replace(f, seconds=seconds) for f in found]
-
-
-def _first_line(exc: BaseException) -> str:
-    """An error's first line as relay.safety makes untrusted text printable (a server's words
-    can be in it)."""
-    text = str(exc).strip()
-    return safety.one_line(text.splitlines()[0] if text else type(exc).__name__)
 
 
 # --- the list and the settings (offline; run before the others) -------------------------------
@@ -302,7 +295,7 @@ def _ping(
                 needed=needed,
             )
         except RegistryError as exc:
-            return Finding(subject, "fail", _first_line(exc), needed=needed)
+            return Finding(subject, "fail", safety.first_line(exc), needed=needed)
         millis = (time.monotonic() - started) * 1000
         how = "plain HTTP" if ping.base_url.startswith("http://") else "HTTPS"
         message = f"reachable ({how}, {millis:.0f} ms)"
@@ -311,7 +304,9 @@ def _ping(
         try:
             client.head_manifest(RATELIMIT_REPOSITORY, "latest")
         except RegistryError as exc:
-            return Finding(subject, "warn", f"{message}; pull quota unknown ({_first_line(exc)})")
+            return Finding(
+                subject, "warn", f"{message}; pull quota unknown ({safety.first_line(exc)})"
+            )
         limit = client.rate_limit
         if limit is None or limit.limit is None or limit.remaining is None:
             return Finding(subject, "ok", f"{message}; no pull quota reported")
@@ -331,7 +326,7 @@ def _ping(
 
 def _reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
-    return safety.one_line(reason) if isinstance(reason, str) and reason else _first_line(exc)
+    return safety.one_line(reason) if isinstance(reason, str) and reason else safety.first_line(exc)
 
 
 def check_upstream(ctx: Context) -> list[Finding]:
@@ -649,7 +644,7 @@ def check_harbor(ctx: Context) -> list[Finding]:
         findings.append(Finding("Harbor login", "ok", f"{who.username} on Harbor {version}"))
         findings.append(_harbor_permissions(client, who.username))
     except HarborError as exc:
-        findings.append(Finding("Harbor login", "fail", _first_line(exc), needed=True))
+        findings.append(Finding("Harbor login", "fail", safety.first_line(exc), needed=True))
     finally:
         client.close()
     return findings
@@ -663,7 +658,7 @@ def _harbor_permissions(client: Any, username: str) -> Finding:
         try:
             me = client.get("/users/current", "read the current user")
         except HarborError as exc:
-            return Finding(subject, "warn", f"cannot read the user: {_first_line(exc)}")
+            return Finding(subject, "warn", f"cannot read the user: {safety.first_line(exc)}")
         if isinstance(me, dict) and me.get("sysadmin_flag"):
             return Finding(subject, "ok", "a system administrator")
         return Finding(
@@ -681,7 +676,7 @@ def _harbor_permissions(client: Any, username: str) -> Finding:
             {"scope": "/system", "relative": "true"},
         )
     except HarborError as exc:
-        return Finding(subject, "warn", f"cannot read them: {_first_line(exc)}")
+        return Finding(subject, "warn", f"cannot read them: {safety.first_line(exc)}")
     have = {
         (str(p.get("resource")), str(p.get("action"))) for p in granted or [] if isinstance(p, dict)
     }

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from relay import reference
+from relay import reference, safety
 from relay.config.lockfile import LOCK_FILE, Lock
 from relay.config.mirrors import Entry
 from relay.config.pins import Pin
@@ -84,7 +84,6 @@ Transport = Literal["build", "copy"]
 SideName = Literal["target", "harbor"]
 HISTORY_COMMITS = 500  # how far back `git log` looks for digests the lock held before
 _HISTORY_TIMEOUT = 30.0
-_DETAIL_MAX = 300
 
 
 # --- what is checked ------------------------------------------------------------------------------
@@ -311,13 +310,6 @@ def layer_difference(have: Sequence[str], want: Sequence[str]) -> str:
     return "same layers, different config (environment, labels, entrypoint or history)"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    # Server text reaches the terminal and the job summary: one line, printable, bounded.
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 3] + "..."
-
-
 def _short(digest: str | None) -> str:
     if not digest:
         return ""
@@ -365,7 +357,7 @@ class Observer:
             try:
                 client.ping()
             except (RelayError, ValueError) as exc:
-                self.down[name] = _first_line(exc)
+                self.down[name] = safety.first_line(exc)
 
         # Side by side: a side out of reach costs its timeouts once, alongside the other's.
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -420,7 +412,7 @@ class Observer:
             why = self._platforms_differ(item, client, repo, found.digest)
             return Side(ref, "mismatch", found.digest, detail=why)
         except (RelayError, ValueError) as exc:
-            return Side(ref, "error", detail=_first_line(exc))
+            return Side(ref, "error", detail=safety.first_line(exc))
 
     def _platforms_differ(self, item: Item, client: RegistryClient, repo: str, digest: str) -> str:
         """A different image: say whether it lacks platforms upstream has (a copy narrowed with
@@ -430,7 +422,7 @@ class Observer:
         try:
             found = inspect_image(client, repo, client.get_manifest(repo, digest))
         except (RelayError, ValueError) as exc:
-            return f"a different image under this tag (not explained: {_first_line(exc)})"
+            return f"a different image under this tag (not explained: {safety.first_line(exc)})"
         have = sorted(found.platforms)
         if have and have != sorted(item.platforms):
             return (
@@ -450,7 +442,7 @@ class Observer:
         try:
             found = self._upstream_config(pin.entry.source, pin.tag, pin.digest, item.platform)
         except (RelayError, ValueError) as exc:
-            return None, f"upstream's config is unknown: {_first_line(exc)}"
+            return None, f"upstream's config is unknown: {safety.first_line(exc)}"
         if found is None:
             return None, f"upstream has no {item.platform} image"
         return found, ""
@@ -524,7 +516,7 @@ class Observer:
                 return "a different image"
             return layer_difference(mine.diff_ids, theirs.diff_ids)
         except (RelayError, ValueError) as exc:
-            return f"a different image (not explained: {_first_line(exc)})"
+            return f"a different image (not explained: {safety.first_line(exc)})"
 
     def _build_target(self, item: Item, wanted: str | None, why: str) -> Side:
         pin = item.pin
@@ -544,7 +536,7 @@ class Observer:
                 return Side(ref, "ok", manifest.digest, image.config_digest)
             return self._judge_config(item, self.target_client, repo, ref, manifest, image, wanted)
         except (RelayError, ValueError) as exc:
-            return Side(ref, "error", detail=_first_line(exc))
+            return Side(ref, "error", detail=safety.first_line(exc))
 
     def _build_harbor(self, item: Item, wanted: str | None, target: Side) -> Side:
         """Harbor must hold the target's very manifest. When the target is wrong, Harbor is
@@ -582,7 +574,7 @@ class Observer:
                 return Side(ref, "ok", manifest.digest, image.config_digest)
             return self._judge_config(item, client, repo, ref, manifest, image, wanted)
         except (RelayError, ValueError) as exc:
-            return Side(ref, "error", detail=_first_line(exc))
+            return Side(ref, "error", detail=safety.first_line(exc))
 
 
 def observe(work: Sequence[Item], observer: Observer, *, concurrency: int) -> list[Check]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import textwrap
 from collections.abc import Mapping
@@ -399,7 +398,3 @@ def git_env(base: Path) -> dict[str, str]:
         "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z",
         "LANG": "C",
     }
-
-
-def remove(base: Path) -> None:
-    shutil.rmtree(base, ignore_errors=True)

@@ -9,7 +9,7 @@ that `docker pull` would read differently.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -225,10 +225,6 @@ def certificates(text: str, path: str) -> str:
     if not blocks:
         raise InputError(Problem(path, None, "holds no PEM certificate (-----BEGIN CERTIFICATE)"))
     return "\n".join(blocks) + "\n"
-
-
-def tags_of(images: Sequence[Image]) -> list[str]:
-    return [i.tag for i in images]
 
 
 def spellings(source: reference.Reference) -> list[str]:

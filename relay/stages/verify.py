@@ -70,7 +70,7 @@ from relay.registry.client import RegistryClient
 from relay.registry.errors import NotFoundError
 from relay.registry.mirrors import ImageSource
 from relay.registry.models import Manifest
-from relay.stages.acr.upstream import from_registry
+from relay.stages.acr.upstream import from_lock, from_registry
 from relay.untrusted import load_json
 
 log = logging.getLogger(__name__)
@@ -125,12 +125,17 @@ def items(
     """What to check, from the pins and the lock. ``platform_of`` gives the compared platform
     per entry for the build transport; None for the copy transport (the whole image)."""
     out: list[Item] = []
+    # Upstream's config as the lock records it for the pinned digest, as the ACR stage reads
+    # it; reading upstream for what it lacks (an inline pin) is the observer's, when needed.
+    locked_config = from_lock(lock)
     for pin in selected:
         locked = lock.get(pin.entry.source.name, pin.tag)
         current = locked if locked is not None and locked.digest == pin.digest else None
         platform = platform_of(pin.entry) if platform_of is not None else None
         platforms = current.platforms if current is not None else ()
-        config = current.config(platform) if current is not None and platform else None
+        config = (
+            locked_config(pin.entry.source, pin.tag, pin.digest, platform) if platform else None
+        )
         out.append(Item(pin, platform, tuple(platforms), config))
     return out
 

@@ -712,3 +712,48 @@ def test_an_error_detail_is_one_safe_line(fake: FakeRegistry) -> None:
     detail = check.target.detail
     assert check.target.state == "error" and detail.startswith("denied for ")
     assert secret not in detail and "\x1b" not in detail and "second line" not in detail
+
+
+def test_harbor_behind_reads_no_config_blob_it_cannot_compare(tmp_path: Path) -> None:
+    """The build transport, judged against the lock alone (relay harbor replicate
+    --missing): a config that is not upstream's makes the tag behind, and that is all; the
+    mismatch is not explained (that reads upstream, which is not read here), so Harbor's
+    config blob is not read either."""
+    from relay.commands.common import load
+    from relay.commands.verify import harbor_behind
+    from relay.config import lockfile
+    from relay.config.lockfile import LockedTag
+    from relay.registry.mediatypes import OCI_MANIFEST
+
+    harbor = FakeRegistry(auth="none")
+    built = _image(harbor, f"{PROJECT}/app", "linux", "amd64")
+    harbor.put_manifest(
+        f"{PROJECT}/app", "1.0", harbor.manifests[(f"{PROJECT}/app", built)].content
+    )
+    lock = Lock()
+    lock.put(
+        "docker.io/library/app",
+        "1.0",
+        LockedTag(D1, OCI_MANIFEST, ("linux/amd64",), configs=(("linux/amd64", C1),)),
+    )
+    repo = write_repo(
+        tmp_path,
+        "images:\n  - source: docker.io/library/app\n    name: app\n    tags: ['1.0']\n",
+        f"""\
+        acr: {{namespace: {NS}, region: cn-hangzhou}}
+        harbor:
+          url: {harbor.url}
+          project: {PROJECT}
+          registry: "{harbor.host}"
+        """,
+        lockfile.dumps(lock),
+    )
+    try:
+        cfg, listed = load(repo)
+        behind, _ = harbor_behind(repo, cfg, lock, pins(listed, lock), {})
+        assert behind == ["app"]
+        assert harbor.count("GET", "/manifests/") == 1
+        # A single-platform image states its platform only in its config: read once, not again.
+        assert harbor.count("GET", "/blobs/") == 1
+    finally:
+        harbor.stop()

@@ -510,8 +510,10 @@ class Observer:
         assert item.platform is not None
         pin = item.pin
         try:
-            have = inspect_image(client, repo, manifest, [item.platform], read_config=True)
+            # Upstream first: where it is not read (relay harbor replicate --missing judges
+            # against the lock alone) this side's config blob is not read for nothing.
             up = self.upstream(pin.entry.source.domain)
+            have = inspect_image(client, repo, manifest, [item.platform], read_config=True)
             path = pin.entry.source.path
             want = inspect_image(
                 up, path, up.get_manifest(path, pin.digest), [item.platform], read_config=True

@@ -895,3 +895,27 @@ def test_platforms_are_what_harbor_holds(tmp_path: Path, capsys) -> None:
     assert by_tag[("nginx", "1.27.3")]["platforms"] == ["linux/amd64", "linux/arm64"]
     redis = by_tag[("bitnami_redis", "7.4.2")]
     assert redis["upstreamDigest"] == DIGEST_C and redis["platforms"] == []  # not the lock's
+
+
+def test_the_readmes_kustomize_example_is_what_the_command_prints(tmp_path: Path, capsys) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```yaml\n", readme.index("**kustomize** (`kustomize`)")) + len(
+        "```yaml\n"
+    )
+    shown = readme[start : readme.index("```", start)]
+    lk = Lock()
+    for source, tag, digest in (
+        ("registry.k8s.io/ingress-nginx/controller", "v1.12.1", DIGEST_A),
+        ("docker.io/library/nginx", "1.27.3", DIGEST_B),
+    ):
+        lk.put(source, tag, LockedTag(digest, OCI_INDEX, ("linux/amd64",)))
+    repo = write_repo(
+        tmp_path,
+        "images:\n  - source: registry.k8s.io/ingress-nginx/controller\n    tags: ['v1.12.1']\n"
+        "  - source: nginx\n    tags: ['1.27.3']\n",
+        SETTINGS.replace("  ca_bundle: certs/harbor-ca.pem\n", "")
+        + 'naming:\n  prefixes: {registry.k8s.io: ""}\n',  # as the shipped settings
+        lockfile.dumps(lk),
+    )
+    code, out, _ = run(repo, "kustomize", capsys)
+    assert code == 0 and out == shown

@@ -225,6 +225,26 @@ def test_robot_permissions_and_403_shape(harbor_factory: HarborFactory) -> None:
     assert h.calls[-1].user == "robot$relay"
 
 
+def test_a_system_robot_finds_projects_by_listing_not_by_name(
+    harbor_factory: HarborFactory,
+) -> None:
+    # Harbor judges a system robot by its system permissions only; none covers a project's own
+    # resource, so reading one project by name is 403 even when it is public, while the list
+    # shows every project to a robot allowed project/list (handler/project.go).
+    listing = robot("relay", [("project", "list"), ("project", "create")])
+    h = harbor_factory(robots=[listing])
+    as_robot = h.session(auth=(listing.username, listing.secret))
+    assert as_robot.post(h.api + "/projects", json={"project_name": "mirror"}).status_code == 201
+    for path in ("/projects/mirror", "/projects/library"):
+        resp = as_robot.get(h.api + path)
+        assert resp.status_code == 403 and error(resp) == ("FORBIDDEN", "robot$relay")
+    resp = as_robot.head(h.api + "/projects", params={"project_name": "mirror"})
+    assert resp.status_code == 403
+    found = as_robot.get(h.api + "/projects", params={"q": "name=mirror"}).json()
+    assert [p["name"] for p in found] == ["mirror"]
+    assert h.session().get(h.api + "/projects/mirror").status_code == 200  # the admin may
+
+
 def test_robots_hold_no_system_permissions_before_2_10(harbor_factory: HarborFactory) -> None:
     full = robot("relay")
     h = harbor_factory(version="v2.9.1", robots=[full])

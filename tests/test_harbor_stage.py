@@ -268,6 +268,32 @@ def test_a_robot_account_works_and_a_robot_without_rights_is_told_which(
     assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
 
 
+# The system permissions the README's one-time setup asks for, and nothing more.
+README_PERMISSIONS = (
+    [("registry", a) for a in ("list", "read", "create", "update")]
+    + [("replication-policy", a) for a in ("list", "read", "create", "update", "delete")]
+    + [("replication", a) for a in ("list", "read", "create")]
+    + [("project", a) for a in ("list", "create")]
+)
+
+
+def test_a_robot_with_the_readmes_permissions_plans_applies_and_replicates(
+    harbor_factory: HarborFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = robot("relay", README_PERMISSIONS)
+    h = harbor_factory(robots=[bot])
+    monkeypatch.setenv("RELAY_HARBOR_ACR_ACCESS_KEY_ID", h.acr.access_key_id)
+    monkeypatch.setenv("RELAY_HARBOR_ACR_ACCESS_KEY_SECRET", h.acr.access_key_secret)
+    monkeypatch.setenv("HARBOR_USERNAME", bot.username)
+    monkeypatch.setenv("HARBOR_PASSWORD", bot.secret)
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    h.reset_calls()
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0  # finds the project it made
+    assert h.writes() == []
+    assert relay("harbor", "replicate", "--wait", "--repo", str(tmp_path)) == 0
+
+
 def test_throttling_5xx_and_a_create_that_landed_are_survived(
     env: HarborEmulator, tmp_path: Path
 ) -> None:
@@ -456,7 +482,7 @@ def test_requests_are_the_swaggers(env: HarborEmulator, tmp_path: Path) -> None:
     write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
     assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
     refused = [(c.action, c.status) for c in h.calls if c.status >= 400]
-    assert refused == [("headProject", 404)]  # "no such project yet", then created
+    assert refused == []
 
 
 # --- the whole way: upstream → ACR build → Harbor ------------------------------------------------

@@ -1108,17 +1108,34 @@ class HarborServer:
         }
         return spec.render("Project", out)
 
-    def _can_see(self, sec: Security, p: Project) -> bool:
+    def _can_list(self, sec: Security, p: Project) -> bool:
+        """ListProjects: an admin, or a robot holding the system permission project/list,
+        sees every project; anyone else the public ones (handler/project.go ListProjects)."""
         if p.public or sec.kind == "admin":
             return True
         if sec.robot is not None:
-            return any(self._robot_can(sec.robot, "project", a) for a in ("read", "list", "create"))
+            return self._robot_can(sec.robot, "project", "list")
         return False
+
+    def _require_project_read(self, ctx: Ctx, p: Project | None) -> None:
+        """BaseAPI.RequireProjectAccess(read): a system robot is judged by its system
+        permissions only, and none of them covers a project's own resource, so it gets 403
+        even for a public project (src/common/security/robot/context.go: with system
+        policies only the system evaluator is built)."""
+        sec = ctx.security
+        if not sec.authenticated:
+            if p is not None and p.public:
+                return
+            raise errors.unauthorized()
+        if sec.kind == "robot":
+            raise errors.forbidden(sec.username or "")
 
     def op_headProject(self, ctx: Ctx) -> Reply:
         self._require_authenticated(ctx)
         name = ctx.query.get("project_name") or ""
-        if self.state.project_by_name(str(name)) is None:
+        project = self.state.project_by_name(str(name))
+        self._require_project_read(ctx, project)
+        if project is None:
             raise errors.not_found(f"project {name} not found")
         return self._ok()
 
@@ -1128,16 +1145,11 @@ class HarborServer:
         with self.state.lock:
             if not by_name and key.isdigit():
                 project = self.state.projects.get(int(key))
-                missing = f"project {key} not found"
             else:
                 project = self.state.project_by_name(key)
-                missing = f"project {key} not found"
-        if project is None or not self._can_see(ctx.security, project):
-            if not ctx.security.authenticated:
-                raise errors.unauthorized()
-            if project is None:
-                raise errors.not_found(missing)
-            raise errors.forbidden(ctx.security.username or "")
+        self._require_project_read(ctx, project)
+        if project is None:
+            raise errors.not_found(f"project {key} not found")
         return self._json(self._render_project(project))
 
     def op_listProjects(self, ctx: Ctx) -> Reply:
@@ -1148,7 +1160,7 @@ class HarborServer:
             items = [
                 p
                 for p in self.state.projects.values()
-                if _matches(p, keywords) and self._can_see(ctx.security, p)
+                if _matches(p, keywords) and self._can_list(ctx.security, p)
             ]
         if "public" in ctx.query:
             items = [p for p in items if p.public == ctx.query["public"]]

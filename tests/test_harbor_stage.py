@@ -329,6 +329,86 @@ def test_prune_removes_only_what_relay_made(env: HarborEmulator, tmp_path: Path)
     assert registries == ["by-hand", "relay-acr"]
 
 
+def other_configuration(repo: Path, h: HarborEmulator, *, registry_name: str = "") -> Path:
+    """A second configuration in the same Harbor: another ACR namespace, another project."""
+    images = {"app": h.seed_acr_repo("otherns", "app", ["v1"])}
+    write_repo(
+        repo, h, images, harbor_extra=f"registry_name: {registry_name}\n" * bool(registry_name)
+    )
+    settings = repo / "mirrors/relay.yaml"
+    text = settings.read_text().replace(f"namespace: {NS}", "namespace: otherns")
+    settings.write_text(text.replace("project: mirror", "project: other"))
+    return repo
+
+
+def test_two_configurations_sharing_a_harbor_leave_each_others_objects_alone(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    mine = tmp_path / "mine"
+    write_repo(mine, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(mine)) == 0
+    assert f"(owner: {NS} -> mirror)" in policy(h, f"relay-{NS}")["description"]
+    endpoint = h.session().get(h.api + "/registries").json()[0]
+    # The other configuration keeps the default endpoint name: it must not rewrite mine.
+    theirs = other_configuration(tmp_path / "theirs", h)
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "apply", "--repo", str(theirs)) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"registry endpoint relay-acr belongs to another relay configuration (owner: {NS} -> "
+        "mirror; this one is otherns -> other)" in err
+    )
+    assert h.writes() == []
+    assert h.session().get(h.api + "/registries").json()[0] == endpoint
+    # With an endpoint of its own, its --prune removes nothing of mine.
+    theirs = other_configuration(tmp_path / "theirs", h, registry_name="relay-acr-other")
+    assert relay("harbor", "apply", "--prune", "--repo", str(theirs)) == 0
+    assert not [c for c in h.writes() if c.action.startswith("delete")]
+    s = h.session()
+    assert sorted(p["name"] for p in s.get(h.api + "/replication/policies").json()) == [
+        f"relay-{NS}",
+        f"relay-{NS}-now",
+        "relay-otherns",
+        "relay-otherns-now",
+    ]
+    assert sorted(r["name"] for r in s.get(h.api + "/registries").json()) == [
+        "relay-acr",
+        "relay-acr-other",
+    ]
+    h.reset_calls()
+    assert relay("harbor", "apply", "--prune", "--repo", str(mine)) == 0
+    assert h.writes() == []
+
+
+def test_objects_with_the_old_bare_mark_are_adopted_by_name_only(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    s = h.session()
+    old = policy(h, f"relay-{NS}")
+    body = {
+        k: old[k] for k in old if k not in ("id", "dest_registry", "creation_time", "update_time")
+    }
+    body["description"] = "managed-by: relay: pulls, as an older relay wrote it"
+    assert s.put(h.api + f"/replication/policies/{old['id']}", json=body).status_code == 200
+    stray = {**body, "name": "relay-stray"}
+    assert s.post(h.api + "/replication/policies", json=stray).status_code == 201
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "apply", "--prune", "--repo", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert [c.action for c in h.writes()] == ["updateReplicationPolicy"]  # adopted, not pruned
+    assert f"(owner: {NS} -> mirror)" in policy(h, f"relay-{NS}")["description"]
+    assert "policy relay-stray carries relay's old mark without an owner; --prune leaves it" in out
+    h.reset_calls()
+    assert relay("harbor", "apply", "--prune", "--repo", str(tmp_path)) == 0
+    assert h.writes() == []
+
+
 # --- replicate --------------------------------------------------------------------------------------
 
 

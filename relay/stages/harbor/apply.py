@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from relay.errors import OperationFailed
 from relay.stages.harbor.api import HarborClient, HarborError
-from relay.stages.harbor.plan import Action, Desired, Observed, Plan, is_managed
+from relay.stages.harbor.plan import Action, Desired, Observed, Plan
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,9 @@ def apply(
     registry_id = int(observed.registry["id"]) if observed.registry else None
     for action in the_plan.actions:
         if action.kind == "create-registry":
-            registry_id = _create(client, "/registries", desired.registry_body(secret), action)
+            registry_id = _create(
+                client, desired, "/registries", desired.registry_body(secret), action
+            )
         elif action.kind == "update-registry":
             assert action.object_id is not None
             client.put(
@@ -59,7 +61,7 @@ def apply(
                     f"update policy {action.name}",
                 )
             else:
-                _create(client, "/replication/policies", body, action)
+                _create(client, desired, "/replication/policies", body, action)
         elif action.kind == "delete-policy":
             client.delete(
                 f"/replication/policies/{action.object_id}", f"delete policy {action.name}"
@@ -71,17 +73,19 @@ def apply(
     return result
 
 
-def _create(client: HarborClient, path: str, body: dict[str, object], action: Action) -> int:
+def _create(
+    client: HarborClient, desired: Desired, path: str, body: dict[str, object], action: Action
+) -> int:
     try:
         return client.create(path, body, str(action))
     except HarborError as exc:
         if exc.status != 409:
             raise
         found = client.find_by_name(path, action.name, f"look for {action.name} again")
-        if found is None or not is_managed(found):
+        if found is None or not desired.claims(found, named_by_settings=True):
             raise OperationFailed(
                 f"{action}: Harbor says the name is taken (409), and what holds it is not "
-                "relay's; choose another name in mirrors/relay.yaml"
+                "this configuration's; choose another name in mirrors/relay.yaml"
             ) from None
         log.info("%s: another run created it meanwhile; using it", action)
         return int(found["id"])

@@ -10,11 +10,16 @@ Desired state:
 * the fast-path policy `<policy_name>-now`: the same, manual, for `relay harbor replicate
   --only`, which points its filters at just the repositories and tags that changed.
 
-Everything relay creates carries `managed-by: relay` in its description; an object of the same
-name without it is refused, never taken over. Comparisons normalise what Harbor rewrites
-(omitted zero values, speed -1 stored as 0, a missing replace count meaning -1), so a second
-apply makes no write. Fields newer than the Harbor at hand are not sent
-(docs/vendors/harbor.md#versions).
+Everything relay creates carries `managed-by: relay (owner: <namespace> -> <project>)` in its
+description: the owner is the configuration, named by the two things its settings define that
+another configuration sharing the Harbor would not (its ACR namespace and its Harbor project).
+relay changes, adopts and prunes only objects with its own owner; an object of the same name
+without the mark, or with another owner, is refused, never taken over. An object with the old
+bare mark (no owner) is taken as relay's only when its name is one the settings define.
+
+Comparisons normalise what Harbor rewrites (omitted zero values, speed -1 stored as 0, a
+missing replace count meaning -1), so a second apply makes no write. Fields newer than the
+Harbor at hand are not sent (docs/vendors/harbor.md#versions).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from typing import Any, Literal
 from relay.stages.harbor.settings import HarborSettings
 
 MARKER = "managed-by: relay"
+# The mark with its owner; an older relay wrote the bare mark (group 1 then None).
+_MARK_RE = re.compile(re.escape(MARKER) + r"(?: \(owner: ([^()]+)\))?")
 FAST_SUFFIX = "-now"
 
 Version = tuple[int, int, int]
@@ -90,13 +97,28 @@ class Desired:
         assert self.settings.project is not None  # required by the section
         return self.settings.project
 
+    @property
+    def owner(self) -> str:
+        """Which configuration relay's objects belong to (see the module docstring)."""
+        return f"{self.source.namespace} -> {self.project}"
+
+    @property
+    def mark(self) -> str:
+        return f"{MARKER} (owner: {self.owner})"
+
+    def claims(self, obj: dict[str, Any] | None, *, named_by_settings: bool) -> bool:
+        """Whether ``obj`` is this configuration's: its mark names this owner, or it carries
+        the old bare mark and its name is one the settings define."""
+        owner = owner_of(obj)
+        return owner == self.owner or (owner == "" and named_by_settings)
+
     def supports(self, name: str) -> bool:
         return self.version >= SINCE.get(name, OLDEST)
 
     # --- the bodies relay sends (swagger: Registry, RegistryUpdate, ProjectReq, Policy) ----------
 
     def registry_description(self) -> str:
-        return f"{MARKER}: ACR namespace {self.source.namespace}, for {self.policy_name}"
+        return f"{self.mark}: ACR namespace {self.source.namespace}, for {self.policy_name}"
 
     def registry_body(self, secret: str) -> dict[str, Any]:
         return {
@@ -161,7 +183,7 @@ class Desired:
         body: dict[str, Any] = {
             "name": self.fast_policy_name if fast else self.policy_name,
             "description": (
-                f"{MARKER}: pulls {ns}/** from {self.source.url} into {self.project} ({what}); "
+                f"{self.mark}: pulls {ns}/** from {self.source.url} into {self.project} ({what}); "
                 "change mirrors/relay.yaml, not this policy"
             ),
             "src_registry": {"id": registry_id},
@@ -206,7 +228,34 @@ class Observed:
 
 
 def is_managed(obj: dict[str, Any] | None) -> bool:
-    return obj is not None and MARKER in str(obj.get("description") or "")
+    return owner_of(obj) is not None
+
+
+def owner_of(obj: dict[str, Any] | None) -> str | None:
+    """The owner in relay's mark: None without the mark, "" for the old bare mark."""
+    if obj is None:
+        return None
+    found = _MARK_RE.search(str(obj.get("description") or ""))
+    if found is None:
+        return None
+    return found.group(1) or ""
+
+
+def _foreign(desired: Desired, obj: dict[str, Any], noun: str, name: str, key: str) -> str | None:
+    """Why relay will not touch ``obj``, which holds a name the settings define; None if it
+    may."""
+    if not is_managed(obj):
+        return (
+            f"{noun} {name} exists in Harbor without '{MARKER}' in its description: relay does "
+            f"not take it over; set harbor.{key} to another name (or delete the {noun.split()[-1]})"
+        )
+    if not desired.claims(obj, named_by_settings=True):
+        return (
+            f"{noun} {name} belongs to another relay configuration (owner: {owner_of(obj)}; "
+            f"this one is {desired.owner}): relay does not take it over; set harbor.{key} to "
+            "another name"
+        )
+    return None
 
 
 # --- the plan ---------------------------------------------------------------------------------
@@ -264,12 +313,10 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
         out.actions.append(
             Action("create-registry", settings.registry_name, f"ali-acr, {desired.source.url}")
         )
-    elif not is_managed(registry):
-        out.refusals.append(
-            f"registry endpoint {settings.registry_name} exists in Harbor without "
-            f"'{MARKER}' in its description: relay does not take it over; set "
-            "harbor.registry_name to another name (or delete the endpoint)"
-        )
+    elif refusal := _foreign(
+        desired, registry, "registry endpoint", settings.registry_name, "registry_name"
+    ):
+        out.refusals.append(refusal)
     else:
         changes, resend = registry_changes(desired, registry)
         if changes:
@@ -300,12 +347,8 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
             what = "manual, for replicate --only" if fast else f"schedule {settings.schedule}"
             pull = f"pull {desired.source.namespace}/** into {desired.project}"
             out.actions.append(Action("create-policy", name, f"{pull}, {what}", fast=fast))
-        elif not is_managed(current):
-            out.refusals.append(
-                f"replication policy {name} exists in Harbor without '{MARKER}' in its "
-                "description: relay does not take it over; set harbor.policy_name to another "
-                "name (or delete the policy)"
-            )
+        elif refusal := _foreign(desired, current, "replication policy", name, "policy_name"):
+            out.refusals.append(refusal)
         else:
             registry_id = _id(registry) if registry is not None else -1
             changes = policy_changes(desired, current, registry_id, fast=fast)
@@ -316,16 +359,21 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
                     )
                 )
     if prune:
-        for name, policy in sorted(observed.other_policies.items()):
-            if is_managed(policy):
-                out.actions.append(
-                    Action("delete-policy", name, "no longer wanted", object_id=_id(policy))
-                )
-        for name, reg in sorted(observed.other_registries.items()):
-            if is_managed(reg):
-                out.actions.append(
-                    Action("delete-registry", name, "no longer wanted", object_id=_id(reg))
-                )
+        # Only this configuration's own objects: another fork's or team's carry another owner,
+        # and an old bare mark on a name the settings do not define says nothing about whose.
+        others: tuple[tuple[ActionKind, str, dict[str, dict[str, Any]]], ...] = (
+            ("delete-policy", "policy", observed.other_policies),
+            ("delete-registry", "endpoint", observed.other_registries),
+        )
+        for kind, noun, objects in others:
+            for name, obj in sorted(objects.items()):
+                if desired.claims(obj, named_by_settings=False):
+                    out.actions.append(Action(kind, name, "no longer wanted", object_id=_id(obj)))
+                elif owner_of(obj) == "":
+                    out.notes.append(
+                        f"{noun} {name} carries relay's old mark without an owner; --prune "
+                        "leaves it (delete it by hand if this configuration made it)"
+                    )
     return out
 
 

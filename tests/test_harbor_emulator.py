@@ -245,6 +245,33 @@ def test_a_system_robot_finds_projects_by_listing_not_by_name(
     assert h.session().get(h.api + "/projects/mirror").status_code == 200  # the admin may
 
 
+def test_filters_longer_than_their_column_are_a_500(h: HarborEmulator) -> None:
+    # replication_policy.filters is varchar(1024): the driver's error is a plain Go error.
+    s = h.session()
+    registry_id = create_acr_registry(h, s)
+
+    def body(value: str) -> dict[str, Any]:
+        return {
+            "name": "p",
+            "src_registry": {"id": registry_id},
+            "dest_namespace": "mirror",
+            "filters": [{"type": "name", "value": value}],
+            "trigger": {"type": "manual"},
+        }
+
+    fits = "ns/" + "a" * (1024 - len('[{"type":"name","value":"ns/"}]'))
+    resp = s.post(h.api + "/replication/policies", json=body(fits))
+    assert resp.status_code == 201
+    policy_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    resp = s.put(h.api + f"/replication/policies/{policy_id}", json=body(fits + "a"))
+    assert resp.status_code == 500
+    assert error(resp) == ("UNKNOWN", "internal server error")
+    resp = s.post(h.api + "/replication/policies", json={**body(fits + "a"), "name": "q"})
+    assert resp.status_code == 500
+    stored = s.get(h.api + f"/replication/policies/{policy_id}").json()
+    assert stored["filters"][0]["value"] == fits
+
+
 def test_robots_hold_no_system_permissions_before_2_10(harbor_factory: HarborFactory) -> None:
     full = robot("relay")
     h = harbor_factory(version="v2.9.1", robots=[full])

@@ -454,6 +454,25 @@ def test_the_fast_path_reads_the_tags_of_the_named_repositories_only(
     assert "--only: zz not in mirrors/images.yaml" in capsys.readouterr().err
 
 
+def test_many_names_are_replicated_in_batches_harbor_can_store(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    names = [f"a-rather-long-repository-name-for-batching-{i:02d}" for i in range(24)]
+    images = {name: h.seed_acr_repo(NS, name, ["v1"]) for name in names}
+    write_repo(tmp_path, h, images)
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "replicate", "--wait", "--only", *names, "--repo", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    points = [c for c in h.writes() if c.action == "updateReplicationPolicy"]
+    assert len(points) == 2 and all(c.status == 200 for c in points)
+    assert "24 task(s): 24 succeeded, 0 failed" in out
+    for name in names:
+        assert h.harbor_digest(f"mirror/{name}", "v1") == images[name]["v1"]
+
+
 def test_a_failure_before_any_task_shows_status_text(
     env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

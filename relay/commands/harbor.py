@@ -26,7 +26,7 @@ from relay.stages.harbor import apply as apply_stage
 from relay.stages.harbor import replicate as replicate_stage
 from relay.stages.harbor.api import HarborClient
 from relay.stages.harbor.observe import observe, version_of
-from relay.stages.harbor.plan import Desired, Observed, Plan, Source, plan
+from relay.stages.harbor.plan import Batch, Desired, Observed, Plan, Source, plan
 from relay.stages.harbor.settings import AccessKey, acr_access_key, login
 
 log = logging.getLogger(__name__)
@@ -270,12 +270,13 @@ def harbor_replicate(
                 if output == "json":
                     idle = replicate_stage.Outcome(desired.fast_policy_name, 0, status="")
                     body = replicate_json(idle, desired, tags_by_name, ctx.client.counts.total)
-                    body.update(executionId=None, statusText=said, missing=[])
+                    body.update(executionId=None, executionIds=[], statusText=said, missing=[])
                     document.emit("harbor replicate", True, body)
                 else:
                     print(said)
                 return 0
             only = sorted(set(only) | set(behind))
+        batches: list[Batch] = []
         if only:
             names = tuple(sorted(set(only)))
             policy_name = desired.fast_policy_name
@@ -290,27 +291,44 @@ def harbor_replicate(
                 raise OperationFailed(
                     "Harbor has no relay endpoint; run `relay harbor apply` first"
                 )
-            tags = sorted({t for n in names for t in tags_by_name.get(n, [])})
-            replicate_stage.point_fast_policy(
-                ctx.client, desired, policy_id, int(registry["id"]), names, tags
-            )
+            batches = desired.fast_batches(names, tags_by_name)
+            if len(batches) > 1:
+                log.info(
+                    "%d repositories do not fit in one policy's filters (Harbor keeps them in "
+                    "1024 characters): %d batches, run one after another",
+                    len(names),
+                    len(batches),
+                )
         else:
             policy_name = desired.policy_name
             policy = ctx.client.find_by_name(
                 "/replication/policies", policy_name, f"look for policy {policy_name}"
             )
             policy_id = replicate_stage.require(policy, policy_name)
+        deadline = replicate_stage.deadline_of(desired.settings.poll, timeout)
+        outcomes: list[replicate_stage.Outcome] = []
         with progress.session() as bars:
-            outcome = replicate_stage.run(
-                ctx.client,
-                policy_id=policy_id,
-                policy_name=policy_name,
-                wait=wait,
-                poll=desired.settings.poll,
-                timeout=timeout,
-                sleep=sleep,
-                progress=bars,
-            )
+            for number, batch in enumerate(batches or [None]):
+                if batch is not None:
+                    assert registry is not None
+                    replicate_stage.point_fast_policy(
+                        ctx.client, desired, policy_id, int(registry["id"]), batch
+                    )
+                outcome = replicate_stage.run(
+                    ctx.client,
+                    policy_id=policy_id,
+                    policy_name=policy_name,
+                    # The next batch re-points the policy: this one must have ended first.
+                    wait=wait or number + 1 < len(batches),
+                    poll=desired.settings.poll,
+                    deadline=deadline,
+                    sleep=sleep,
+                    progress=bars,
+                )
+                outcomes.append(outcome)
+                if outcome.timed_out:
+                    break
+        outcome = replicate_stage.merge(outcomes)
     finally:
         ctx.client.close()
     table = report(outcome, desired, tags_by_name, requests=ctx.client.counts.total)
@@ -351,7 +369,8 @@ def report(
             Column("Pull", code=True),
         ],
         status="ok" if outcome.ok else "failed",
-        where=f"{outcome.policy}, execution {outcome.execution_id}",
+        where=f"{outcome.policy}, execution "
+        + ", ".join(str(e) for e in outcome.executions or [outcome.execution_id]),
     )
     if outcome.status_text:
         table.notes.append(f"Harbor: {outcome.status_text}")
@@ -377,7 +396,13 @@ def report(
         )
     else:
         table.summary = (
-            f"started execution {outcome.execution_id} of {outcome.policy}; "
+            f"started execution {outcome.execution_id} of {outcome.policy}"
+            + (
+                f" (after {len(outcome.executions) - 1} earlier batch(es))"
+                if len(outcome.executions) > 1
+                else ""
+            )
+            + "; "
             "follow it in Harbor, or run with --wait"
         )
     return table
@@ -407,6 +432,7 @@ def replicate_json(
     return {
         "policy": outcome.policy,
         "executionId": outcome.execution_id,
+        "executionIds": list(outcome.executions or [outcome.execution_id]),
         "waited": outcome.waited,
         "status": outcome.status,
         "statusText": outcome.status_text,

@@ -1340,10 +1340,22 @@ class HarborServer:
             if registry_id:
                 self._get_registry(registry_id)
 
+    def _check_columns(self, p: Policy) -> None:
+        """What the database refuses: `replication_policy.filters` is varchar(1024) and holds
+        the filters as Go marshals them (make/migrations/postgresql/0001_initial_schema.up.sql;
+        src/controller/replication/model/model.go To). The driver's error is a plain Go error,
+        so the client sees a 500 "internal server error"."""
+        stored = stored_filters(p.filters)
+        if len(stored) > FILTERS_COLUMN:
+            raise errors.internal(
+                f"pq: value too long for type character varying({FILTERS_COLUMN})"
+            )
+
     def op_createReplicationPolicy(self, ctx: Ctx) -> Reply:
         self._require_system(ctx, "replication-policy", "create")
         policy = self._policy_from_body(ctx, 0)
         self._validate_policy(policy)
+        self._check_columns(policy)
         with self.state.lock:
             if any(p.name == policy.name for p in self.state.policies.values()):
                 raise errors.conflict(f"replication policy {policy.name} already exists")
@@ -1382,6 +1394,8 @@ class HarborServer:
         self._validate_policy(policy)
         with self.state.lock:
             current = self._get_policy(policy_id)
+        self._check_columns(policy)
+        with self.state.lock:
             if any(
                 p.name == policy.name and p.id != policy_id for p in self.state.policies.values()
             ):
@@ -1629,6 +1643,21 @@ class HarborServer:
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+FILTERS_COLUMN = 1024  # replication_policy.filters varchar(1024), counted in characters
+
+
+def stored_filters(filters: Sequence[Filter]) -> str:
+    """The filters as Go's json.Marshal writes them into the column: no spaces, fields in the
+    struct's order, `decoration` omitted when empty (src/pkg/reg/model/policy.go Filter)."""
+    items: list[dict[str, Any]] = []
+    for f in filters:
+        item: dict[str, Any] = {"type": f.type, "value": f.value}
+        if f.decoration:
+            item["decoration"] = f.decoration
+        items.append(item)
+    return json.dumps(items, separators=(",", ":"), ensure_ascii=False) if items else ""
 
 
 def validate_http_url(raw: str) -> str:

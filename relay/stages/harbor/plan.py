@@ -24,13 +24,19 @@ Harbor at hand are not sent (docs/vendors/harbor.md#versions).
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from relay.stages.harbor.settings import HarborSettings
 
 MARKER = "managed-by: relay"
+# Harbor keeps a policy's filters, JSON-encoded, in `replication_policy.filters varchar(1024)`
+# (make/migrations/postgresql/0001_initial_schema.up.sql); longer ones make it answer 500. The
+# fast path keeps each batch's filters under this many characters.
+FILTERS_LIMIT = 1000
 # The mark with its owner; an older relay wrote the bare mark (group 1 then None).
 _MARK_RE = re.compile(re.escape(MARKER) + r"(?: \(owner: ([^()]+)\))?")
 FAST_SUFFIX = "-now"
@@ -159,15 +165,10 @@ class Desired:
             "metadata": {"public": "true" if self.settings.project_public else "false"},
         }
 
-    def policy_body(
-        self,
-        registry_id: int,
-        *,
-        fast: bool = False,
-        repositories: tuple[str, ...] = (),
-        tags: tuple[str, ...] = (),
-    ) -> dict[str, Any]:
-        """The whole policy (PUT replaces everything, so every field is sent every time)."""
+    def filters(
+        self, repositories: Sequence[str] = (), tags: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The name filter (`<namespace>/**`, or the named repositories) and the tag filter."""
         ns = self.source.namespace
         if repositories:
             names = (
@@ -179,6 +180,47 @@ class Desired:
         if tags:
             value = tags[0] if len(tags) == 1 else "{" + ",".join(tags) + "}"
             filters.append({"type": "tag", "value": value, "decoration": "matches"})
+        return filters
+
+    def fast_batches(
+        self, names: Sequence[str], tags_by_name: Mapping[str, Sequence[str]]
+    ) -> list[Batch]:
+        """The named repositories in batches whose filters Harbor can store (FILTERS_LIMIT),
+        in order; each batch's tag filter is the union of its repositories' tags. A repository
+        whose tags alone do not fit goes alone, without a tag filter (every tag ACR holds)."""
+        out: list[Batch] = []
+        current: list[str] = []
+
+        def tags_of(batch: Sequence[str]) -> tuple[str, ...]:
+            return tuple(sorted({t for n in batch for t in tags_by_name.get(n, ())}))
+
+        for name in names:
+            trial = [*current, name]
+            if filters_size(self.filters(trial, tags_of(trial))) <= FILTERS_LIMIT:
+                current = trial
+                continue
+            if current:
+                out.append(Batch(tuple(current), tags_of(current)))
+            if filters_size(self.filters([name], tags_of([name]))) <= FILTERS_LIMIT:
+                current = [name]
+            else:
+                out.append(Batch((name,), ()))
+                current = []
+        if current:
+            out.append(Batch(tuple(current), tags_of(current)))
+        return out
+
+    def policy_body(
+        self,
+        registry_id: int,
+        *,
+        fast: bool = False,
+        repositories: tuple[str, ...] = (),
+        tags: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """The whole policy (PUT replaces everything, so every field is sent every time)."""
+        ns = self.source.namespace
+        filters = self.filters(repositories, tags)
         what = "the changed repositories, now" if fast else f"on schedule {self.settings.schedule}"
         body: dict[str, Any] = {
             "name": self.fast_policy_name if fast else self.policy_name,
@@ -210,6 +252,25 @@ class Desired:
         if self.supports("single_active_replication"):
             body["single_active_replication"] = True
         return body
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Repositories the fast-path policy is pointed at in one run, and the tags it copies
+    (none: every tag)."""
+
+    repositories: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
+def filters_size(filters: Sequence[dict[str, Any]]) -> int:
+    """Characters the filters take in Harbor's column: Go's json.Marshal, no spaces, an empty
+    `decoration` omitted (src/controller/replication/model/model.go To)."""
+    items = [
+        {k: f[k] for k in ("type", "value", "decoration") if k in f and (k != "decoration" or f[k])}
+        for f in filters
+    ]
+    return len(json.dumps(items, separators=(",", ":"), ensure_ascii=False))
 
 
 # --- what Harbor holds ----------------------------------------------------------------------------

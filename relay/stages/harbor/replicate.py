@@ -27,7 +27,7 @@ from relay.net.retry import NEVER, retrying
 from relay.output.progress import NULL, Progress, Task
 from relay.safety import one_line
 from relay.stages.harbor.api import HarborClient, HarborError
-from relay.stages.harbor.plan import Desired
+from relay.stages.harbor.plan import Batch, Desired
 from relay.stages.harbor.settings import PollSettings
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class Outcome:
     waited: bool = False
     tasks: list[TaskRow] = field(default_factory=list)
     elapsed: float = 0.0
+    executions: list[int] = field(default_factory=list)  # every batch's, in order
 
     @property
     def ok(self) -> bool:
@@ -74,17 +75,38 @@ class Outcome:
 
 
 def point_fast_policy(
-    client: HarborClient,
-    desired: Desired,
-    policy_id: int,
-    registry_id: int,
-    repositories: Sequence[str],
-    tags: Sequence[str],
+    client: HarborClient, desired: Desired, policy_id: int, registry_id: int, batch: Batch
 ) -> None:
     body = desired.policy_body(
-        registry_id, fast=True, repositories=tuple(repositories), tags=tuple(tags)
+        registry_id, fast=True, repositories=batch.repositories, tags=batch.tags
     )
     client.put(f"/replication/policies/{policy_id}", body, f"point {desired.fast_policy_name}")
+
+
+def merge(outcomes: Sequence[Outcome]) -> Outcome:
+    """The batches of one fast-path run as one outcome: counts and tasks added up, the first
+    status that is not Succeed (else the last), every execution id."""
+    if len(outcomes) == 1:
+        only = outcomes[0]
+        only.executions = [only.execution_id]
+        return only
+    last = outcomes[-1]
+    bad = [o for o in outcomes if o.status != "Succeed"]
+    out = Outcome(
+        last.policy,
+        last.execution_id,
+        status=(bad[0] if bad else last).status,
+        status_text="; ".join(dict.fromkeys(o.status_text for o in outcomes if o.status_text)),
+        timed_out=any(o.timed_out for o in outcomes),
+        waited=all(o.waited for o in outcomes),
+        elapsed=sum(o.elapsed for o in outcomes),
+        executions=[o.execution_id for o in outcomes],
+    )
+    for o in outcomes:
+        for key in ("total", "succeed", "failed", "in_progress", "stopped"):
+            setattr(out, key, getattr(out, key) + getattr(o, key))
+        out.tasks.extend(o.tasks)
+    return out
 
 
 def start(
@@ -257,6 +279,10 @@ def _seconds(start: Any, end: Any) -> float | None:
     return seconds if seconds >= 0 else None
 
 
+def deadline_of(poll: PollSettings, timeout: float | None) -> float:
+    return time.monotonic() + (poll.timeout if timeout is None else timeout)
+
+
 def run(
     client: HarborClient,
     *,
@@ -264,12 +290,11 @@ def run(
     policy_name: str,
     wait: bool,
     poll: PollSettings,
-    timeout: float | None,
+    deadline: float,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress = NULL,
 ) -> Outcome:
     started = time.monotonic()
-    deadline = started + (poll.timeout if timeout is None else timeout)
     wait_for_running(client, policy_id, poll, deadline, sleep)
     execution_id = start(client, policy_id, policy_name, sleep)
     outcome = Outcome(policy_name, execution_id)

@@ -473,6 +473,61 @@ def test_many_names_are_replicated_in_batches_harbor_can_store(
         assert h.harbor_digest(f"mirror/{name}", "v1") == images[name]["v1"]
 
 
+def start_a_slow_execution(h: HarborEmulator, name: str, seconds: float = 3.0) -> int:
+    """Start policy ``name`` by hand, its ACR listing held for ``seconds``."""
+    h.acr.inject("latency", count=1, action="GetRepoListByNamespace", seconds=seconds)
+    resp = h.session().post(
+        h.api + "/replication/executions", json={"policy_id": policy(h, name)["id"]}
+    )
+    assert resp.status_code == 201
+    return int(resp.headers["Location"].rsplit("/", 1)[1])
+
+
+def waited_for_running(h: HarborEmulator) -> bool:
+    return any(
+        c.action == "listReplicationExecutions" and c.query.get("status") == "InProgress"
+        for c in h.calls
+    )
+
+
+def test_a_start_while_another_execution_runs_is_told_not_failed(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    running = start_a_slow_execution(h, f"relay-{NS}")
+    # Without --wait relay waits for nothing; Harbor skips the start, and relay says why.
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "replicate", "--repo", str(tmp_path)) == 1
+    out, err = capsys.readouterr()
+    assert "skipped: another replication of the policy is running; retry later" in err
+    assert "ended Failed" not in err and "skipped" in out
+    assert not waited_for_running(h)
+    # With --wait and a deadline before the running one ends: nothing is started.
+    h.reset_calls()
+    assert relay("harbor", "replicate", "--wait", "--timeout", "0.5", "--repo", str(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "not started: another replication of it was still running at the deadline" in err
+    assert not [c for c in h.writes() if c.action == "startReplication"]
+    # With time enough, relay waits for it and then runs.
+    assert relay("harbor", "replicate", "--wait", "--repo", str(tmp_path)) == 0
+    assert h.wait_execution(running).id == running
+
+
+def test_before_2_14_a_start_waits_for_nothing(
+    harbor_factory: HarborFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = use(harbor_factory(version="v2.13.2"), monkeypatch)
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    start_a_slow_execution(h, f"relay-{NS}", seconds=1.0)
+    h.reset_calls()
+    assert relay("harbor", "replicate", "--wait", "--repo", str(tmp_path)) == 0
+    assert not waited_for_running(h)  # Harbor < 2.14 runs executions side by side
+
+
 def test_a_failure_before_any_task_shows_status_text(
     env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

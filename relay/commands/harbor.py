@@ -322,11 +322,12 @@ def harbor_replicate(
                     wait=wait or number + 1 < len(batches),
                     poll=desired.settings.poll,
                     deadline=deadline,
+                    exclusive=bool(policy and policy.get("single_active_replication")),
                     sleep=sleep,
                     progress=bars,
                 )
                 outcomes.append(outcome)
-                if outcome.timed_out:
+                if outcome.timed_out or outcome.skipped:
                     break
         outcome = replicate_stage.merge(outcomes)
     finally:
@@ -347,6 +348,16 @@ def harbor_replicate(
                     print(f"    {line}")
     ghactions.summary(table)
     if not outcome.ok:
+        if not outcome.started:
+            raise OperationFailed(
+                f"{policy_name}: not started: another replication of it was still running "
+                "at the deadline; retry later"
+            )
+        if outcome.skipped:
+            raise OperationFailed(
+                f"replication {outcome.execution_id} of {policy_name} was skipped: "
+                f"{replicate_stage.BUSY}"
+            )
         why = "did not finish in time" if outcome.timed_out else f"ended {outcome.status}"
         raise OperationFailed(f"replication {outcome.execution_id} of {policy_name} {why}")
     return 0
@@ -369,8 +380,12 @@ def report(
             Column("Pull", code=True),
         ],
         status="ok" if outcome.ok else "failed",
-        where=f"{outcome.policy}, execution "
-        + ", ".join(str(e) for e in outcome.executions or [outcome.execution_id]),
+        where=f"{outcome.policy}, "
+        + (
+            "execution " + ", ".join(str(e) for e in outcome.executions or [outcome.execution_id])
+            if outcome.started or outcome.executions
+            else "no execution started"
+        ),
     )
     if outcome.status_text:
         table.notes.append(f"Harbor: {outcome.status_text}")
@@ -387,7 +402,17 @@ def report(
             pull,
             flag=row.status == "Failed",
         )
-    if outcome.waited:
+    if outcome.skipped:
+        table.summary = (
+            f"execution {outcome.execution_id} of {outcome.policy} skipped: "
+            f"{replicate_stage.BUSY}; {requests} Harbor requests"
+        )
+    elif not outcome.started:
+        table.summary = (
+            f"not started: {outcome.policy} was still running at the deadline; "
+            f"{requests} Harbor requests"
+        )
+    elif outcome.waited:
         state = "timed out" if outcome.timed_out else outcome.status
         table.summary = (
             f"execution {outcome.execution_id}: {state}; {outcome.total} task(s): "
@@ -437,6 +462,8 @@ def replicate_json(
         "status": outcome.status,
         "statusText": outcome.status_text,
         "timedOut": outcome.timed_out,
+        "started": outcome.started,
+        "skipped": outcome.skipped,
         "counts": {
             "total": outcome.total,
             "succeed": outcome.succeed,

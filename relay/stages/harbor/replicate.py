@@ -33,6 +33,10 @@ from relay.stages.harbor.settings import PollSettings
 log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"Succeed", "Failed", "Stopped"})
+# With single_active_replication (Harbor ≥ 2.14) a start while another execution of the policy
+# runs is created and marked Failed at once with this status_text (execution.go Start).
+SKIPPED = "Execution skipped"
+BUSY = "another replication of the policy is running; retry later"
 
 
 @dataclass
@@ -59,9 +63,17 @@ class Outcome:
     tasks: list[TaskRow] = field(default_factory=list)
     elapsed: float = 0.0
     executions: list[int] = field(default_factory=list)  # every batch's, in order
+    started: bool = True  # False: another execution still ran at the deadline
+
+    @property
+    def skipped(self) -> bool:
+        """Harbor created the execution and skipped it: another one was running."""
+        return self.status == "Failed" and SKIPPED in self.status_text
 
     @property
     def ok(self) -> bool:
+        if self.skipped or not self.started:
+            return False
         if not self.waited:
             return True
         return self.status == "Succeed" and self.failed == 0 and not self.timed_out
@@ -88,7 +100,7 @@ def merge(outcomes: Sequence[Outcome]) -> Outcome:
     status that is not Succeed (else the last), every execution id."""
     if len(outcomes) == 1:
         only = outcomes[0]
-        only.executions = [only.execution_id]
+        only.executions = [only.execution_id] if only.started else []
         return only
     last = outcomes[-1]
     bad = [o for o in outcomes if o.status != "Succeed"]
@@ -100,7 +112,8 @@ def merge(outcomes: Sequence[Outcome]) -> Outcome:
         timed_out=any(o.timed_out for o in outcomes),
         waited=all(o.waited for o in outcomes),
         elapsed=sum(o.elapsed for o in outcomes),
-        executions=[o.execution_id for o in outcomes],
+        executions=[o.execution_id for o in outcomes if o.started],
+        started=all(o.started for o in outcomes),
     )
     for o in outcomes:
         for key in ("total", "succeed", "failed", "in_progress", "stopped"):
@@ -164,19 +177,24 @@ def wait_for_running(
     poll: PollSettings,
     deadline: float,
     sleep: Callable[[float], None],
-) -> None:
+) -> int | None:
     """With single_active_replication, a start while another execution runs is skipped at once
-    ("Execution skipped: active replication still in progress"): wait for it first."""
-    while time.monotonic() < deadline:
+    ("Execution skipped: active replication still in progress"): wait for it first. The id of
+    the execution still running at the deadline, or None once none runs."""
+    while True:
         running = client.get(
             "/replication/executions",
             "list running executions",
             {"policy_id": str(policy_id), "status": "InProgress", "page": "1", "page_size": "1"},
         )
-        if not running:
-            return
-        log.info("an execution of policy %s is still running; waiting for it", policy_id)
-        sleep(poll.interval)
+        if not isinstance(running, list) or not running:
+            return None
+        first = running[0] if isinstance(running[0], dict) else {}
+        ident = first.get("id")
+        if time.monotonic() >= deadline:
+            return ident if isinstance(ident, int) else 0
+        log.info("execution %s of policy %s is still running; waiting for it", ident, policy_id)
+        sleep(min(poll.interval, max(0.0, deadline - time.monotonic())))
 
 
 def watch(
@@ -222,6 +240,8 @@ def _watch(
         bar.advance(now[1] - counted[1])
         counted = now
         done = outcome.status in TERMINAL and outcome.in_progress == 0
+        if done and outcome.skipped:
+            return  # a skip is final at once, not a status that lags
         if done and outcome.status == "Failed" and not settled and clock() + poll.settle < deadline:
             # The status may lag, or show a task that is being retried: read it once more.
             settled = True
@@ -291,17 +311,43 @@ def run(
     wait: bool,
     poll: PollSettings,
     deadline: float,
+    exclusive: bool,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress = NULL,
 ) -> Outcome:
+    """Start the policy and, with ``wait``, watch it to the end. ``exclusive``: the policy has
+    single_active_replication (Harbor ≥ 2.14), so Harbor skips a start while another execution
+    runs (docs/vendors/harbor.md#executions-tasks-and-logs). Then, with ``wait``, a running
+    execution is waited for first, up to the deadline (past it nothing is started and the
+    outcome says so); without ``wait`` the new execution is read once to tell a skip."""
     started = time.monotonic()
-    wait_for_running(client, policy_id, poll, deadline, sleep)
+    if wait and exclusive:
+        running = wait_for_running(client, policy_id, poll, deadline, sleep)
+        if running is not None:
+            return Outcome(
+                policy_name,
+                0,
+                status="",
+                status_text=(
+                    f"execution {running} of {policy_name} was still running at the deadline; "
+                    "relay started no other (Harbor would skip it)"
+                ),
+                timed_out=True,
+                waited=True,
+                started=False,
+                elapsed=time.monotonic() - started,
+            )
     execution_id = start(client, policy_id, policy_name, sleep)
     outcome = Outcome(policy_name, execution_id)
     log.info("started execution %d of policy %s", execution_id, policy_name)
     if wait:
         watch(client, outcome, poll, deadline, sleep, progress=progress)
-        collect_tasks(client, outcome)
+        if not outcome.skipped:
+            collect_tasks(client, outcome)
+    elif exclusive:
+        execution = client.get(f"/replication/executions/{execution_id}", "read the execution")
+        if isinstance(execution, dict):
+            outcome.absorb(execution)
     outcome.elapsed = time.monotonic() - started
     return outcome
 

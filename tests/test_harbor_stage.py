@@ -528,6 +528,37 @@ def test_before_2_14_a_start_waits_for_nothing(
     assert not waited_for_running(h)  # Harbor < 2.14 runs executions side by side
 
 
+def test_the_fast_path_writes_only_to_this_configurations_policy_and_endpoint(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    s = h.session()
+    fast = policy(h, f"relay-{NS}-now")
+    body = {
+        k: fast[k] for k in fast if k not in ("id", "dest_registry", "creation_time", "update_time")
+    }
+    assert s.put(
+        h.api + f"/replication/policies/{fast['id']}", json={**body, "description": "by hand"}
+    ).ok
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "replicate", "--only", "app", "--repo", str(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert f"replication policy relay-{NS}-now exists in Harbor without 'managed-by: relay'" in err
+    assert h.writes() == []
+    assert s.put(h.api + f"/replication/policies/{fast['id']}", json=body).ok
+    [endpoint] = s.get(h.api + "/registries").json()
+    theirs = "managed-by: relay (owner: theirs -> elsewhere)"
+    assert s.put(h.api + f"/registries/{endpoint['id']}", json={"description": theirs}).ok
+    h.reset_calls()
+    assert relay("harbor", "replicate", "--only", "app", "--repo", str(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "registry endpoint relay-acr belongs to another relay configuration" in err
+    assert h.writes() == []
+
+
 def test_a_failure_before_any_task_shows_status_text(
     env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,7 +26,7 @@ from relay.stages.harbor import apply as apply_stage
 from relay.stages.harbor import replicate as replicate_stage
 from relay.stages.harbor.api import HarborClient
 from relay.stages.harbor.observe import observe, version_of
-from relay.stages.harbor.plan import Batch, Desired, Observed, Plan, Source, plan
+from relay.stages.harbor.plan import Batch, Desired, Observed, Plan, Source, foreign, plan
 from relay.stages.harbor.settings import AccessKey, acr_access_key, login
 
 log = logging.getLogger(__name__)
@@ -291,6 +291,16 @@ def harbor_replicate(
                 raise OperationFailed(
                     "Harbor has no relay endpoint; run `relay harbor apply` first"
                 )
+            # The fast path rewrites the whole policy and points it at this endpoint: both
+            # must be this configuration's (plan.py's mark and owner), or relay writes nothing.
+            assert policy is not None
+            for noun, obj, name, key in (
+                ("replication policy", policy, policy_name, "policy_name"),
+                ("registry endpoint", registry, desired.settings.registry_name, "registry_name"),
+            ):
+                refusal = foreign(desired, obj, noun, name, key)
+                if refusal:
+                    raise OperationFailed(f"replicate --only: {refusal}")
             batches = desired.fast_batches(names, tags_by_name)
             if len(batches) > 1:
                 log.info(

@@ -302,7 +302,7 @@ def owner_of(obj: dict[str, Any] | None) -> str | None:
     return found.group(1) or ""
 
 
-def _foreign(desired: Desired, obj: dict[str, Any], noun: str, name: str, key: str) -> str | None:
+def foreign(desired: Desired, obj: dict[str, Any], noun: str, name: str, key: str) -> str | None:
     """Why relay will not touch ``obj``, which holds a name the settings define; None if it
     may."""
     if not is_managed(obj):
@@ -374,7 +374,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
         out.actions.append(
             Action("create-registry", settings.registry_name, f"ali-acr, {desired.source.url}")
         )
-    elif refusal := _foreign(
+    elif refusal := foreign(
         desired, registry, "registry endpoint", settings.registry_name, "registry_name"
     ):
         out.refusals.append(refusal)
@@ -408,7 +408,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
             what = "manual, for replicate --only" if fast else f"schedule {settings.schedule}"
             pull = f"pull {desired.source.namespace}/** into {desired.project}"
             out.actions.append(Action("create-policy", name, f"{pull}, {what}", fast=fast))
-        elif refusal := _foreign(desired, current, "replication policy", name, "policy_name"):
+        elif refusal := foreign(desired, current, "replication policy", name, "policy_name"):
             out.refusals.append(refusal)
         else:
             registry_id = _id(registry) if registry is not None else -1

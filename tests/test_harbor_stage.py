@@ -182,6 +182,23 @@ def test_an_unmanaged_policy_of_the_same_name_is_refused_not_taken_over(
     assert policy(h, f"relay-{NS}")["description"] == "made by hand"
 
 
+def test_an_endpoint_of_another_type_is_refused_as_harbor_cannot_change_it(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    [endpoint] = h.state.registries.values()
+    endpoint.type = "docker-registry"  # as if made by hand with relay's mark
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "registry endpoint relay-acr is of type docker-registry, not ali-acr" in err
+    assert "delete the endpoint in Harbor, or set harbor.registry_name" in err
+    assert h.writes() == []
+
+
 def test_a_wrong_access_key_says_what_unhealthy_means(
     env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from relay.safety import one_line
 from relay.stages.harbor.settings import HarborSettings
 
 MARKER = "managed-by: relay"
@@ -378,6 +379,15 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
         desired, registry, "registry endpoint", settings.registry_name, "registry_name"
     ):
         out.refusals.append(refusal)
+    elif str(registry.get("type") or "") != "ali-acr":
+        # RegistryUpdate has no `type` (swagger): a PUT cannot change it, so an update would
+        # never converge.
+        out.refusals.append(
+            f"registry endpoint {settings.registry_name} is of type "
+            f"{one_line(str(registry.get('type') or '-'), 40)}, not ali-acr, and Harbor cannot "
+            "change an endpoint's type: delete the endpoint in Harbor, or set "
+            "harbor.registry_name to another name"
+        )
     else:
         changes, resend = registry_changes(desired, registry)
         if changes:
@@ -446,8 +456,6 @@ def registry_changes(desired: Desired, current: dict[str, Any]) -> tuple[list[st
     if url_now != _url(desired.source.url) and not _rewritten(url_now, desired.source.url):
         changes.append(f"url {url_now or '-'} -> {desired.source.url}")
         resend = True
-    if str(current.get("type") or "") != "ali-acr":
-        changes.append(f"type {current.get('type') or '-'} -> ali-acr")
     if bool(current.get("insecure")) is not False:
         changes.append("insecure true -> false")
     if str(current.get("description") or "") != desired.registry_description():

@@ -576,6 +576,25 @@ def test_the_fast_path_writes_only_to_this_configurations_policy_and_endpoint(
     assert h.writes() == []
 
 
+def test_names_asked_for_that_get_no_task_are_named(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    images = {"app": h.seed_acr_repo(NS, "app", ["v1"]), "ghost": {"v1": "sha256:" + "b" * 64}}
+    write_repo(tmp_path, h, images)  # ghost is listed, but ACR never built it
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    capsys.readouterr()
+    only = ("harbor", "replicate", "--wait", "--repo", str(tmp_path), "--only")
+    assert relay(*only, "app", "ghost") == 1
+    out, err = capsys.readouterr()
+    assert f"Harbor made no task for ghost, asked for by name: it is not in {NS}" in err
+    assert "no task for ghost" in out
+    assert h.harbor_digest("mirror/app", "v1") == images["app"]["v1"]
+    assert relay(*only, "ghost") == 1  # Succeed, "no resources need to be replicated"
+    assert "Harbor made no task for ghost" in capsys.readouterr().err
+    assert relay(*only, "app") == 0
+
+
 def test_a_failure_before_any_task_shows_status_text(
     env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -340,6 +340,7 @@ def harbor_replicate(
                 if outcome.timed_out or outcome.skipped:
                     break
         outcome = replicate_stage.merge(outcomes)
+        outcome.untouched = replicate_stage.untouched(outcome, batches)
     finally:
         ctx.client.close()
     table = report(outcome, desired, tags_by_name, requests=ctx.client.counts.total)
@@ -367,6 +368,12 @@ def harbor_replicate(
             raise OperationFailed(
                 f"replication {outcome.execution_id} of {policy_name} was skipped: "
                 f"{replicate_stage.BUSY}"
+            )
+        if outcome.untouched and outcome.status == "Succeed" and not outcome.failed:
+            raise OperationFailed(
+                f"replication {outcome.execution_id} of {policy_name}: Harbor made no task for "
+                f"{', '.join(outcome.untouched)}, asked for by name: "
+                f"{_not_in_acr(desired, outcome.untouched)}"
             )
         why = "did not finish in time" if outcome.timed_out else f"ended {outcome.status}"
         raise OperationFailed(f"replication {outcome.execution_id} of {policy_name} {why}")
@@ -399,6 +406,10 @@ def report(
     )
     if outcome.status_text:
         table.notes.append(f"Harbor: {outcome.status_text}")
+    if outcome.untouched:
+        table.notes.append(
+            f"no task for {', '.join(outcome.untouched)}: {_not_in_acr(desired, outcome.untouched)}"
+        )
     registry = desired.settings.registry_host
     for row in outcome.tasks:
         name = row.repository.split("/", 1)[-1]
@@ -485,6 +496,7 @@ def replicate_json(
         "tasks": tasks,
         "requests": requests,
         "missing": missing,
+        "noTask": list(outcome.untouched),
     }
 
 
@@ -499,6 +511,13 @@ def _tags_by_target(ctx: Context) -> dict[str, list[str]]:
     for pin in selected:
         out.setdefault(pin.entry.target, []).append(pin.tag)
     return out
+
+
+def _not_in_acr(desired: Desired, names: Sequence[str]) -> str:
+    return (
+        f"{'it is' if len(names) == 1 else 'they are'} not in {desired.source.namespace} at "
+        f"{desired.source.url}, or none of the tags the lock names is (run `relay verify`)"
+    )
 
 
 def _version(ctx: Context) -> str:

@@ -64,6 +64,9 @@ class Outcome:
     elapsed: float = 0.0
     executions: list[int] = field(default_factory=list)  # every batch's, in order
     started: bool = True  # False: another execution still ran at the deadline
+    # Repositories asked for by name (--only, --missing) that got no task: not in ACR, or
+    # none of their tags there.
+    untouched: list[str] = field(default_factory=list)
 
     @property
     def skipped(self) -> bool:
@@ -72,7 +75,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        if self.skipped or not self.started:
+        if self.skipped or not self.started or self.untouched:
             return False
         if not self.waited:
             return True
@@ -297,6 +300,15 @@ def _seconds(start: Any, end: Any) -> float | None:
         return None
     seconds = (b - a).total_seconds()
     return seconds if seconds >= 0 else None
+
+
+def untouched(outcome: Outcome, batches: Sequence[Batch]) -> list[str]:
+    """The named repositories no task was made for, once every batch was watched to its end
+    (a task's destination is `<project>/<name>`: one level flattened)."""
+    if not outcome.waited or outcome.timed_out or not outcome.started or outcome.skipped:
+        return []
+    got = {row.repository.split("/", 1)[-1] for row in outcome.tasks}
+    return sorted({n for batch in batches for n in batch.repositories} - got)
 
 
 def deadline_of(poll: PollSettings, timeout: float | None) -> float:

@@ -623,6 +623,26 @@ def test_a_failed_task_surfaces_the_tail_of_its_log(
     assert "--- last lines of the log of mirror/app:" in out
 
 
+def test_a_mass_failure_fetches_five_logs_and_counts_the_rest(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {f"app{i}": h.seed_acr_repo(NS, f"app{i}", ["v1"]) for i in range(7)})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    h.registry.stop()  # Harbor's own registry is down: every copy fails
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "replicate", "--wait", "--repo", str(tmp_path)) == 1
+    out = capsys.readouterr().out
+    assert out.count("--- last lines of the log of mirror/app") == 5
+    assert "--- 2 more task(s) failed; relay fetched the logs of the first 5" in out
+    assert len([c for c in h.calls if c.action == "getReplicationLog"]) == 5
+    assert [c.query.get("status") for c in h.calls if c.action == "listReplicationTasks"] == [
+        None,
+        "Failed",
+    ]
+
+
 def test_secrets_appear_nowhere(
     env: HarborEmulator,
     tmp_path: Path,

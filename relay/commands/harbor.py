@@ -357,6 +357,11 @@ def harbor_replicate(
                 print(f"--- last lines of the log of {row.repository}:")
                 for line in row.log_tail:
                     print(f"    {line}")
+        if outcome.logs_left:
+            print(
+                f"--- {outcome.logs_left} more task(s) failed; relay fetched the logs of the "
+                f"first {replicate_stage.MAX_LOGS}, the others are in Harbor"
+            )
     ghactions.summary(table)
     if not outcome.ok:
         if not outcome.started:
@@ -497,6 +502,7 @@ def replicate_json(
         "requests": requests,
         "missing": missing,
         "noTask": list(outcome.untouched),
+        "failedWithoutLog": outcome.logs_left,
     }
 
 

@@ -67,6 +67,7 @@ class Outcome:
     # Repositories asked for by name (--only, --missing) that got no task: not in ACR, or
     # none of their tags there.
     untouched: list[str] = field(default_factory=list)
+    logs_left: int = 0  # failed tasks whose log was not fetched (MAX_LOGS)
 
     @property
     def skipped(self) -> bool:
@@ -122,6 +123,7 @@ def merge(outcomes: Sequence[Outcome]) -> Outcome:
         for key in ("total", "succeed", "failed", "in_progress", "stopped"):
             setattr(out, key, getattr(out, key) + getattr(o, key))
         out.tasks.extend(o.tasks)
+        out.logs_left += o.logs_left
     return out
 
 
@@ -272,24 +274,51 @@ def _watch(
         interval = min(poll.max_interval, interval * 1.5)
 
 
-def collect_tasks(client: HarborClient, outcome: Outcome, *, log_lines: int = 20) -> None:
-    for task in client.paged(
-        f"/replication/executions/{outcome.execution_id}/tasks", "list the tasks"
-    ):
+MAX_LOGS = 5  # failed tasks whose log tail is fetched; a mass failure has one cause
+
+
+def collect_tasks(
+    client: HarborClient, outcome: Outcome, *, log_lines: int = 20, max_logs: int = MAX_LOGS
+) -> None:
+    """Every task for the report, and the log tails of the first ``max_logs`` failed ones,
+    found with `?status=Failed` (docs/vendors/harbor.md#executions-tasks-and-logs); how many
+    more failed goes to ``logs_left``."""
+    path = f"/replication/executions/{outcome.execution_id}/tasks"
+    rows: dict[int, TaskRow] = {}
+    for task in client.paged(path, "list the tasks"):
         if not isinstance(task, dict):
             continue
-        status = str(task.get("status") or "")
         row = TaskRow(
             repository=one_line(str(task.get("dst_resource") or "").split(" [", 1)[0], 200),
-            status=status,
+            status=str(task.get("status") or ""),
             seconds=_seconds(task.get("start_time"), task.get("end_time")),
         )
-        if status == "Failed" and isinstance(task.get("id"), int):
-            try:
-                row.log_tail = client.task_log_tail(outcome.execution_id, task["id"], log_lines)
-            except HarborError as exc:
-                row.log_tail = [f"(log unavailable: {exc})"]
         outcome.tasks.append(row)
+        if isinstance(task.get("id"), int):
+            rows[task["id"]] = row
+    if not any(row.status == "Failed" for row in outcome.tasks):
+        return
+    response = client.request(
+        "GET",
+        path,
+        what="list the failed tasks",
+        params={"status": "Failed", "page": "1", "page_size": str(max_logs), "sort": "id"},
+    )
+    total = response.headers.get("X-Total-Count", "")
+    failed = client.json(response)
+    fetched = 0
+    for task in failed if isinstance(failed, list) else []:
+        task_id = task.get("id") if isinstance(task, dict) else None
+        found = rows.get(task_id) if isinstance(task_id, int) else None
+        if found is None or task_id is None or fetched >= max_logs:
+            continue
+        fetched += 1
+        try:
+            found.log_tail = client.task_log_tail(outcome.execution_id, task_id, log_lines)
+        except HarborError as exc:
+            found.log_tail = [f"(log unavailable: {exc})"]
+    count = int(total) if total.isdigit() else sum(r.status == "Failed" for r in outcome.tasks)
+    outcome.logs_left = max(0, count - fetched)
 
 
 def _seconds(start: Any, end: Any) -> float | None:

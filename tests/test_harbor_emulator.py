@@ -534,6 +534,10 @@ CRON_CASES: list[tuple[str, str | None]] = [
     ("0 0 25 * * *", "invalid cron string for scheduled trigger: 0 0 25 * * *"),
     ("0 0 2 ? * L", "invalid cron string for scheduled trigger: 0 0 2 ? * L"),
     ("", "the cron string cannot be empty when the trigger type is scheduled"),
+    # strconv.Atoi knows ASCII digits only; a step needs a number
+    ("0 \u00b2 2 * * *", "invalid cron string for scheduled trigger: 0 \u00b2 2 * * *"),
+    ("0 0 \u0663 * * *", "invalid cron string for scheduled trigger: 0 0 \u0663 * * *"),
+    ("0 5/ 2 * * *", "invalid cron string for scheduled trigger: 0 5/ 2 * * *"),
 ]
 
 

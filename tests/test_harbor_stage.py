@@ -685,6 +685,22 @@ def test_secrets_appear_nowhere(
         ),
         ('  url: https://h.example\n  project: m\n  schedule: "0 * * * * *"\n', 5, "minutes field"),
         ('  url: https://h.example\n  project: m\n  schedule: "0 0 * *"\n', 5, "needs 6 fields"),
+        # Unicode digits are not numbers to Harbor's parser (nor an empty step)
+        (
+            '  url: https://h.example\n  project: m\n  schedule: "0 \u00b2 * * * *"\n',
+            5,
+            "minutes field '\u00b2': '\u00b2' is not a number",
+        ),
+        (
+            '  url: https://h.example\n  project: m\n  schedule: "0 5/ * * * *"\n',
+            5,
+            "minutes field '5/': bad step ''",
+        ),
+        (
+            '  url: https://h.example\n  project: m\n  schedule: "0 0 \u0663 * * *"\n',
+            5,
+            "is not a number",
+        ),
         ("  url: https://h.example\n  project: Mirrors\n", 4, "harbor.project must be lower-case"),
         ("  url: https://h.example\n  project: m\n  ca_bundle: certs/ca.pem\n", 5, "no such file"),
         (

@@ -41,6 +41,7 @@ def apply(
                 f"/registries/{action.object_id}",
                 desired.registry_update(secret if action.resend_secret else None),
                 f"update endpoint {action.name}",
+                retry=client.endpoint_retry,
             )
         elif action.kind == "create-project":
             try:
@@ -76,8 +77,10 @@ def apply(
 def _create(
     client: HarborClient, desired: Desired, path: str, body: dict[str, object], action: Action
 ) -> int:
+    # Endpoint writes are not retried on 500 (HarborClient.endpoint_retry).
+    retry = client.endpoint_retry if action.kind == "create-registry" else None
     try:
-        return client.create(path, body, str(action))
+        return client.create(path, body, str(action), retry=retry)
     except HarborError as exc:
         if exc.status != 409:
             raise

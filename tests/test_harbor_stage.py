@@ -842,6 +842,36 @@ def test_the_access_key_goes_again_when_the_url_changes(
     assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
 
 
+def test_an_endpoint_update_without_a_url_change_sends_no_url_and_keeps_the_secret(
+    harbor_factory: HarborFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Harbor after v2.15.2 clears the stored secret when a PUT's url differs from the stored
+    # one without a secret; it stores cr.<region> as registry.<region>, so sending the
+    # configured URL back would look like a change.
+    h = use(harbor_factory(quirks=Quirks(clear_secret_on_url_change=True)), monkeypatch)
+    write_repo(
+        tmp_path,
+        h,
+        {"app": h.seed_acr_repo(NS, "app", ["v1"])},
+        harbor_extra="source_url: https://cr.cn-hangzhou.aliyuncs.com\n",
+    )
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    settings = tmp_path / "mirrors/relay.yaml"
+    settings.write_text(
+        settings.read_text().replace("project: mirror", "project: mirror\n  policy_name: renamed")
+    )
+    h.reset_calls()
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0  # the description changes
+    [update] = [c for c in h.writes() if c.action == "updateRegistry"]
+    assert "url" not in update.body and "access_secret" not in update.body
+    [endpoint] = h.state.registries.values()
+    assert endpoint.credential is not None
+    assert endpoint.credential.access_secret == h.acr.access_key_secret
+    h.reset_calls()
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    assert h.writes() == []
+
+
 def test_a_500_says_where_the_cause_is(
     env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

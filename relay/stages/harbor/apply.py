@@ -39,7 +39,9 @@ def apply(
             assert action.object_id is not None
             client.put(
                 f"/registries/{action.object_id}",
-                desired.registry_update(secret if action.resend_secret else None),
+                desired.registry_update(
+                    secret if action.resend_secret else None, url=action.send_url
+                ),
                 f"update endpoint {action.name}",
                 retry=client.endpoint_retry,
             )

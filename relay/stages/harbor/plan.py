@@ -143,18 +143,22 @@ class Desired:
             "description": self.registry_description(),
         }
 
-    def registry_update(self, secret: str | None) -> dict[str, Any]:
-        """The flat RegistryUpdate. The secret goes with it whenever the URL or the key id
-        changes: Harbor health-checks every write, and from v2.16 a URL change without the
-        secret clears it (goharbor/harbor#23671)."""
+    def registry_update(self, secret: str | None, *, url: bool) -> dict[str, Any]:
+        """The flat RegistryUpdate; only the fields sent are changed (handler/registry.go).
+        `url` goes only when the URL changed, and then always with the secret: after v2.15.2
+        Harbor clears the stored secret when a PUT's `url` differs from the stored one and no
+        secret comes with it (goharbor/harbor#23671), and the stored URL may be Harbor's
+        rewrite of the one relay sent (cr. -> registry.), which would look changed."""
         body: dict[str, Any] = {
             "name": self.settings.registry_name,
             "description": self.registry_description(),
-            "url": self.source.url,
             "credential_type": "basic",
             "access_key": self.access_key_id,
             "insecure": False,
         }
+        if url:
+            assert secret is not None, "a URL change re-sends the secret"
+            body["url"] = self.source.url
         if secret is not None:
             body["access_secret"] = secret
         return body
@@ -340,6 +344,7 @@ class Action:
     detail: str = ""
     object_id: int | None = None
     resend_secret: bool = False
+    send_url: bool = False  # the endpoint's URL changed (and the secret goes with it)
     fast: bool = False  # the fast-path policy
 
     def __str__(self) -> str:
@@ -389,7 +394,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
             "harbor.registry_name to another name"
         )
     else:
-        changes, resend = registry_changes(desired, registry)
+        changes, resend, new_url = registry_changes(desired, registry)
         if changes:
             out.actions.append(
                 Action(
@@ -398,6 +403,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
                     "; ".join(changes),
                     object_id=_id(registry),
                     resend_secret=resend,
+                    send_url=new_url,
                 )
             )
     project = observed.project
@@ -448,14 +454,15 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
     return out
 
 
-def registry_changes(desired: Desired, current: dict[str, Any]) -> tuple[list[str], bool]:
-    """What differs, as "field old -> new", and whether the secret must be sent again."""
+def registry_changes(desired: Desired, current: dict[str, Any]) -> tuple[list[str], bool, bool]:
+    """What differs, as "field old -> new"; whether the secret must be sent again; whether the
+    URL changed."""
     changes: list[str] = []
-    resend = False
+    resend = new_url = False
     url_now = _url(str(current.get("url") or ""))
     if url_now != _url(desired.source.url) and not _rewritten(url_now, desired.source.url):
         changes.append(f"url {url_now or '-'} -> {desired.source.url}")
-        resend = True
+        resend = new_url = True
     if bool(current.get("insecure")) is not False:
         changes.append("insecure true -> false")
     if str(current.get("description") or "") != desired.registry_description():
@@ -466,7 +473,7 @@ def registry_changes(desired: Desired, current: dict[str, Any]) -> tuple[list[st
         resend = True
     if resend:
         changes.append("AccessKey re-sent")
-    return changes, resend
+    return changes, resend, new_url
 
 
 def policy_changes(

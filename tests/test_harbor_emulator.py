@@ -225,6 +225,53 @@ def test_robot_permissions_and_403_shape(harbor_factory: HarborFactory) -> None:
     assert h.calls[-1].user == "robot$relay"
 
 
+def test_a_system_robot_finds_projects_by_listing_not_by_name(
+    harbor_factory: HarborFactory,
+) -> None:
+    # Harbor judges a system robot by its system permissions only; none covers a project's own
+    # resource, so reading one project by name is 403 even when it is public, while the list
+    # shows every project to a robot allowed project/list (handler/project.go).
+    listing = robot("relay", [("project", "list"), ("project", "create")])
+    h = harbor_factory(robots=[listing])
+    as_robot = h.session(auth=(listing.username, listing.secret))
+    assert as_robot.post(h.api + "/projects", json={"project_name": "mirror"}).status_code == 201
+    for path in ("/projects/mirror", "/projects/library"):
+        resp = as_robot.get(h.api + path)
+        assert resp.status_code == 403 and error(resp) == ("FORBIDDEN", "robot$relay")
+    resp = as_robot.head(h.api + "/projects", params={"project_name": "mirror"})
+    assert resp.status_code == 403
+    found = as_robot.get(h.api + "/projects", params={"q": "name=mirror"}).json()
+    assert [p["name"] for p in found] == ["mirror"]
+    assert h.session().get(h.api + "/projects/mirror").status_code == 200  # the admin may
+
+
+def test_filters_longer_than_their_column_are_a_500(h: HarborEmulator) -> None:
+    # replication_policy.filters is varchar(1024): the driver's error is a plain Go error.
+    s = h.session()
+    registry_id = create_acr_registry(h, s)
+
+    def body(value: str) -> dict[str, Any]:
+        return {
+            "name": "p",
+            "src_registry": {"id": registry_id},
+            "dest_namespace": "mirror",
+            "filters": [{"type": "name", "value": value}],
+            "trigger": {"type": "manual"},
+        }
+
+    fits = "ns/" + "a" * (1024 - len('[{"type":"name","value":"ns/"}]'))
+    resp = s.post(h.api + "/replication/policies", json=body(fits))
+    assert resp.status_code == 201
+    policy_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    resp = s.put(h.api + f"/replication/policies/{policy_id}", json=body(fits + "a"))
+    assert resp.status_code == 500
+    assert error(resp) == ("UNKNOWN", "internal server error")
+    resp = s.post(h.api + "/replication/policies", json={**body(fits + "a"), "name": "q"})
+    assert resp.status_code == 500
+    stored = s.get(h.api + f"/replication/policies/{policy_id}").json()
+    assert stored["filters"][0]["value"] == fits
+
+
 def test_robots_hold_no_system_permissions_before_2_10(harbor_factory: HarborFactory) -> None:
     full = robot("relay")
     h = harbor_factory(version="v2.9.1", robots=[full])
@@ -487,6 +534,10 @@ CRON_CASES: list[tuple[str, str | None]] = [
     ("0 0 25 * * *", "invalid cron string for scheduled trigger: 0 0 25 * * *"),
     ("0 0 2 ? * L", "invalid cron string for scheduled trigger: 0 0 2 ? * L"),
     ("", "the cron string cannot be empty when the trigger type is scheduled"),
+    # strconv.Atoi knows ASCII digits only; a step needs a number
+    ("0 \u00b2 2 * * *", "invalid cron string for scheduled trigger: 0 \u00b2 2 * * *"),
+    ("0 0 \u0663 * * *", "invalid cron string for scheduled trigger: 0 0 \u0663 * * *"),
+    ("0 5/ 2 * * *", "invalid cron string for scheduled trigger: 0 5/ 2 * * *"),
 ]
 
 

@@ -182,6 +182,23 @@ def test_an_unmanaged_policy_of_the_same_name_is_refused_not_taken_over(
     assert policy(h, f"relay-{NS}")["description"] == "made by hand"
 
 
+def test_an_endpoint_of_another_type_is_refused_as_harbor_cannot_change_it(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    [endpoint] = h.state.registries.values()
+    endpoint.type = "docker-registry"  # as if made by hand with relay's mark
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "registry endpoint relay-acr is of type docker-registry, not ali-acr" in err
+    assert "delete the endpoint in Harbor, or set harbor.registry_name" in err
+    assert h.writes() == []
+
+
 def test_a_wrong_access_key_says_what_unhealthy_means(
     env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
@@ -268,6 +285,32 @@ def test_a_robot_account_works_and_a_robot_without_rights_is_told_which(
     assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
 
 
+# The system permissions the README's one-time setup asks for, and nothing more.
+README_PERMISSIONS = (
+    [("registry", a) for a in ("list", "read", "create", "update")]
+    + [("replication-policy", a) for a in ("list", "read", "create", "update", "delete")]
+    + [("replication", a) for a in ("list", "read", "create")]
+    + [("project", a) for a in ("list", "create")]
+)
+
+
+def test_a_robot_with_the_readmes_permissions_plans_applies_and_replicates(
+    harbor_factory: HarborFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = robot("relay", README_PERMISSIONS)
+    h = harbor_factory(robots=[bot])
+    monkeypatch.setenv("RELAY_HARBOR_ACR_ACCESS_KEY_ID", h.acr.access_key_id)
+    monkeypatch.setenv("RELAY_HARBOR_ACR_ACCESS_KEY_SECRET", h.acr.access_key_secret)
+    monkeypatch.setenv("HARBOR_USERNAME", bot.username)
+    monkeypatch.setenv("HARBOR_PASSWORD", bot.secret)
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    h.reset_calls()
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0  # finds the project it made
+    assert h.writes() == []
+    assert relay("harbor", "replicate", "--wait", "--repo", str(tmp_path)) == 0
+
+
 def test_throttling_5xx_and_a_create_that_landed_are_survived(
     env: HarborEmulator, tmp_path: Path
 ) -> None:
@@ -301,6 +344,86 @@ def test_prune_removes_only_what_relay_made(env: HarborEmulator, tmp_path: Path)
     assert names == ["relay-renamed", "relay-renamed-now"]
     registries = sorted(r["name"] for r in s.get(h.api + "/registries").json())
     assert registries == ["by-hand", "relay-acr"]
+
+
+def other_configuration(repo: Path, h: HarborEmulator, *, registry_name: str = "") -> Path:
+    """A second configuration in the same Harbor: another ACR namespace, another project."""
+    images = {"app": h.seed_acr_repo("otherns", "app", ["v1"])}
+    write_repo(
+        repo, h, images, harbor_extra=f"registry_name: {registry_name}\n" * bool(registry_name)
+    )
+    settings = repo / "mirrors/relay.yaml"
+    text = settings.read_text().replace(f"namespace: {NS}", "namespace: otherns")
+    settings.write_text(text.replace("project: mirror", "project: other"))
+    return repo
+
+
+def test_two_configurations_sharing_a_harbor_leave_each_others_objects_alone(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    mine = tmp_path / "mine"
+    write_repo(mine, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(mine)) == 0
+    assert f"(owner: {NS} -> mirror)" in policy(h, f"relay-{NS}")["description"]
+    endpoint = h.session().get(h.api + "/registries").json()[0]
+    # The other configuration keeps the default endpoint name: it must not rewrite mine.
+    theirs = other_configuration(tmp_path / "theirs", h)
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "apply", "--repo", str(theirs)) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"registry endpoint relay-acr belongs to another relay configuration (owner: {NS} -> "
+        "mirror; this one is otherns -> other)" in err
+    )
+    assert h.writes() == []
+    assert h.session().get(h.api + "/registries").json()[0] == endpoint
+    # With an endpoint of its own, its --prune removes nothing of mine.
+    theirs = other_configuration(tmp_path / "theirs", h, registry_name="relay-acr-other")
+    assert relay("harbor", "apply", "--prune", "--repo", str(theirs)) == 0
+    assert not [c for c in h.writes() if c.action.startswith("delete")]
+    s = h.session()
+    assert sorted(p["name"] for p in s.get(h.api + "/replication/policies").json()) == [
+        f"relay-{NS}",
+        f"relay-{NS}-now",
+        "relay-otherns",
+        "relay-otherns-now",
+    ]
+    assert sorted(r["name"] for r in s.get(h.api + "/registries").json()) == [
+        "relay-acr",
+        "relay-acr-other",
+    ]
+    h.reset_calls()
+    assert relay("harbor", "apply", "--prune", "--repo", str(mine)) == 0
+    assert h.writes() == []
+
+
+def test_objects_with_the_old_bare_mark_are_adopted_by_name_only(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    s = h.session()
+    old = policy(h, f"relay-{NS}")
+    body = {
+        k: old[k] for k in old if k not in ("id", "dest_registry", "creation_time", "update_time")
+    }
+    body["description"] = "managed-by: relay: pulls, as an older relay wrote it"
+    assert s.put(h.api + f"/replication/policies/{old['id']}", json=body).status_code == 200
+    stray = {**body, "name": "relay-stray"}
+    assert s.post(h.api + "/replication/policies", json=stray).status_code == 201
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "apply", "--prune", "--repo", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert [c.action for c in h.writes()] == ["updateReplicationPolicy"]  # adopted, not pruned
+    assert f"(owner: {NS} -> mirror)" in policy(h, f"relay-{NS}")["description"]
+    assert "policy relay-stray carries relay's old mark without an owner; --prune leaves it" in out
+    h.reset_calls()
+    assert relay("harbor", "apply", "--prune", "--repo", str(tmp_path)) == 0
+    assert h.writes() == []
 
 
 # --- replicate --------------------------------------------------------------------------------------
@@ -348,6 +471,130 @@ def test_the_fast_path_reads_the_tags_of_the_named_repositories_only(
     assert "--only: zz not in mirrors/images.yaml" in capsys.readouterr().err
 
 
+def test_many_names_are_replicated_in_batches_harbor_can_store(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    names = [f"a-rather-long-repository-name-for-batching-{i:02d}" for i in range(24)]
+    images = {name: h.seed_acr_repo(NS, name, ["v1"]) for name in names}
+    write_repo(tmp_path, h, images)
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "replicate", "--wait", "--only", *names, "--repo", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    points = [c for c in h.writes() if c.action == "updateReplicationPolicy"]
+    assert len(points) == 2 and all(c.status == 200 for c in points)
+    assert "24 task(s): 24 succeeded, 0 failed" in out
+    for name in names:
+        assert h.harbor_digest(f"mirror/{name}", "v1") == images[name]["v1"]
+
+
+def start_a_slow_execution(h: HarborEmulator, name: str, seconds: float = 3.0) -> int:
+    """Start policy ``name`` by hand, its ACR listing held for ``seconds``."""
+    h.acr.inject("latency", count=1, action="GetRepoListByNamespace", seconds=seconds)
+    resp = h.session().post(
+        h.api + "/replication/executions", json={"policy_id": policy(h, name)["id"]}
+    )
+    assert resp.status_code == 201
+    return int(resp.headers["Location"].rsplit("/", 1)[1])
+
+
+def waited_for_running(h: HarborEmulator) -> bool:
+    return any(
+        c.action == "listReplicationExecutions" and c.query.get("status") == "InProgress"
+        for c in h.calls
+    )
+
+
+def test_a_start_while_another_execution_runs_is_told_not_failed(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    running = start_a_slow_execution(h, f"relay-{NS}")
+    # Without --wait relay waits for nothing; Harbor skips the start, and relay says why.
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "replicate", "--repo", str(tmp_path)) == 1
+    out, err = capsys.readouterr()
+    assert "skipped: another replication of the policy is running; retry later" in err
+    assert "ended Failed" not in err and "skipped" in out
+    assert not waited_for_running(h)
+    # With --wait and a deadline before the running one ends: nothing is started.
+    h.reset_calls()
+    assert relay("harbor", "replicate", "--wait", "--timeout", "0.5", "--repo", str(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "not started: another replication of it was still running at the deadline" in err
+    assert not [c for c in h.writes() if c.action == "startReplication"]
+    # With time enough, relay waits for it and then runs.
+    assert relay("harbor", "replicate", "--wait", "--repo", str(tmp_path)) == 0
+    assert h.wait_execution(running).id == running
+
+
+def test_before_2_14_a_start_waits_for_nothing(
+    harbor_factory: HarborFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = use(harbor_factory(version="v2.13.2"), monkeypatch)
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    start_a_slow_execution(h, f"relay-{NS}", seconds=1.0)
+    h.reset_calls()
+    assert relay("harbor", "replicate", "--wait", "--repo", str(tmp_path)) == 0
+    assert not waited_for_running(h)  # Harbor < 2.14 runs executions side by side
+
+
+def test_the_fast_path_writes_only_to_this_configurations_policy_and_endpoint(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    s = h.session()
+    fast = policy(h, f"relay-{NS}-now")
+    body = {
+        k: fast[k] for k in fast if k not in ("id", "dest_registry", "creation_time", "update_time")
+    }
+    assert s.put(
+        h.api + f"/replication/policies/{fast['id']}", json={**body, "description": "by hand"}
+    ).ok
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "replicate", "--only", "app", "--repo", str(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert f"replication policy relay-{NS}-now exists in Harbor without 'managed-by: relay'" in err
+    assert h.writes() == []
+    assert s.put(h.api + f"/replication/policies/{fast['id']}", json=body).ok
+    [endpoint] = s.get(h.api + "/registries").json()
+    theirs = "managed-by: relay (owner: theirs -> elsewhere)"
+    assert s.put(h.api + f"/registries/{endpoint['id']}", json={"description": theirs}).ok
+    h.reset_calls()
+    assert relay("harbor", "replicate", "--only", "app", "--repo", str(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "registry endpoint relay-acr belongs to another relay configuration" in err
+    assert h.writes() == []
+
+
+def test_names_asked_for_that_get_no_task_are_named(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    images = {"app": h.seed_acr_repo(NS, "app", ["v1"]), "ghost": {"v1": "sha256:" + "b" * 64}}
+    write_repo(tmp_path, h, images)  # ghost is listed, but ACR never built it
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    capsys.readouterr()
+    only = ("harbor", "replicate", "--wait", "--repo", str(tmp_path), "--only")
+    assert relay(*only, "app", "ghost") == 1
+    out, err = capsys.readouterr()
+    assert f"Harbor made no task for ghost, asked for by name: it is not in {NS}" in err
+    assert "no task for ghost" in out
+    assert h.harbor_digest("mirror/app", "v1") == images["app"]["v1"]
+    assert relay(*only, "ghost") == 1  # Succeed, "no resources need to be replicated"
+    assert "Harbor made no task for ghost" in capsys.readouterr().err
+    assert relay(*only, "app") == 0
+
+
 def test_a_failure_before_any_task_shows_status_text(
     env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -376,6 +623,26 @@ def test_a_failed_task_surfaces_the_tail_of_its_log(
     assert "--- last lines of the log of mirror/app:" in out
 
 
+def test_a_mass_failure_fetches_five_logs_and_counts_the_rest(
+    env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = env
+    write_repo(tmp_path, h, {f"app{i}": h.seed_acr_repo(NS, f"app{i}", ["v1"]) for i in range(7)})
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    h.registry.stop()  # Harbor's own registry is down: every copy fails
+    h.reset_calls()
+    capsys.readouterr()
+    assert relay("harbor", "replicate", "--wait", "--repo", str(tmp_path)) == 1
+    out = capsys.readouterr().out
+    assert out.count("--- last lines of the log of mirror/app") == 5
+    assert "--- 2 more task(s) failed; relay fetched the logs of the first 5" in out
+    assert len([c for c in h.calls if c.action == "getReplicationLog"]) == 5
+    assert [c.query.get("status") for c in h.calls if c.action == "listReplicationTasks"] == [
+        None,
+        "Failed",
+    ]
+
+
 def test_secrets_appear_nowhere(
     env: HarborEmulator,
     tmp_path: Path,
@@ -388,8 +655,11 @@ def test_secrets_appear_nowhere(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     caplog.set_level("DEBUG")
     write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
-    h.inject("5xx", 1, action="createRegistry")
+    # A proxy's 502 is retried (Harbor's own 500 on an endpoint write is not): the retried
+    # request, secret and all, must leave no trace either.
+    h.inject("5xx", 1, action="createRegistry", status=502)
     assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    assert len([c for c in h.calls if c.action == "createRegistry"]) == 2
     assert relay("harbor", "replicate", "--wait", "--repo", str(tmp_path)) == 0
     monkeypatch.setenv("RELAY_HARBOR_ACR_ACCESS_KEY_SECRET", "wrong-" + h.acr.access_key_secret)
     s = h.session()
@@ -418,6 +688,22 @@ def test_secrets_appear_nowhere(
         ),
         ('  url: https://h.example\n  project: m\n  schedule: "0 * * * * *"\n', 5, "minutes field"),
         ('  url: https://h.example\n  project: m\n  schedule: "0 0 * *"\n', 5, "needs 6 fields"),
+        # Unicode digits are not numbers to Harbor's parser (nor an empty step)
+        (
+            '  url: https://h.example\n  project: m\n  schedule: "0 \u00b2 * * * *"\n',
+            5,
+            "minutes field '\u00b2': '\u00b2' is not a number",
+        ),
+        (
+            '  url: https://h.example\n  project: m\n  schedule: "0 5/ * * * *"\n',
+            5,
+            "minutes field '5/': bad step ''",
+        ),
+        (
+            '  url: https://h.example\n  project: m\n  schedule: "0 0 \u0663 * * *"\n',
+            5,
+            "is not a number",
+        ),
         ("  url: https://h.example\n  project: Mirrors\n", 4, "harbor.project must be lower-case"),
         ("  url: https://h.example\n  project: m\n  ca_bundle: certs/ca.pem\n", 5, "no such file"),
         (
@@ -456,7 +742,7 @@ def test_requests_are_the_swaggers(env: HarborEmulator, tmp_path: Path) -> None:
     write_repo(tmp_path, h, {"app": h.seed_acr_repo(NS, "app", ["v1"])})
     assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
     refused = [(c.action, c.status) for c in h.calls if c.status >= 400]
-    assert refused == [("headProject", 404)]  # "no such project yet", then created
+    assert refused == []
 
 
 # --- the whole way: upstream → ACR build → Harbor ------------------------------------------------
@@ -556,6 +842,36 @@ def test_the_access_key_goes_again_when_the_url_changes(
     assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
 
 
+def test_an_endpoint_update_without_a_url_change_sends_no_url_and_keeps_the_secret(
+    harbor_factory: HarborFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Harbor after v2.15.2 clears the stored secret when a PUT's url differs from the stored
+    # one without a secret; it stores cr.<region> as registry.<region>, so sending the
+    # configured URL back would look like a change.
+    h = use(harbor_factory(quirks=Quirks(clear_secret_on_url_change=True)), monkeypatch)
+    write_repo(
+        tmp_path,
+        h,
+        {"app": h.seed_acr_repo(NS, "app", ["v1"])},
+        harbor_extra="source_url: https://cr.cn-hangzhou.aliyuncs.com\n",
+    )
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    settings = tmp_path / "mirrors/relay.yaml"
+    settings.write_text(
+        settings.read_text().replace("project: mirror", "project: mirror\n  policy_name: renamed")
+    )
+    h.reset_calls()
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0  # the description changes
+    [update] = [c for c in h.writes() if c.action == "updateRegistry"]
+    assert "url" not in update.body and "access_secret" not in update.body
+    [endpoint] = h.state.registries.values()
+    assert endpoint.credential is not None
+    assert endpoint.credential.access_secret == h.acr.access_key_secret
+    h.reset_calls()
+    assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
+    assert h.writes() == []
+
+
 def test_a_500_says_where_the_cause_is(
     env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -566,4 +882,6 @@ def test_a_500_says_where_the_cause_is(
     err = capsys.readouterr().err
     assert "HTTP 500 UNKNOWN: internal server error" in err
     assert "Harbor hides the cause of a 500 in its core log" in err
-    assert len([c for c in h.calls if c.action == "createRegistry"]) == 4  # retry.attempts
+    # Harbor's 500 on an endpoint write is its answer to a wrong URL, an unknown provider or
+    # a failed ping: asked again, it pings ACR again and says the same.
+    assert len([c for c in h.calls if c.action == "createRegistry"]) == 1

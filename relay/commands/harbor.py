@@ -26,7 +26,7 @@ from relay.stages.harbor import apply as apply_stage
 from relay.stages.harbor import replicate as replicate_stage
 from relay.stages.harbor.api import HarborClient
 from relay.stages.harbor.observe import observe, version_of
-from relay.stages.harbor.plan import Desired, Observed, Plan, Source, plan
+from relay.stages.harbor.plan import Batch, Desired, Observed, Plan, Source, foreign, plan
 from relay.stages.harbor.settings import AccessKey, acr_access_key, login
 
 log = logging.getLogger(__name__)
@@ -270,12 +270,13 @@ def harbor_replicate(
                 if output == "json":
                     idle = replicate_stage.Outcome(desired.fast_policy_name, 0, status="")
                     body = replicate_json(idle, desired, tags_by_name, ctx.client.counts.total)
-                    body.update(executionId=None, statusText=said, missing=[])
+                    body.update(executionId=None, executionIds=[], statusText=said, missing=[])
                     document.emit("harbor replicate", True, body)
                 else:
                     print(said)
                 return 0
             only = sorted(set(only) | set(behind))
+        batches: list[Batch] = []
         if only:
             names = tuple(sorted(set(only)))
             policy_name = desired.fast_policy_name
@@ -290,27 +291,56 @@ def harbor_replicate(
                 raise OperationFailed(
                     "Harbor has no relay endpoint; run `relay harbor apply` first"
                 )
-            tags = sorted({t for n in names for t in tags_by_name.get(n, [])})
-            replicate_stage.point_fast_policy(
-                ctx.client, desired, policy_id, int(registry["id"]), names, tags
-            )
+            # The fast path rewrites the whole policy and points it at this endpoint: both
+            # must be this configuration's (plan.py's mark and owner), or relay writes nothing.
+            assert policy is not None
+            for noun, obj, name, key in (
+                ("replication policy", policy, policy_name, "policy_name"),
+                ("registry endpoint", registry, desired.settings.registry_name, "registry_name"),
+            ):
+                refusal = foreign(desired, obj, noun, name, key)
+                if refusal:
+                    raise OperationFailed(f"replicate --only: {refusal}")
+            batches = desired.fast_batches(names, tags_by_name)
+            if len(batches) > 1:
+                log.info(
+                    "%d repositories do not fit in one policy's filters (Harbor keeps them in "
+                    "1024 characters): %d batches, run one after another",
+                    len(names),
+                    len(batches),
+                )
         else:
             policy_name = desired.policy_name
             policy = ctx.client.find_by_name(
                 "/replication/policies", policy_name, f"look for policy {policy_name}"
             )
             policy_id = replicate_stage.require(policy, policy_name)
+        deadline = replicate_stage.deadline_of(desired.settings.poll, timeout)
+        outcomes: list[replicate_stage.Outcome] = []
         with progress.session() as bars:
-            outcome = replicate_stage.run(
-                ctx.client,
-                policy_id=policy_id,
-                policy_name=policy_name,
-                wait=wait,
-                poll=desired.settings.poll,
-                timeout=timeout,
-                sleep=sleep,
-                progress=bars,
-            )
+            for number, batch in enumerate(batches or [None]):
+                if batch is not None:
+                    assert registry is not None
+                    replicate_stage.point_fast_policy(
+                        ctx.client, desired, policy_id, int(registry["id"]), batch
+                    )
+                outcome = replicate_stage.run(
+                    ctx.client,
+                    policy_id=policy_id,
+                    policy_name=policy_name,
+                    # The next batch re-points the policy: this one must have ended first.
+                    wait=wait or number + 1 < len(batches),
+                    poll=desired.settings.poll,
+                    deadline=deadline,
+                    exclusive=bool(policy and policy.get("single_active_replication")),
+                    sleep=sleep,
+                    progress=bars,
+                )
+                outcomes.append(outcome)
+                if outcome.timed_out or outcome.skipped:
+                    break
+        outcome = replicate_stage.merge(outcomes)
+        outcome.untouched = replicate_stage.untouched(outcome, batches)
     finally:
         ctx.client.close()
     table = report(outcome, desired, tags_by_name, requests=ctx.client.counts.total)
@@ -327,8 +357,29 @@ def harbor_replicate(
                 print(f"--- last lines of the log of {row.repository}:")
                 for line in row.log_tail:
                     print(f"    {line}")
+        if outcome.logs_left:
+            print(
+                f"--- {outcome.logs_left} more task(s) failed; relay fetched the logs of the "
+                f"first {replicate_stage.MAX_LOGS}, the others are in Harbor"
+            )
     ghactions.summary(table)
     if not outcome.ok:
+        if not outcome.started:
+            raise OperationFailed(
+                f"{policy_name}: not started: another replication of it was still running "
+                "at the deadline; retry later"
+            )
+        if outcome.skipped:
+            raise OperationFailed(
+                f"replication {outcome.execution_id} of {policy_name} was skipped: "
+                f"{replicate_stage.BUSY}"
+            )
+        if outcome.untouched and outcome.status == "Succeed" and not outcome.failed:
+            raise OperationFailed(
+                f"replication {outcome.execution_id} of {policy_name}: Harbor made no task for "
+                f"{', '.join(outcome.untouched)}, asked for by name: "
+                f"{_not_in_acr(desired, outcome.untouched)}"
+            )
         why = "did not finish in time" if outcome.timed_out else f"ended {outcome.status}"
         raise OperationFailed(f"replication {outcome.execution_id} of {policy_name} {why}")
     return 0
@@ -351,10 +402,19 @@ def report(
             Column("Pull", code=True),
         ],
         status="ok" if outcome.ok else "failed",
-        where=f"{outcome.policy}, execution {outcome.execution_id}",
+        where=f"{outcome.policy}, "
+        + (
+            "execution " + ", ".join(str(e) for e in outcome.executions or [outcome.execution_id])
+            if outcome.started or outcome.executions
+            else "no execution started"
+        ),
     )
     if outcome.status_text:
         table.notes.append(f"Harbor: {outcome.status_text}")
+    if outcome.untouched:
+        table.notes.append(
+            f"no task for {', '.join(outcome.untouched)}: {_not_in_acr(desired, outcome.untouched)}"
+        )
     registry = desired.settings.registry_host
     for row in outcome.tasks:
         name = row.repository.split("/", 1)[-1]
@@ -368,7 +428,17 @@ def report(
             pull,
             flag=row.status == "Failed",
         )
-    if outcome.waited:
+    if outcome.skipped:
+        table.summary = (
+            f"execution {outcome.execution_id} of {outcome.policy} skipped: "
+            f"{replicate_stage.BUSY}; {requests} Harbor requests"
+        )
+    elif not outcome.started:
+        table.summary = (
+            f"not started: {outcome.policy} was still running at the deadline; "
+            f"{requests} Harbor requests"
+        )
+    elif outcome.waited:
         state = "timed out" if outcome.timed_out else outcome.status
         table.summary = (
             f"execution {outcome.execution_id}: {state}; {outcome.total} task(s): "
@@ -377,7 +447,13 @@ def report(
         )
     else:
         table.summary = (
-            f"started execution {outcome.execution_id} of {outcome.policy}; "
+            f"started execution {outcome.execution_id} of {outcome.policy}"
+            + (
+                f" (after {len(outcome.executions) - 1} earlier batch(es))"
+                if len(outcome.executions) > 1
+                else ""
+            )
+            + "; "
             "follow it in Harbor, or run with --wait"
         )
     return table
@@ -407,10 +483,13 @@ def replicate_json(
     return {
         "policy": outcome.policy,
         "executionId": outcome.execution_id,
+        "executionIds": list(outcome.executions or [outcome.execution_id]),
         "waited": outcome.waited,
         "status": outcome.status,
         "statusText": outcome.status_text,
         "timedOut": outcome.timed_out,
+        "started": outcome.started,
+        "skipped": outcome.skipped,
         "counts": {
             "total": outcome.total,
             "succeed": outcome.succeed,
@@ -422,6 +501,8 @@ def replicate_json(
         "tasks": tasks,
         "requests": requests,
         "missing": missing,
+        "noTask": list(outcome.untouched),
+        "failedWithoutLog": outcome.logs_left,
     }
 
 
@@ -436,6 +517,13 @@ def _tags_by_target(ctx: Context) -> dict[str, list[str]]:
     for pin in selected:
         out.setdefault(pin.entry.target, []).append(pin.tag)
     return out
+
+
+def _not_in_acr(desired: Desired, names: Sequence[str]) -> str:
+    return (
+        f"{'it is' if len(names) == 1 else 'they are'} not in {desired.source.namespace} at "
+        f"{desired.source.url}, or none of the tags the lock names is (run `relay verify`)"
+    )
 
 
 def _version(ctx: Context) -> str:

@@ -49,8 +49,9 @@ class Cron:
 def _number(text: str, names: dict[str, int] | None) -> int:
     if names is not None and text.lower() in names:
         return names[text.lower()]
-    if not text.isdigit():
-        # strconv.Atoi accepts a sign; robfig then refuses negatives. Both are errors here.
+    if not (text.isascii() and text.isdigit()):
+        # strconv.Atoi accepts a sign; robfig then refuses negatives. Both are errors here, and
+        # so is any digit Atoi does not know (str.isdigit also takes "²" and "٣").
         raise CronError(f"failed to parse int from {text}")
     return int(text)
 

@@ -1108,17 +1108,34 @@ class HarborServer:
         }
         return spec.render("Project", out)
 
-    def _can_see(self, sec: Security, p: Project) -> bool:
+    def _can_list(self, sec: Security, p: Project) -> bool:
+        """ListProjects: an admin, or a robot holding the system permission project/list,
+        sees every project; anyone else the public ones (handler/project.go ListProjects)."""
         if p.public or sec.kind == "admin":
             return True
         if sec.robot is not None:
-            return any(self._robot_can(sec.robot, "project", a) for a in ("read", "list", "create"))
+            return self._robot_can(sec.robot, "project", "list")
         return False
+
+    def _require_project_read(self, ctx: Ctx, p: Project | None) -> None:
+        """BaseAPI.RequireProjectAccess(read): a system robot is judged by its system
+        permissions only, and none of them covers a project's own resource, so it gets 403
+        even for a public project (src/common/security/robot/context.go: with system
+        policies only the system evaluator is built)."""
+        sec = ctx.security
+        if not sec.authenticated:
+            if p is not None and p.public:
+                return
+            raise errors.unauthorized()
+        if sec.kind == "robot":
+            raise errors.forbidden(sec.username or "")
 
     def op_headProject(self, ctx: Ctx) -> Reply:
         self._require_authenticated(ctx)
         name = ctx.query.get("project_name") or ""
-        if self.state.project_by_name(str(name)) is None:
+        project = self.state.project_by_name(str(name))
+        self._require_project_read(ctx, project)
+        if project is None:
             raise errors.not_found(f"project {name} not found")
         return self._ok()
 
@@ -1128,16 +1145,11 @@ class HarborServer:
         with self.state.lock:
             if not by_name and key.isdigit():
                 project = self.state.projects.get(int(key))
-                missing = f"project {key} not found"
             else:
                 project = self.state.project_by_name(key)
-                missing = f"project {key} not found"
-        if project is None or not self._can_see(ctx.security, project):
-            if not ctx.security.authenticated:
-                raise errors.unauthorized()
-            if project is None:
-                raise errors.not_found(missing)
-            raise errors.forbidden(ctx.security.username or "")
+        self._require_project_read(ctx, project)
+        if project is None:
+            raise errors.not_found(f"project {key} not found")
         return self._json(self._render_project(project))
 
     def op_listProjects(self, ctx: Ctx) -> Reply:
@@ -1148,7 +1160,7 @@ class HarborServer:
             items = [
                 p
                 for p in self.state.projects.values()
-                if _matches(p, keywords) and self._can_see(ctx.security, p)
+                if _matches(p, keywords) and self._can_list(ctx.security, p)
             ]
         if "public" in ctx.query:
             items = [p for p in items if p.public == ctx.query["public"]]
@@ -1328,10 +1340,22 @@ class HarborServer:
             if registry_id:
                 self._get_registry(registry_id)
 
+    def _check_columns(self, p: Policy) -> None:
+        """What the database refuses: `replication_policy.filters` is varchar(1024) and holds
+        the filters as Go marshals them (make/migrations/postgresql/0001_initial_schema.up.sql;
+        src/controller/replication/model/model.go To). The driver's error is a plain Go error,
+        so the client sees a 500 "internal server error"."""
+        stored = stored_filters(p.filters)
+        if len(stored) > FILTERS_COLUMN:
+            raise errors.internal(
+                f"pq: value too long for type character varying({FILTERS_COLUMN})"
+            )
+
     def op_createReplicationPolicy(self, ctx: Ctx) -> Reply:
         self._require_system(ctx, "replication-policy", "create")
         policy = self._policy_from_body(ctx, 0)
         self._validate_policy(policy)
+        self._check_columns(policy)
         with self.state.lock:
             if any(p.name == policy.name for p in self.state.policies.values()):
                 raise errors.conflict(f"replication policy {policy.name} already exists")
@@ -1370,6 +1394,8 @@ class HarborServer:
         self._validate_policy(policy)
         with self.state.lock:
             current = self._get_policy(policy_id)
+        self._check_columns(policy)
+        with self.state.lock:
             if any(
                 p.name == policy.name and p.id != policy_id for p in self.state.policies.values()
             ):
@@ -1617,6 +1643,21 @@ class HarborServer:
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+FILTERS_COLUMN = 1024  # replication_policy.filters varchar(1024), counted in characters
+
+
+def stored_filters(filters: Sequence[Filter]) -> str:
+    """The filters as Go's json.Marshal writes them into the column: no spaces, fields in the
+    struct's order, `decoration` omitted when empty (src/pkg/reg/model/policy.go Filter)."""
+    items: list[dict[str, Any]] = []
+    for f in filters:
+        item: dict[str, Any] = {"type": f.type, "value": f.value}
+        if f.decoration:
+            item["decoration"] = f.decoration
+        items.append(item)
+    return json.dumps(items, separators=(",", ":"), ensure_ascii=False) if items else ""
 
 
 def validate_http_url(raw: str) -> str:

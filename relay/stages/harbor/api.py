@@ -17,6 +17,7 @@ is cut to one short line, with every secret taken out (relay.safety), before it 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import time
@@ -252,37 +253,35 @@ class HarborClient:
         return None
 
     def project(self, name: str) -> dict[str, Any] | None:
-        """The project named ``name`` (HEAD first: a missing project costs one request)."""
-        response = self.request(
-            "HEAD",
-            "/projects",
-            what=f"look for project {name}",
-            params={"project_name": name},
-            ok=(200, 404),
-        )
-        response.close()
-        if response.status_code == 404:
-            return None
-        # The header says "a name, even if it looks like an id" (swagger: isResourceName).
-        found = self.json(
-            self.request(
-                "GET",
-                f"/projects/{name}",
-                what=f"read project {name}",
-                headers={"X-Is-Resource-Name": "true"},
-            )
-        )
-        return found if isinstance(found, dict) else None
+        """The project named ``name``, from the project list. `GET /projects/{name}` and
+        `HEAD /projects` need read access on that project, which a system robot never holds
+        (its system permissions are all it is judged by: src/common/security/robot/context.go),
+        while the list shows every project to a robot with the system permission project/list
+        (src/server/v2.0/handler/project.go ListProjects)."""
+        return self.find_by_name("/projects", name, f"look for project {name}")
 
-    def create(self, path: str, body: dict[str, Any], what: str) -> int:
+    @property
+    def endpoint_retry(self) -> RetryPolicy:
+        """Retries for registry-endpoint writes: not on 500. Harbor pings the registry on every
+        endpoint write, and a 500 there is its fixed answer to a wrong URL, an unknown
+        provider or a failed ping (src/lib/http/error.go hides the cause): trying again only
+        pings ACR again with the same result (docs/vendors/harbor.md#registries)."""
+        policy = self.transport.retry
+        return dataclasses.replace(policy, retry_statuses=policy.retry_statuses - {500})
+
+    def create(
+        self, path: str, body: dict[str, Any], what: str, *, retry: RetryPolicy | None = None
+    ) -> int:
         """POST ``body``; the new object's id. A 409 (the name exists: another run created it
         meanwhile) is raised as HarborError with code CONFLICT for the caller to re-read."""
-        response = self.request("POST", path, what=what, body=body, ok=(201,))
+        response = self.request("POST", path, what=what, body=body, ok=(201,), retry=retry)
         response.close()
         return self.created_id(response, what)
 
-    def put(self, path: str, body: dict[str, Any], what: str) -> None:
-        self.request("PUT", path, what=what, body=body).close()
+    def put(
+        self, path: str, body: dict[str, Any], what: str, *, retry: RetryPolicy | None = None
+    ) -> None:
+        self.request("PUT", path, what=what, body=body, retry=retry).close()
 
     def delete(self, path: str, what: str) -> None:
         self.request("DELETE", path, what=what).close()

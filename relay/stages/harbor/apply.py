@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from relay.errors import OperationFailed
 from relay.stages.harbor.api import HarborClient, HarborError
-from relay.stages.harbor.plan import Action, Desired, Observed, Plan, is_managed
+from relay.stages.harbor.plan import Action, Desired, Observed, Plan
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,18 @@ def apply(
     registry_id = int(observed.registry["id"]) if observed.registry else None
     for action in the_plan.actions:
         if action.kind == "create-registry":
-            registry_id = _create(client, "/registries", desired.registry_body(secret), action)
+            registry_id = _create(
+                client, desired, "/registries", desired.registry_body(secret), action
+            )
         elif action.kind == "update-registry":
             assert action.object_id is not None
             client.put(
                 f"/registries/{action.object_id}",
-                desired.registry_update(secret if action.resend_secret else None),
+                desired.registry_update(
+                    secret if action.resend_secret else None, url=action.send_url
+                ),
                 f"update endpoint {action.name}",
+                retry=client.endpoint_retry,
             )
         elif action.kind == "create-project":
             try:
@@ -59,7 +64,7 @@ def apply(
                     f"update policy {action.name}",
                 )
             else:
-                _create(client, "/replication/policies", body, action)
+                _create(client, desired, "/replication/policies", body, action)
         elif action.kind == "delete-policy":
             client.delete(
                 f"/replication/policies/{action.object_id}", f"delete policy {action.name}"
@@ -71,17 +76,21 @@ def apply(
     return result
 
 
-def _create(client: HarborClient, path: str, body: dict[str, object], action: Action) -> int:
+def _create(
+    client: HarborClient, desired: Desired, path: str, body: dict[str, object], action: Action
+) -> int:
+    # Endpoint writes are not retried on 500 (HarborClient.endpoint_retry).
+    retry = client.endpoint_retry if action.kind == "create-registry" else None
     try:
-        return client.create(path, body, str(action))
+        return client.create(path, body, str(action), retry=retry)
     except HarborError as exc:
         if exc.status != 409:
             raise
         found = client.find_by_name(path, action.name, f"look for {action.name} again")
-        if found is None or not is_managed(found):
+        if found is None or not desired.claims(found, named_by_settings=True):
             raise OperationFailed(
                 f"{action}: Harbor says the name is taken (409), and what holds it is not "
-                "relay's; choose another name in mirrors/relay.yaml"
+                "this configuration's; choose another name in mirrors/relay.yaml"
             ) from None
         log.info("%s: another run created it meanwhile; using it", action)
         return int(found["id"])

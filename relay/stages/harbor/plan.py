@@ -10,22 +10,36 @@ Desired state:
 * the fast-path policy `<policy_name>-now`: the same, manual, for `relay harbor replicate
   --only`, which points its filters at just the repositories and tags that changed.
 
-Everything relay creates carries `managed-by: relay` in its description; an object of the same
-name without it is refused, never taken over. Comparisons normalise what Harbor rewrites
-(omitted zero values, speed -1 stored as 0, a missing replace count meaning -1), so a second
-apply makes no write. Fields newer than the Harbor at hand are not sent
-(docs/vendors/harbor.md#versions).
+Everything relay creates carries `managed-by: relay (owner: <namespace> -> <project>)` in its
+description: the owner is the configuration, named by the two things its settings define that
+another configuration sharing the Harbor would not (its ACR namespace and its Harbor project).
+relay changes, adopts and prunes only objects with its own owner; an object of the same name
+without the mark, or with another owner, is refused, never taken over. An object with the old
+bare mark (no owner) is taken as relay's only when its name is one the settings define.
+
+Comparisons normalise what Harbor rewrites (omitted zero values, speed -1 stored as 0, a
+missing replace count meaning -1), so a second apply makes no write. Fields newer than the
+Harbor at hand are not sent (docs/vendors/harbor.md#versions).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from relay.safety import one_line
 from relay.stages.harbor.settings import HarborSettings
 
 MARKER = "managed-by: relay"
+# Harbor keeps a policy's filters, JSON-encoded, in `replication_policy.filters varchar(1024)`
+# (make/migrations/postgresql/0001_initial_schema.up.sql); longer ones make it answer 500. The
+# fast path keeps each batch's filters under this many characters.
+FILTERS_LIMIT = 1000
+# The mark with its owner; an older relay wrote the bare mark (group 1 then None).
+_MARK_RE = re.compile(re.escape(MARKER) + r"(?: \(owner: ([^()]+)\))?")
 FAST_SUFFIX = "-now"
 
 Version = tuple[int, int, int]
@@ -90,13 +104,28 @@ class Desired:
         assert self.settings.project is not None  # required by the section
         return self.settings.project
 
+    @property
+    def owner(self) -> str:
+        """Which configuration relay's objects belong to (see the module docstring)."""
+        return f"{self.source.namespace} -> {self.project}"
+
+    @property
+    def mark(self) -> str:
+        return f"{MARKER} (owner: {self.owner})"
+
+    def claims(self, obj: dict[str, Any] | None, *, named_by_settings: bool) -> bool:
+        """Whether ``obj`` is this configuration's: its mark names this owner, or it carries
+        the old bare mark and its name is one the settings define."""
+        owner = owner_of(obj)
+        return owner == self.owner or (owner == "" and named_by_settings)
+
     def supports(self, name: str) -> bool:
         return self.version >= SINCE.get(name, OLDEST)
 
     # --- the bodies relay sends (swagger: Registry, RegistryUpdate, ProjectReq, Policy) ----------
 
     def registry_description(self) -> str:
-        return f"{MARKER}: ACR namespace {self.source.namespace}, for {self.policy_name}"
+        return f"{self.mark}: ACR namespace {self.source.namespace}, for {self.policy_name}"
 
     def registry_body(self, secret: str) -> dict[str, Any]:
         return {
@@ -114,18 +143,22 @@ class Desired:
             "description": self.registry_description(),
         }
 
-    def registry_update(self, secret: str | None) -> dict[str, Any]:
-        """The flat RegistryUpdate. The secret goes with it whenever the URL or the key id
-        changes: Harbor health-checks every write, and from v2.16 a URL change without the
-        secret clears it (goharbor/harbor#23671)."""
+    def registry_update(self, secret: str | None, *, url: bool) -> dict[str, Any]:
+        """The flat RegistryUpdate; only the fields sent are changed (handler/registry.go).
+        `url` goes only when the URL changed, and then always with the secret: after v2.15.2
+        Harbor clears the stored secret when a PUT's `url` differs from the stored one and no
+        secret comes with it (goharbor/harbor#23671), and the stored URL may be Harbor's
+        rewrite of the one relay sent (cr. -> registry.), which would look changed."""
         body: dict[str, Any] = {
             "name": self.settings.registry_name,
             "description": self.registry_description(),
-            "url": self.source.url,
             "credential_type": "basic",
             "access_key": self.access_key_id,
             "insecure": False,
         }
+        if url:
+            assert secret is not None, "a URL change re-sends the secret"
+            body["url"] = self.source.url
         if secret is not None:
             body["access_secret"] = secret
         return body
@@ -137,15 +170,10 @@ class Desired:
             "metadata": {"public": "true" if self.settings.project_public else "false"},
         }
 
-    def policy_body(
-        self,
-        registry_id: int,
-        *,
-        fast: bool = False,
-        repositories: tuple[str, ...] = (),
-        tags: tuple[str, ...] = (),
-    ) -> dict[str, Any]:
-        """The whole policy (PUT replaces everything, so every field is sent every time)."""
+    def filters(
+        self, repositories: Sequence[str] = (), tags: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The name filter (`<namespace>/**`, or the named repositories) and the tag filter."""
         ns = self.source.namespace
         if repositories:
             names = (
@@ -157,11 +185,52 @@ class Desired:
         if tags:
             value = tags[0] if len(tags) == 1 else "{" + ",".join(tags) + "}"
             filters.append({"type": "tag", "value": value, "decoration": "matches"})
+        return filters
+
+    def fast_batches(
+        self, names: Sequence[str], tags_by_name: Mapping[str, Sequence[str]]
+    ) -> list[Batch]:
+        """The named repositories in batches whose filters Harbor can store (FILTERS_LIMIT),
+        in order; each batch's tag filter is the union of its repositories' tags. A repository
+        whose tags alone do not fit goes alone, without a tag filter (every tag ACR holds)."""
+        out: list[Batch] = []
+        current: list[str] = []
+
+        def tags_of(batch: Sequence[str]) -> tuple[str, ...]:
+            return tuple(sorted({t for n in batch for t in tags_by_name.get(n, ())}))
+
+        for name in names:
+            trial = [*current, name]
+            if filters_size(self.filters(trial, tags_of(trial))) <= FILTERS_LIMIT:
+                current = trial
+                continue
+            if current:
+                out.append(Batch(tuple(current), tags_of(current)))
+            if filters_size(self.filters([name], tags_of([name]))) <= FILTERS_LIMIT:
+                current = [name]
+            else:
+                out.append(Batch((name,), ()))
+                current = []
+        if current:
+            out.append(Batch(tuple(current), tags_of(current)))
+        return out
+
+    def policy_body(
+        self,
+        registry_id: int,
+        *,
+        fast: bool = False,
+        repositories: tuple[str, ...] = (),
+        tags: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """The whole policy (PUT replaces everything, so every field is sent every time)."""
+        ns = self.source.namespace
+        filters = self.filters(repositories, tags)
         what = "the changed repositories, now" if fast else f"on schedule {self.settings.schedule}"
         body: dict[str, Any] = {
             "name": self.fast_policy_name if fast else self.policy_name,
             "description": (
-                f"{MARKER}: pulls {ns}/** from {self.source.url} into {self.project} ({what}); "
+                f"{self.mark}: pulls {ns}/** from {self.source.url} into {self.project} ({what}); "
                 "change mirrors/relay.yaml, not this policy"
             ),
             "src_registry": {"id": registry_id},
@@ -190,6 +259,25 @@ class Desired:
         return body
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Repositories the fast-path policy is pointed at in one run, and the tags it copies
+    (none: every tag)."""
+
+    repositories: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
+def filters_size(filters: Sequence[dict[str, Any]]) -> int:
+    """Characters the filters take in Harbor's column: Go's json.Marshal, no spaces, an empty
+    `decoration` omitted (src/controller/replication/model/model.go To)."""
+    items = [
+        {k: f[k] for k in ("type", "value", "decoration") if k in f and (k != "decoration" or f[k])}
+        for f in filters
+    ]
+    return len(json.dumps(items, separators=(",", ":"), ensure_ascii=False))
+
+
 # --- what Harbor holds ----------------------------------------------------------------------------
 
 
@@ -206,7 +294,34 @@ class Observed:
 
 
 def is_managed(obj: dict[str, Any] | None) -> bool:
-    return obj is not None and MARKER in str(obj.get("description") or "")
+    return owner_of(obj) is not None
+
+
+def owner_of(obj: dict[str, Any] | None) -> str | None:
+    """The owner in relay's mark: None without the mark, "" for the old bare mark."""
+    if obj is None:
+        return None
+    found = _MARK_RE.search(str(obj.get("description") or ""))
+    if found is None:
+        return None
+    return found.group(1) or ""
+
+
+def foreign(desired: Desired, obj: dict[str, Any], noun: str, name: str, key: str) -> str | None:
+    """Why relay will not touch ``obj``, which holds a name the settings define; None if it
+    may."""
+    if not is_managed(obj):
+        return (
+            f"{noun} {name} exists in Harbor without '{MARKER}' in its description: relay does "
+            f"not take it over; set harbor.{key} to another name (or delete the {noun.split()[-1]})"
+        )
+    if not desired.claims(obj, named_by_settings=True):
+        return (
+            f"{noun} {name} belongs to another relay configuration (owner: {owner_of(obj)}; "
+            f"this one is {desired.owner}): relay does not take it over; set harbor.{key} to "
+            "another name"
+        )
+    return None
 
 
 # --- the plan ---------------------------------------------------------------------------------
@@ -229,6 +344,7 @@ class Action:
     detail: str = ""
     object_id: int | None = None
     resend_secret: bool = False
+    send_url: bool = False  # the endpoint's URL changed (and the secret goes with it)
     fast: bool = False  # the fast-path policy
 
     def __str__(self) -> str:
@@ -264,14 +380,21 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
         out.actions.append(
             Action("create-registry", settings.registry_name, f"ali-acr, {desired.source.url}")
         )
-    elif not is_managed(registry):
+    elif refusal := foreign(
+        desired, registry, "registry endpoint", settings.registry_name, "registry_name"
+    ):
+        out.refusals.append(refusal)
+    elif str(registry.get("type") or "") != "ali-acr":
+        # RegistryUpdate has no `type` (swagger): a PUT cannot change it, so an update would
+        # never converge.
         out.refusals.append(
-            f"registry endpoint {settings.registry_name} exists in Harbor without "
-            f"'{MARKER}' in its description: relay does not take it over; set "
-            "harbor.registry_name to another name (or delete the endpoint)"
+            f"registry endpoint {settings.registry_name} is of type "
+            f"{one_line(str(registry.get('type') or '-'), 40)}, not ali-acr, and Harbor cannot "
+            "change an endpoint's type: delete the endpoint in Harbor, or set "
+            "harbor.registry_name to another name"
         )
     else:
-        changes, resend = registry_changes(desired, registry)
+        changes, resend, new_url = registry_changes(desired, registry)
         if changes:
             out.actions.append(
                 Action(
@@ -280,6 +403,7 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
                     "; ".join(changes),
                     object_id=_id(registry),
                     resend_secret=resend,
+                    send_url=new_url,
                 )
             )
     project = observed.project
@@ -300,12 +424,8 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
             what = "manual, for replicate --only" if fast else f"schedule {settings.schedule}"
             pull = f"pull {desired.source.namespace}/** into {desired.project}"
             out.actions.append(Action("create-policy", name, f"{pull}, {what}", fast=fast))
-        elif not is_managed(current):
-            out.refusals.append(
-                f"replication policy {name} exists in Harbor without '{MARKER}' in its "
-                "description: relay does not take it over; set harbor.policy_name to another "
-                "name (or delete the policy)"
-            )
+        elif refusal := foreign(desired, current, "replication policy", name, "policy_name"):
+            out.refusals.append(refusal)
         else:
             registry_id = _id(registry) if registry is not None else -1
             changes = policy_changes(desired, current, registry_id, fast=fast)
@@ -316,29 +436,33 @@ def plan(desired: Desired, observed: Observed, *, prune: bool = False) -> Plan:
                     )
                 )
     if prune:
-        for name, policy in sorted(observed.other_policies.items()):
-            if is_managed(policy):
-                out.actions.append(
-                    Action("delete-policy", name, "no longer wanted", object_id=_id(policy))
-                )
-        for name, reg in sorted(observed.other_registries.items()):
-            if is_managed(reg):
-                out.actions.append(
-                    Action("delete-registry", name, "no longer wanted", object_id=_id(reg))
-                )
+        # Only this configuration's own objects: another fork's or team's carry another owner,
+        # and an old bare mark on a name the settings do not define says nothing about whose.
+        others: tuple[tuple[ActionKind, str, dict[str, dict[str, Any]]], ...] = (
+            ("delete-policy", "policy", observed.other_policies),
+            ("delete-registry", "endpoint", observed.other_registries),
+        )
+        for kind, noun, objects in others:
+            for name, obj in sorted(objects.items()):
+                if desired.claims(obj, named_by_settings=False):
+                    out.actions.append(Action(kind, name, "no longer wanted", object_id=_id(obj)))
+                elif owner_of(obj) == "":
+                    out.notes.append(
+                        f"{noun} {name} carries relay's old mark without an owner; --prune "
+                        "leaves it (delete it by hand if this configuration made it)"
+                    )
     return out
 
 
-def registry_changes(desired: Desired, current: dict[str, Any]) -> tuple[list[str], bool]:
-    """What differs, as "field old -> new", and whether the secret must be sent again."""
+def registry_changes(desired: Desired, current: dict[str, Any]) -> tuple[list[str], bool, bool]:
+    """What differs, as "field old -> new"; whether the secret must be sent again; whether the
+    URL changed."""
     changes: list[str] = []
-    resend = False
+    resend = new_url = False
     url_now = _url(str(current.get("url") or ""))
     if url_now != _url(desired.source.url) and not _rewritten(url_now, desired.source.url):
         changes.append(f"url {url_now or '-'} -> {desired.source.url}")
-        resend = True
-    if str(current.get("type") or "") != "ali-acr":
-        changes.append(f"type {current.get('type') or '-'} -> ali-acr")
+        resend = new_url = True
     if bool(current.get("insecure")) is not False:
         changes.append("insecure true -> false")
     if str(current.get("description") or "") != desired.registry_description():
@@ -349,7 +473,7 @@ def registry_changes(desired: Desired, current: dict[str, Any]) -> tuple[list[st
         resend = True
     if resend:
         changes.append("AccessKey re-sent")
-    return changes, resend
+    return changes, resend, new_url
 
 
 def policy_changes(

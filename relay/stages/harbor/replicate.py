@@ -27,12 +27,16 @@ from relay.net.retry import NEVER, retrying
 from relay.output.progress import NULL, Progress, Task
 from relay.safety import one_line
 from relay.stages.harbor.api import HarborClient, HarborError
-from relay.stages.harbor.plan import Desired
+from relay.stages.harbor.plan import Batch, Desired
 from relay.stages.harbor.settings import PollSettings
 
 log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"Succeed", "Failed", "Stopped"})
+# With single_active_replication (Harbor ≥ 2.14) a start while another execution of the policy
+# runs is created and marked Failed at once with this status_text (execution.go Start).
+SKIPPED = "Execution skipped"
+BUSY = "another replication of the policy is running; retry later"
 
 
 @dataclass
@@ -58,9 +62,22 @@ class Outcome:
     waited: bool = False
     tasks: list[TaskRow] = field(default_factory=list)
     elapsed: float = 0.0
+    executions: list[int] = field(default_factory=list)  # every batch's, in order
+    started: bool = True  # False: another execution still ran at the deadline
+    # Repositories asked for by name (--only, --missing) that got no task: not in ACR, or
+    # none of their tags there.
+    untouched: list[str] = field(default_factory=list)
+    logs_left: int = 0  # failed tasks whose log was not fetched (MAX_LOGS)
+
+    @property
+    def skipped(self) -> bool:
+        """Harbor created the execution and skipped it: another one was running."""
+        return self.status == "Failed" and SKIPPED in self.status_text
 
     @property
     def ok(self) -> bool:
+        if self.skipped or not self.started or self.untouched:
+            return False
         if not self.waited:
             return True
         return self.status == "Succeed" and self.failed == 0 and not self.timed_out
@@ -74,17 +91,40 @@ class Outcome:
 
 
 def point_fast_policy(
-    client: HarborClient,
-    desired: Desired,
-    policy_id: int,
-    registry_id: int,
-    repositories: Sequence[str],
-    tags: Sequence[str],
+    client: HarborClient, desired: Desired, policy_id: int, registry_id: int, batch: Batch
 ) -> None:
     body = desired.policy_body(
-        registry_id, fast=True, repositories=tuple(repositories), tags=tuple(tags)
+        registry_id, fast=True, repositories=batch.repositories, tags=batch.tags
     )
     client.put(f"/replication/policies/{policy_id}", body, f"point {desired.fast_policy_name}")
+
+
+def merge(outcomes: Sequence[Outcome]) -> Outcome:
+    """The batches of one fast-path run as one outcome: counts and tasks added up, the first
+    status that is not Succeed (else the last), every execution id."""
+    if len(outcomes) == 1:
+        only = outcomes[0]
+        only.executions = [only.execution_id] if only.started else []
+        return only
+    last = outcomes[-1]
+    bad = [o for o in outcomes if o.status != "Succeed"]
+    out = Outcome(
+        last.policy,
+        last.execution_id,
+        status=(bad[0] if bad else last).status,
+        status_text="; ".join(dict.fromkeys(o.status_text for o in outcomes if o.status_text)),
+        timed_out=any(o.timed_out for o in outcomes),
+        waited=all(o.waited for o in outcomes),
+        elapsed=sum(o.elapsed for o in outcomes),
+        executions=[o.execution_id for o in outcomes if o.started],
+        started=all(o.started for o in outcomes),
+    )
+    for o in outcomes:
+        for key in ("total", "succeed", "failed", "in_progress", "stopped"):
+            setattr(out, key, getattr(out, key) + getattr(o, key))
+        out.tasks.extend(o.tasks)
+        out.logs_left += o.logs_left
+    return out
 
 
 def start(
@@ -142,19 +182,24 @@ def wait_for_running(
     poll: PollSettings,
     deadline: float,
     sleep: Callable[[float], None],
-) -> None:
+) -> int | None:
     """With single_active_replication, a start while another execution runs is skipped at once
-    ("Execution skipped: active replication still in progress"): wait for it first."""
-    while time.monotonic() < deadline:
+    ("Execution skipped: active replication still in progress"): wait for it first. The id of
+    the execution still running at the deadline, or None once none runs."""
+    while True:
         running = client.get(
             "/replication/executions",
             "list running executions",
             {"policy_id": str(policy_id), "status": "InProgress", "page": "1", "page_size": "1"},
         )
-        if not running:
-            return
-        log.info("an execution of policy %s is still running; waiting for it", policy_id)
-        sleep(poll.interval)
+        if not isinstance(running, list) or not running:
+            return None
+        first = running[0] if isinstance(running[0], dict) else {}
+        ident = first.get("id")
+        if time.monotonic() >= deadline:
+            return ident if isinstance(ident, int) else 0
+        log.info("execution %s of policy %s is still running; waiting for it", ident, policy_id)
+        sleep(min(poll.interval, max(0.0, deadline - time.monotonic())))
 
 
 def watch(
@@ -200,6 +245,8 @@ def _watch(
         bar.advance(now[1] - counted[1])
         counted = now
         done = outcome.status in TERMINAL and outcome.in_progress == 0
+        if done and outcome.skipped:
+            return  # a skip is final at once, not a status that lags
         if done and outcome.status == "Failed" and not settled and clock() + poll.settle < deadline:
             # The status may lag, or show a task that is being retried: read it once more.
             settled = True
@@ -227,24 +274,51 @@ def _watch(
         interval = min(poll.max_interval, interval * 1.5)
 
 
-def collect_tasks(client: HarborClient, outcome: Outcome, *, log_lines: int = 20) -> None:
-    for task in client.paged(
-        f"/replication/executions/{outcome.execution_id}/tasks", "list the tasks"
-    ):
+MAX_LOGS = 5  # failed tasks whose log tail is fetched; a mass failure has one cause
+
+
+def collect_tasks(
+    client: HarborClient, outcome: Outcome, *, log_lines: int = 20, max_logs: int = MAX_LOGS
+) -> None:
+    """Every task for the report, and the log tails of the first ``max_logs`` failed ones,
+    found with `?status=Failed` (docs/vendors/harbor.md#executions-tasks-and-logs); how many
+    more failed goes to ``logs_left``."""
+    path = f"/replication/executions/{outcome.execution_id}/tasks"
+    rows: dict[int, TaskRow] = {}
+    for task in client.paged(path, "list the tasks"):
         if not isinstance(task, dict):
             continue
-        status = str(task.get("status") or "")
         row = TaskRow(
             repository=one_line(str(task.get("dst_resource") or "").split(" [", 1)[0], 200),
-            status=status,
+            status=str(task.get("status") or ""),
             seconds=_seconds(task.get("start_time"), task.get("end_time")),
         )
-        if status == "Failed" and isinstance(task.get("id"), int):
-            try:
-                row.log_tail = client.task_log_tail(outcome.execution_id, task["id"], log_lines)
-            except HarborError as exc:
-                row.log_tail = [f"(log unavailable: {exc})"]
         outcome.tasks.append(row)
+        if isinstance(task.get("id"), int):
+            rows[task["id"]] = row
+    if not any(row.status == "Failed" for row in outcome.tasks):
+        return
+    response = client.request(
+        "GET",
+        path,
+        what="list the failed tasks",
+        params={"status": "Failed", "page": "1", "page_size": str(max_logs), "sort": "id"},
+    )
+    total = response.headers.get("X-Total-Count", "")
+    failed = client.json(response)
+    fetched = 0
+    for task in failed if isinstance(failed, list) else []:
+        task_id = task.get("id") if isinstance(task, dict) else None
+        found = rows.get(task_id) if isinstance(task_id, int) else None
+        if found is None or task_id is None or fetched >= max_logs:
+            continue
+        fetched += 1
+        try:
+            found.log_tail = client.task_log_tail(outcome.execution_id, task_id, log_lines)
+        except HarborError as exc:
+            found.log_tail = [f"(log unavailable: {exc})"]
+    count = int(total) if total.isdigit() else sum(r.status == "Failed" for r in outcome.tasks)
+    outcome.logs_left = max(0, count - fetched)
 
 
 def _seconds(start: Any, end: Any) -> float | None:
@@ -257,6 +331,19 @@ def _seconds(start: Any, end: Any) -> float | None:
     return seconds if seconds >= 0 else None
 
 
+def untouched(outcome: Outcome, batches: Sequence[Batch]) -> list[str]:
+    """The named repositories no task was made for, once every batch was watched to its end
+    (a task's destination is `<project>/<name>`: one level flattened)."""
+    if not outcome.waited or outcome.timed_out or not outcome.started or outcome.skipped:
+        return []
+    got = {row.repository.split("/", 1)[-1] for row in outcome.tasks}
+    return sorted({n for batch in batches for n in batch.repositories} - got)
+
+
+def deadline_of(poll: PollSettings, timeout: float | None) -> float:
+    return time.monotonic() + (poll.timeout if timeout is None else timeout)
+
+
 def run(
     client: HarborClient,
     *,
@@ -264,19 +351,44 @@ def run(
     policy_name: str,
     wait: bool,
     poll: PollSettings,
-    timeout: float | None,
+    deadline: float,
+    exclusive: bool,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress = NULL,
 ) -> Outcome:
+    """Start the policy and, with ``wait``, watch it to the end. ``exclusive``: the policy has
+    single_active_replication (Harbor ≥ 2.14), so Harbor skips a start while another execution
+    runs (docs/vendors/harbor.md#executions-tasks-and-logs). Then, with ``wait``, a running
+    execution is waited for first, up to the deadline (past it nothing is started and the
+    outcome says so); without ``wait`` the new execution is read once to tell a skip."""
     started = time.monotonic()
-    deadline = started + (poll.timeout if timeout is None else timeout)
-    wait_for_running(client, policy_id, poll, deadline, sleep)
+    if wait and exclusive:
+        running = wait_for_running(client, policy_id, poll, deadline, sleep)
+        if running is not None:
+            return Outcome(
+                policy_name,
+                0,
+                status="",
+                status_text=(
+                    f"execution {running} of {policy_name} was still running at the deadline; "
+                    "relay started no other (Harbor would skip it)"
+                ),
+                timed_out=True,
+                waited=True,
+                started=False,
+                elapsed=time.monotonic() - started,
+            )
     execution_id = start(client, policy_id, policy_name, sleep)
     outcome = Outcome(policy_name, execution_id)
     log.info("started execution %d of policy %s", execution_id, policy_name)
     if wait:
         watch(client, outcome, poll, deadline, sleep, progress=progress)
-        collect_tasks(client, outcome)
+        if not outcome.skipped:
+            collect_tasks(client, outcome)
+    elif exclusive:
+        execution = client.get(f"/replication/executions/{execution_id}", "read the execution")
+        if isinstance(execution, dict):
+            outcome.absorb(execution)
     outcome.elapsed = time.monotonic() - started
     return outcome
 

@@ -128,17 +128,21 @@ def cron_problem(text: str) -> str | None:
     return None
 
 
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes "²" and "٣"
+
+
 def _cron_field_problem(value: str, low: int, high: int, names: Mapping[str, int]) -> str | None:
     for part in value.split(","):
-        span, _, step = part.partition("/")
-        if step and (not step.isdigit() or int(step) == 0):
+        span, slash, step = part.partition("/")
+        # robfig/cron wants a number after every "/" (an empty step is an error)
+        if slash and (not _DIGITS.fullmatch(step) or int(step) == 0):
             return f"bad step {step!r}"
         if span in ("*", "?"):
             continue
         start, dash, end = span.partition("-")
         bounds = []
         for bound in (start, end) if dash else (start,):
-            number = names.get(bound, int(bound) if bound.isdigit() else None)
+            number = names.get(bound, int(bound) if _DIGITS.fullmatch(bound) else None)
             if number is None:
                 return f"{bound!r} is not a number"
             if not low <= number <= high:

@@ -216,6 +216,14 @@ def test_harbor_runs_on_the_configured_runner_and_never_on_pull_requests() -> No
     assert job["environment"] == "relay-harbor"
     assert job["permissions"] == {"contents": "read", "actions": "read"}
     assert "vars.RELAY_HARBOR_RUNNER != ''" in job["if"]
+    # workflow_run matches a workflow and a branch by name only; a fork's pull request can add
+    # a workflow called "relay apply" on its own `main`. Only this repository's own runs count,
+    # and only those started by push, schedule or dispatch.
+    guard = " ".join(job["if"].split())
+    assert "github.event.workflow_run.head_repository.full_name == github.repository" in guard
+    events = """contains(fromJSON('["push", "schedule", "workflow_dispatch"]'), """
+    assert events + "github.event.workflow_run.event)" in guard
+    assert "!= 'pull_request'" not in guard  # a deny-list misses pull_request_review and others
 
 
 def test_the_commands_the_workflows_run_exist() -> None:
@@ -319,10 +327,38 @@ def test_the_harbor_steps_replicate_and_verify_what_was_delivered(tmp_path: Path
     only = ["--only", "k8s_pause", "nginx", "quay_app"]
     replicate = ["harbor", "replicate", "--wait", "--missing", *only]
     assert run("workflow_run") == [replicate, ["verify", *only]]
-    # Verify runs after a failed replication (its table says what is missing), not when cancelled.
+    # Verify runs after a failed replication (its table says what is missing), not when cancelled
+    # and not when the names were refused.
     verify = step(doc, "Verify upstream, ACR and Harbor agree")
     assert verify["if"].startswith("${{ !cancelled()")
+    assert "steps.scope.outcome == 'success'" in verify["if"]
     assert "RELAY_REGISTRY_AUTH" in verify["env"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "--repo /tmp/evil",  # would become an option of relay
+        "-x",
+        "nginx --repo",
+        "k8s_*",  # a pattern, not a name
+        "UPPER",
+        "a",  # shorter than a target name can be
+        "x" * 65,
+        "::warning::forged",
+    ],
+)
+def test_the_harbor_step_refuses_delivered_lines_that_are_not_target_names(
+    line: str, tmp_path: Path
+) -> None:
+    doc = load(GITHUB / "workflows" / "harbor.yml")
+    part = tmp_path / "delivered" / "delivered-0"
+    part.mkdir(parents=True)
+    (part / "delivered.txt").write_text(f"nginx\n{line}\n")
+    script = step(doc, "What to replicate and verify")["run"]
+    with pytest.raises(subprocess.CalledProcessError):
+        run_step(script, {"EVENT": "workflow_run"}, tmp_path)
+    assert not (tmp_path / "scope").exists()  # nothing for Replicate or Verify to act on
 
 
 # --- supply chain -------------------------------------------------------------------------------------

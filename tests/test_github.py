@@ -311,6 +311,9 @@ def test_push_mode_fast_forwards_or_stands_down(
     )
     git(checkout, "add", "mirrors/relay.yaml")
     git(checkout, "commit", "-qm", "push mode")
+    # Only a new tag (1.28), no moved one: push mode pushes it.
+    lockfile.write(checkout, lock_of(("1.27", DIGEST_A), ("1.28", DIGEST_C)))
+    assert cli.main(["generate", "--repo", str(checkout)]) == 0
     base = fake_github.refs["heads/main"]
     # Someone merged meanwhile: main moved, so this run is superseded and pushes nothing.
     fake_github.refs["heads/main"] = fake_github.commit({"x": b"y"}, [base], "meanwhile")
@@ -324,6 +327,25 @@ def test_push_mode_fast_forwards_or_stands_down(
     assert fake_github.commits[new]["parents"][0]["sha"] == base
     assert outputs(tmp_path) | {} == outputs(tmp_path) and outputs(tmp_path)["sha"] == new
     assert outputs(tmp_path)["deliver"] == "true" and "relay/lock" not in str(fake_github.refs)
+
+
+def test_push_mode_still_proposes_a_moved_tag_as_a_pull_request(
+    fake_github: FakeGitHub, checkout: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # main.yml's promise: a tag that now names another image is seen by a person before it is
+    # rebuilt, whatever github.changes says.
+    (checkout / "mirrors/relay.yaml").write_text(
+        "github:\n  repository: octo/mirrors\n  changes: push\n"
+    )
+    git(checkout, "add", "mirrors/relay.yaml")
+    git(checkout, "commit", "-qm", "push mode")
+    base = fake_github.refs["heads/main"]
+    assert cli.main(["github", "propose", "--repo", str(checkout)]) == 0
+    assert fake_github.refs["heads/main"] == base  # nothing pushed
+    assert outputs(tmp_path)["result"] == "pull-request" and outputs(tmp_path)["deliver"] == "false"
+    (pr,) = [i for i in fake_github.issues.values() if i.pull]
+    assert pr.title == "relay: 1 upstream tag(s) moved"
+    assert "1 upstream tag(s) moved: proposing a pull request" in caplog.text
 
 
 def test_an_unconfigured_fork_proposes_nothing(

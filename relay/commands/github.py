@@ -125,7 +125,7 @@ def propose(*, repo: Path) -> int:
         raise InputError("relay github propose needs GITHUB_SHA, the commit the run checked out")
     default_branch = str((ctx.event.get("repository") or {}).get("default_branch") or "main")
     found = changes_mod.working_changes(repo)
-    title, body = changes_mod.describe(repo, ctx.run_url)
+    described = changes_mod.describe(repo, ctx.run_url)
     gh = ghclient.connect(ctx)
     try:
         proposal = changes_mod.propose(
@@ -135,8 +135,9 @@ def propose(*, repo: Path) -> int:
             found,
             base_sha=ctx.sha,
             default_branch=default_branch,
-            title=title,
-            body=body,
+            title=described.title,
+            body=described.body,
+            moved=described.moved,
         )
     finally:
         gh.close()

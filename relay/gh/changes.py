@@ -8,7 +8,9 @@ Two ways, chosen by `github.changes` in mirrors/relay.yaml:
   anything is rebuilt. When the lock already matches, a leftover bot pull request is closed.
 * `push`: the commit goes straight onto the default branch, fast-forward only, with a token
   allowed to bypass its protection. When the branch moved since the run started, the run is
-  superseded (the newer commit's run does the work) and pushes nothing.
+  superseded (the newer commit's run does the work) and pushes nothing. A moved upstream tag
+  never goes this way: a tag that now names another image is a change a person reviews, so it
+  arrives as the pull request above even in push mode (new and removed tags still push).
 
 The commit is made with the Git data API (trees, commits, refs), not `git push`: the runner
 needs no credentials on disk, and the change is one atomic commit on top of exactly the commit
@@ -50,6 +52,15 @@ MARKER = "<!-- relay-changes -->"
 MAX_LISTED = 300  # changes listed in the pull request body; the rest are counted
 
 Result = Literal["up to date", "pull request", "pushed", "superseded"]
+
+
+@dataclass(frozen=True)
+class Description:
+    """The pull request's title and body, and how many locked tags moved upstream."""
+
+    title: str
+    body: str
+    moved: int
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,7 @@ def working_changes(repo: Path) -> list[FileChange]:
     return sorted(changes, key=lambda c: c.path)
 
 
-def describe(repo: Path, run_url: str, *, now: datetime | None = None) -> tuple[str, str]:
+def describe(repo: Path, run_url: str, *, now: datetime | None = None) -> Description:
     """The pull request's title and body: each added, moved and removed tag (a moved tag with
     its old and new digest, and when this run saw it move), from the lock at HEAD to the lock
     in the work tree."""
@@ -149,7 +160,7 @@ def describe(repo: Path, run_url: str, *, now: datetime | None = None) -> tuple[
         lines += [f"_…and {hidden} more; the diff of {lockfile.LOCK_FILE} has them all._", ""]
     if run_url:
         lines.append(f"Made by [this run]({run_url}).")
-    return title, "\n".join(lines) + "\n"
+    return Description(title, "\n".join(lines) + "\n", len(kinds["move"]))
 
 
 def propose(
@@ -162,8 +173,10 @@ def propose(
     default_branch: str,
     title: str,
     body: str,
+    moved: int = 0,
 ) -> Proposal:
-    """Bring `changes` (made on top of `base_sha`) to `default_branch` as `settings` says."""
+    """Bring `changes` (made on top of `base_sha`) to `default_branch` as `settings` says;
+    `moved` locked tags that now name another image always go as a pull request."""
     repo = gh.get_repo(ctx.repository)
     api = ctx.api_url
 
@@ -171,9 +184,17 @@ def propose(
         return ghclient.call(what, fn, api_url=api)
 
     if not changes:
-        if settings.changes == "pull-request":
-            _close_stale(repo, ctx, settings, default_branch)
+        # In push mode too: a moved tag's pull request may be left over.
+        _close_stale(repo, ctx, settings, default_branch)
         return Proposal("up to date", True, base_sha)
+    push = settings.changes == "push"
+    if push and moved:
+        log.warning(
+            "%d upstream tag(s) moved: proposing a pull request for a person to review, "
+            "not pushing (github.changes: push applies to new and removed tags only)",
+            moved,
+        )
+        push = False
     from github import InputGitAuthor, InputGitTreeElement
 
     base = call(f"read commit {base_sha[:12]}", lambda: _loaded(repo.get_git_commit(base_sha)))
@@ -190,7 +211,7 @@ def propose(
         "create the commit",
         lambda: repo.create_git_commit(message, tree, [base], author=bot, committer=bot),
     )
-    if settings.changes == "push":
+    if push:
         return _push(repo, ctx, commit.sha, base_sha, default_branch)
     return _pull_request(repo, ctx, settings, commit.sha, tree.sha, default_branch, title, body)
 

@@ -329,6 +329,43 @@ def test_push_mode_fast_forwards_or_stands_down(
     assert outputs(tmp_path)["deliver"] == "true" and "relay/lock" not in str(fake_github.refs)
 
 
+@pytest.fixture
+def push_mode(fake_github: FakeGitHub, checkout: Path) -> Path:
+    """The checkout in push mode, with only a new tag (nothing moved): a push is due."""
+    (checkout / "mirrors/relay.yaml").write_text(
+        "github:\n  repository: octo/mirrors\n  changes: push\n"
+    )
+    git(checkout, "add", "mirrors/relay.yaml")
+    git(checkout, "commit", "-qm", "push mode")
+    lockfile.write(checkout, lock_of(("1.27", DIGEST_A), ("1.28", DIGEST_C)))
+    assert cli.main(["generate", "--repo", str(checkout)]) == 0
+    return checkout
+
+
+def test_a_push_blocked_by_protection_is_a_clear_failure_not_superseded(
+    fake_github: FakeGitHub, push_mode: Path, tmp_path: Path, capsys
+) -> None:
+    # GitHub answers 422 for a ruleset or branch protection as for a lost fast-forward race; main
+    # has not moved, so nothing was delivered and the run must not pass as "superseded".
+    base = fake_github.refs["heads/main"]
+    fake_github.protected.add("heads/main")
+    assert cli.main(["github", "propose", "--repo", str(push_mode)]) == 1
+    err = capsys.readouterr().err
+    assert "Protected branch update failed" in err and "main has not moved" in err
+    assert "changes: pull-request" in err and "RELAY_BOT_TOKEN" in err
+    assert fake_github.refs["heads/main"] == base
+    assert "result" not in outputs(tmp_path)
+
+
+def test_an_unreachable_api_during_the_push_is_an_operation_failure(
+    fake_github: FakeGitHub, push_mode: Path, capsys
+) -> None:
+    fake_github.fail("drop", method="PATCH", path="/git/refs/heads/main", count=10)
+    assert cli.main(["github", "propose", "--repo", str(push_mode)]) == 1
+    err = capsys.readouterr().err
+    assert "push to main: GitHub" in err and "Traceback" not in err
+
+
 def test_push_mode_still_proposes_a_moved_tag_as_a_pull_request(
     fake_github: FakeGitHub, checkout: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

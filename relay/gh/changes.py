@@ -226,16 +226,35 @@ def _push(repo: Repository, ctx: Context, sha: str, base_sha: str, branch: str) 
     if ref.object.sha != base_sha:
         log.warning("%s moved since this run started; the newer commit's run does the work", branch)
         return Proposal("superseded", False, ref.object.sha)
-    try:
-        ref.edit(sha, force=False)
-    except GithubException as exc:
-        if exc.status == 422:  # "Update is not a fast forward": it moved just now
-            log.warning(
-                "%s moved while this run pushed; the newer commit's run does the work", branch
-            )
-            return Proposal("superseded", False, base_sha)
-        raise ghclient.refusal(what, exc.status, exc.data) from None
-    return Proposal("pushed", True, sha)
+    refused: list[GithubException] = []
+
+    def fast_forward() -> None:
+        try:
+            ref.edit(sha, force=False)
+        except GithubException as exc:
+            if exc.status != 422:
+                raise
+            refused.append(exc)
+
+    ghclient.call(what, fast_forward, api_url=ctx.api_url)
+    if not refused:
+        return Proposal("pushed", True, sha)
+    # GitHub answers 422 both for "Update is not a fast forward" (the branch moved just now)
+    # and when branch protection or a ruleset blocks the push: only the branch itself tells.
+    now = ghclient.call(
+        f"read {branch} again",
+        lambda: _loaded(repo.get_git_ref(f"heads/{branch}")),
+        api_url=ctx.api_url,
+    )
+    if now.object.sha != base_sha:
+        log.warning("%s moved while this run pushed; the newer commit's run does the work", branch)
+        return Proposal("superseded", False, now.object.sha)
+    detail = ghclient.refusal(what, refused[0].status, refused[0].data)
+    raise OperationFailed(
+        f"{detail}; {branch} has not moved, so its branch protection or a ruleset blocked the "
+        "push: set `github.changes: pull-request` in mirrors/relay.yaml, or give the lock job a "
+        "token allowed to bypass them (RELAY_BOT_TOKEN)"
+    )
 
 
 def _pull_request(

@@ -7,7 +7,9 @@ PyGithub and relay read, for one repository:
 * issues and their comments: list with pagination (`per_page`, `page`, a `Link` header with
   rel="next"/"last"), create, update, delete; each comment and issue has its author (`user`)
 * git data: commits, trees (with `base_tree`, and `sha: null` deleting a path), refs (get one
-  `git/ref/heads/B`, create `git/refs`, update with `force`, 422 "Update is not a fast forward")
+  `git/ref/heads/B`, create `git/refs`, update with `force`, 422 "Update is not a fast forward";
+  a branch in `protected` answers every update with 422 "Protected branch update failed",
+  as GitHub does when branch protection or a ruleset blocks it)
 * contents: `GET /repos/{o}/{r}/contents/{path}?ref=` (base64)
 * check runs and their annotations — filled from workflow commands (`::error file=…,line=…::`)
   the way the Actions runner turns a step's output into annotations
@@ -109,6 +111,7 @@ class FakeGitHub:
         self.trees: dict[str, dict[str, str]] = {}  # sha -> path -> blob sha (flattened)
         self.commits: dict[str, dict[str, Any]] = {}
         self.refs: dict[str, str] = {}  # "heads/main" -> commit sha
+        self.protected: set[str] = set()  # "heads/main": updates refused with 422
         self.check_runs: dict[int, list[dict[str, Any]]] = {}
         self.graphql: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, str]] = []  # method, path, login or "-"
@@ -647,6 +650,9 @@ class FakeGitHub:
             name = m.group(1)
             if name not in self.refs:
                 return 422, {"message": "Reference does not exist"}, {}
+            if name in self.protected:
+                message = f"Protected branch update failed for refs/{name}."
+                return 422, {"message": message, "documentation_url": DOCS}, {}
             if not body.get("force") and self.refs[name] not in self._ancestors(body["sha"]):
                 return (
                     422,

@@ -132,6 +132,36 @@ def test_plan_out_then_comment_plan_posts_it_for_a_fork(
     assert len(fake_github.comment_bodies(number)) == 1
 
 
+def test_plan_comment_from_a_fork_warns_with_a_real_annotation(
+    fake_github: FakeGitHub,
+    env,  # noqa: ANN001
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The CLI's Console neutralises workflow commands it did not write itself; the fork's
+    # "no plan comment" warning is relay's own, so it must reach the runner as `::warning::`.
+    number = fake_github.add_pull(HEAD, head_repo="mallory/mirrors")
+    monkeypatch.setenv("GITHUB_TOKEN", FORK_TOKEN)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    env(
+        "pull_request",
+        {"number": number, "pull_request": {"number": number, "head": {"sha": HEAD}}},
+    )
+    repo = write_repo(
+        tmp_path / "repo",
+        "images:\n  - source: nginx\n    tags: ['1.27']\n",
+        lock=lockfile.dumps(lock_of(("1.27", DIGEST_A))),
+    )
+    assert cli.main(["plan", "--comment", "--repo", str(repo)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    warnings = [line for line in err if line.startswith("::warning::")]
+    assert len(warnings) == 1 and "no plan comment" in warnings[0], err
+    assert not any(line.startswith("\\::warning") for line in err)
+    assert fake_github.comment_bodies(number) == []
+
+
 def test_the_artifact_is_hostile_data(fake_github: FakeGitHub, env, tmp_path: Path) -> None:  # noqa: ANN001
     number = fake_github.add_pull(HEAD, head_repo="mallory/mirrors")
     env("workflow_run", workflow_run(fake_github))

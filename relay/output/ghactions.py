@@ -51,7 +51,7 @@ def error(message: str, stream: TextIO | None = None) -> None:
 def warning(message: str, stream: TextIO | None = None) -> None:
     """`::warning::…`: shown on the run's page (and the pull request's checks) as a warning."""
     if active():
-        print(f"::warning::{_escape_data(message)}", file=stream or sys.stderr)
+        safety.write_command(f"::warning::{_escape_data(message)}", stream or sys.stderr)
 
 
 def output(name: str, value: str) -> None:

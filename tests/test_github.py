@@ -162,6 +162,43 @@ def test_plan_comment_from_a_fork_warns_with_a_real_annotation(
     assert fake_github.comment_bodies(number) == []
 
 
+def test_a_commit_that_fails_validation_replaces_the_ready_comment(
+    fake_github: FakeGitHub,
+    env,  # noqa: ANN001
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # pr.yml runs the Plan step even when `relay validate` failed: the plan of a broken list is
+    # an artifact with its problems, so the comment run replaces the previous commit's ✅.
+    number = fake_github.add_pull(HEAD, head_repo="mallory/mirrors")
+    good = write_repo(
+        tmp_path / "good",
+        "images:\n  - source: nginx\n    tags: ['1.27']\n",
+        lock=lockfile.dumps(lock_of(("1.27", DIGEST_A))),
+    )
+    bad = write_repo(tmp_path / "bad", "images:\n  - source: nginx\n    tags: ['1.27 final']\n")
+    for repo, sha in ((good, HEAD), (bad, "d" * 40)):
+        monkeypatch.setenv("GITHUB_TOKEN", FORK_TOKEN)
+        env(
+            "pull_request",
+            {"number": number, "pull_request": {"number": number, "head": {"sha": sha}}},
+        )
+        artifact = tmp_path / f"artifact-{sha[:4]}"
+        assert cli.main(["validate", "--repo", str(repo)]) == (0 if repo is good else 2)
+        assert cli.main(["plan", "--out", str(artifact), "--repo", str(repo)]) == (
+            0 if repo is good else 2
+        )
+        fake_github.issues[number].pull["head"]["sha"] = sha
+        monkeypatch.setenv("GITHUB_TOKEN", BOT_TOKEN)
+        payload = workflow_run(fake_github)
+        payload["workflow_run"]["head_sha"] = sha
+        env("workflow_run", payload)
+        assert cli.main(["github", "comment-plan", "--artifact", str(artifact)]) == 0
+    (body,) = fake_github.comment_bodies(number)
+    assert "✅" not in body and "for commit dddddddddddd" in body
+    assert "is not a valid tag" in body
+
+
 def test_the_artifact_is_hostile_data(fake_github: FakeGitHub, env, tmp_path: Path) -> None:  # noqa: ANN001
     number = fake_github.add_pull(HEAD, head_repo="mallory/mirrors")
     env("workflow_run", workflow_run(fake_github))

@@ -168,6 +168,9 @@ def test_pull_requests_run_without_secrets() -> None:
     assert job["permissions"] == {"contents": "read"}
     runs = [s.get("run", "") for _, s in steps(doc)]
     assert "relay validate" in runs and any(r.startswith("relay plan --out") for r in runs)
+    # A failed validation still gets a plan (it reports the problems), so the comment run
+    # has an artifact and replaces the previous commit's verdict.
+    assert step(doc, "Plan")["if"] == "${{ !cancelled() }}"
     upload = step(doc, "Keep the plan for the comment workflow")
     assert upload["with"]["name"] == "relay-plan" and upload["if"] == "${{ !cancelled() }}"
 

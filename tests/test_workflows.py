@@ -142,6 +142,9 @@ def test_hygiene(path: Path) -> None:
         assert isinstance(job.get("timeout-minutes"), int), f"{name}: timeout-minutes"
         assert "permissions" in job, f"{name}: its own permissions"
         assert job.get("name"), f"{name}: a name"
+        if any(s.get("uses", "").startswith("actions/checkout@") for s in job.get("steps", [])):
+            # Without it checkout fails in a private or internal repository.
+            assert job["permissions"].get("contents") in ("read", "write"), f"{name}: contents"
     for job, s in steps(doc):
         assert s.get("shell", "bash") == "bash", f"{job}: a step that drops pipefail"
         run = s.get("run", "")
@@ -179,7 +182,11 @@ def test_the_comment_run_is_trusted_code_only() -> None:
     doc = load(GITHUB / "workflows" / "pr-comment.yml")
     assert doc["on"]["workflow_run"]["workflows"] == ["relay plan"]
     (job,) = doc["jobs"].values()
-    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    assert job["permissions"] == {
+        "contents": "read",
+        "actions": "read",
+        "pull-requests": "write",
+    }
     checkout = next(s for _, s in steps(doc) if s.get("uses", "").startswith("actions/checkout@"))
     assert "ref" not in checkout["with"], "the default branch, never the pull request's head"
     runs = [s["run"] for _, s in steps(doc) if "run" in s]

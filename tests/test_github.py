@@ -199,6 +199,35 @@ def test_a_commit_that_fails_validation_replaces_the_ready_comment(
     assert "is not a valid tag" in body
 
 
+@pytest.mark.parametrize(
+    "files, named",
+    [
+        (["mirrors/images.yaml", "relay/commands/plan.py"], "relay/**"),
+        ([".github/workflows/pr.yml"], ".github/**"),
+        (["requirements/workflows.txt"], "requirements/**"),
+        (["pyproject.toml", "mirrors/images.yaml"], "pyproject.toml"),
+    ],
+)
+def test_a_pull_request_changing_relay_itself_gets_no_ready_verdict(
+    files: list[str],
+    named: str,
+    fake_github: FakeGitHub,
+    env,  # noqa: ANN001
+    tmp_path: Path,
+) -> None:
+    # pr.yml installs relay from the pull request: one that changes relay, the workflows or
+    # the requirements wrote its own plan, so its ✅ would be its own word.
+    number = fake_github.add_pull(HEAD, head_repo="mallory/mirrors")
+    assert fake_github.issues[number].pull is not None
+    fake_github.issues[number].pull["files"] = files
+    env("workflow_run", workflow_run(fake_github))
+    artifact = write_artifact(tmp_path / "a", number=number, ok=True, sections=[])
+    assert cli.main(["github", "comment-plan", "--artifact", str(artifact)]) == 0
+    (body,) = fake_github.comment_bodies(number)
+    assert "✅" not in body and "ready to merge" not in body
+    assert "⚠️" in body and named in body and "a maintainer reviews" in body
+
+
 def test_the_artifact_is_hostile_data(fake_github: FakeGitHub, env, tmp_path: Path) -> None:  # noqa: ANN001
     number = fake_github.add_pull(HEAD, head_repo="mallory/mirrors")
     env("workflow_run", workflow_run(fake_github))

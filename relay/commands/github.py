@@ -102,7 +102,21 @@ def comment_plan(*, artifact: Path) -> int:
                 pr.head.sha[:12],
             )
             return 0
-        body = prcomment.render(plan.sections, plan.ok, commit=head_sha, run_url=run_url)
+        touched = ghclient.call(
+            f"list the files of pull request #{plan.number}",
+            lambda: own_code_changed(pr),
+            api_url=ctx.api_url,
+        )
+        caution = ""
+        if touched:
+            caution = (
+                f"this pull request changes {', '.join(touched)}: the plan was made by the pull "
+                "request's own code, so it vouches for nothing; a maintainer reviews those "
+                "changes before merging"
+            )
+        body = prcomment.render(
+            plan.sections, plan.ok, commit=head_sha, run_url=run_url, caution=caution
+        )
         done = prcomment.post(
             gh, body, repository=ctx.repository, number=plan.number, author=ctx.bot_login
         )
@@ -162,6 +176,25 @@ def report_run(*, ok: bool, what: str) -> int:
         gh.close()
     print(f"failure issue: {done}")
     return 0
+
+
+# What pr.yml installs and runs relay from: a pull request changing these made its own plan
+# (and could make it say anything), so its verdict is no verdict.
+OWN_CODE = ("relay/", ".github/", "requirements/", "pyproject.toml")
+MAX_FILES = 3000  # GitHub lists at most 3000 files of a pull request ("List pull request files")
+
+
+def own_code_changed(pr: PullRequest) -> list[str]:
+    """Which of OWN_CODE the pull request changes (relay's fixed names, never its paths)."""
+    found: set[str] = set()
+    for i, f in enumerate(pr.get_files()):
+        if i >= MAX_FILES:
+            break
+        for prefix in OWN_CODE:
+            # A rename moves code too: its old path counts as much as the new one.
+            if any(p.startswith(prefix) for p in (f.filename, f.previous_filename or "")):
+                found.add(prefix.rstrip("/") + ("/**" if prefix.endswith("/") else ""))
+    return sorted(found)
 
 
 def _loaded_pull(gh: Github, repository: str, number: int) -> PullRequest:

@@ -54,11 +54,14 @@ def render(
     *,
     commit: str | None = None,
     run_url: str | None = None,
+    caution: str = "",
 ) -> str:
     """Markdown for the comment (and the job summary): a verdict, then a block per section.
     Section lines go inside code blocks; titles are escaped (they may come from an untrusted
-    plan artifact, relay.gh.planartifact)."""
+    plan artifact, relay.gh.planartifact). A `caution` (relay's own words) replaces the ✅."""
     verdict = "✅ the plan is ready to merge" if ok else "❌ fix the problems below"
+    if caution:
+        verdict = f"⚠️ {caution}" if ok else f"{verdict}\n\n⚠️ {caution}"
     out = [MARKER, "### relay plan", "", verdict, ""]
     about = []
     if commit and SHA_RE.fullmatch(commit):

@@ -3,7 +3,8 @@
 Response shapes follow GitHub's REST documentation (docs.github.com/rest), trimmed to the fields
 PyGithub and relay read, for one repository:
 
-* pulls: list (state, head, base filters), get, create, update — `/repos/{o}/{r}/pulls[/{n}]`
+* pulls: list (state, head, base filters), get, create, update — `/repos/{o}/{r}/pulls[/{n}]`;
+  a pull request's changed files, paginated — `/pulls/{n}/files` (`pull["files"]`, paths)
 * issues and their comments: list with pagination (`per_page`, `page`, a `Link` header with
   rel="next"/"last"), create, update, delete; each comment and issue has its author (`user`)
 * git data: commits, trees (with `base_tree`, and `sha: null` deleting a path), refs (get one
@@ -578,6 +579,16 @@ class FakeGitHub:
                 },
             )
             return 201, self.pull_json(self.issues[number]), {}
+        m = re.fullmatch(r"/pulls/(\d+)/files", rest)
+        if m and method == "GET":
+            issue = self.issues.get(int(m.group(1)))
+            if issue is None or issue.pull is None:
+                return not_found
+            files = [
+                {"sha": "0" * 40, "filename": name, "status": "modified"}
+                for name in issue.pull.get("files", ["mirrors/images.yaml"])
+            ]
+            return self._page(path, query, files)
         m = re.fullmatch(r"/pulls/(\d+)", rest)
         if m:
             issue = self.issues.get(int(m.group(1)))

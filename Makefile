@@ -58,10 +58,12 @@ $(BIN)/.installed-test: pyproject.toml | $(VENV)/bin/python
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
 
-# The hash-locked files the GitHub workflows install (requirements/*.txt), refreshed from
-# pyproject.toml and requirements/*.in with pip-tools (in the test extra).
+# The hash-locked files the GitHub workflows install (requirements/*.txt; ci.yml's test.txt adds
+# the test extra), refreshed from pyproject.toml and requirements/*.in with pip-tools (in the
+# test extra).
 PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-trusted-host --no-emit-find-links --upgrade
 requirements: $(BIN)/.installed-test
 	$(PIP_COMPILE) --output-file requirements/build.txt requirements/build.in
 	$(PIP_COMPILE) --output-file requirements/workflows.txt pyproject.toml requirements/workflows.in
+	$(PIP_COMPILE) --extra test --output-file requirements/test.txt pyproject.toml requirements/test.in

@@ -374,11 +374,11 @@ def test_the_harbor_step_refuses_delivered_lines_that_are_not_target_names(
 # --- supply chain -------------------------------------------------------------------------------------
 
 
-def test_requirements_are_hash_locked_and_cover_pyproject() -> None:
+def pins_in(*names: str) -> dict[str, str]:
     pins: dict[str, str] = {}
-    for name in ("build.txt", "workflows.txt"):
+    for name in names:
         text = (ROOT / "requirements" / name).read_text()
-        for block in re.split(r"\n(?=[A-Za-z])", text.split("\n\n", 1)[-1]):
+        for block in re.split(r"\n(?=[A-Za-z])", text):
             head = block.split(" ", 1)[0].strip()
             if not head or head.startswith("#"):
                 continue
@@ -387,15 +387,50 @@ def test_requirements_are_hash_locked_and_cover_pyproject() -> None:
             )
             package, version = head.split("==")
             pins[package.lower().replace("_", "-")] = version
-    # pyproject.toml's [project] dependencies (tomllib is 3.11+; relay supports 3.10).
+    return pins
+
+
+def pyproject_names(block_start: str) -> list[str]:
+    # A list in pyproject.toml (tomllib is 3.11+; relay supports 3.10).
     block = re.search(
-        r"^dependencies = \[(.*?)^\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S
+        rf"^{re.escape(block_start)}(.*?)^\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S
     )
     assert block is not None
-    for dependency in re.findall(r'^\s*"([^"]+)"', block.group(1), re.M):
-        name = re.split(r"[<>=!~\[; ]", dependency, maxsplit=1)[0].lower().replace("_", "-")
+    return [
+        re.split(r"[<>=!~\[; ]", dependency, maxsplit=1)[0].lower().replace("_", "-")
+        for dependency in re.findall(r'^\s*"([^"]+)"', block.group(1), re.M)
+    ]
+
+
+def test_requirements_are_hash_locked_and_cover_pyproject() -> None:
+    pins = pins_in("build.txt", "workflows.txt")
+    for name in pyproject_names("dependencies = ["):
         assert name in pins, f"requirements/workflows.txt lacks {name}: run `make requirements`"
     assert "setuptools" in pins  # the build backend, for --no-build-isolation
+    # ci.yml's: the test extra too, at the versions the workflows run.
+    tests = pins_in("test.txt")
+    for name in pyproject_names("dependencies = [") + pyproject_names("test = ["):
+        assert name in tests, f"requirements/test.txt lacks {name}: run `make requirements`"
+    for name, version in pins.items():
+        assert tests.get(name, version) == version, f"test.txt pins {name} apart from the rest"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_install_is_hash_checked(path: Path) -> None:
+    # README: every workflow installs relay from hash-locked requirements. Dependencies only
+    # with --require-hashes; relay itself (the checkout, `.`) with --no-deps.
+    installs = 0
+    for _, s in steps(load(path)):
+        for command in s.get("run", "").replace("\\\n", " ").splitlines():
+            if "pip install" not in command:
+                continue
+            installs += 1
+            words = command.split()
+            if "--require-hashes" in words:
+                assert "-r" in words and "--upgrade" not in words, command
+            else:
+                assert "--no-deps" in words and words[-1] == ".", command
+    assert installs, f"{path.name} installs nothing"
 
 
 def test_dependabot_watches_actions_and_pip() -> None:

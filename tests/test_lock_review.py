@@ -13,7 +13,12 @@ import pytest
 
 from relay import cli
 from relay.config import lockfile
-from tests.fakes.registry import OCI_INDEX, OCI_MANIFEST, FakeRegistry
+from relay.ops.inspectimage import inspect_image
+from relay.registry.errors import RegistryError
+from relay.registry.mirrors import Mirror, MirroredSource
+from relay.registry.models import Manifest
+from relay.registry.pool import ClientPool
+from tests.fakes.registry import OCI_MANIFEST, FakeRegistry, sha256
 
 
 def relay(*args: str) -> int:
@@ -108,3 +113,44 @@ def test_select_fails_when_only_the_mirror_answers(
     err = capsys.readouterr().err
     assert "pull-through" in err and mirror.url in err
     assert not (repo / "mirrors/images.lock").exists()
+
+
+# --- 2. an image config is read bounded, not whole -------------------------------------------
+
+
+def _manifest_with_config(reg: FakeRegistry, repo: str, config: bytes, claimed: int) -> Manifest:
+    digest = reg.add_blob(repo, config)
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": digest,
+            "size": claimed,
+        },
+        "layers": [],
+    }
+    content = json.dumps(doc).encode()
+    reg.put_manifest(repo, "big", content)
+    return Manifest(content, OCI_MANIFEST, sha256(content))
+
+
+@pytest.mark.parametrize("through_mirror", [False, True])
+@pytest.mark.parametrize("claimed", ["small", "huge"])
+def test_a_config_larger_than_its_descriptor_or_the_limit_is_not_read_whole(
+    fake: FakeRegistry, claimed: str, through_mirror: bool
+) -> None:
+    # Valid JSON, padded to 6 MiB: read whole, it would pass every later check.
+    config = b'{"os": "linux", "architecture": "amd64"' + b" " * (6 << 20) + b"}"
+    size = 50 if claimed == "small" else 5 << 30  # the descriptor's word
+    manifest = _manifest_with_config(fake, "team/big", config, size)
+    with ClientPool() as pool:
+        client = pool.get(fake.host)
+        source = (
+            MirroredSource(client, [Mirror(pool.get(fake.host), "", fake.url)])
+            if through_mirror
+            else client
+        )
+        with pytest.raises(RegistryError, match="larger than"):
+            inspect_image(source, "team/big", manifest, ["linux/amd64"])
+        assert client.stats.bytes_received < (4 << 20) + (1 << 20)

@@ -70,15 +70,16 @@ def inspect_image(
             image = client.get_manifest(repository, child.digest)
             images[platform] = _image(client, repository, image, platform, read_config)
         return Inspection(manifest.digest, manifest.media_type, manifest.platforms(), images)
-    config_digest = manifest.config_digest()
-    if config_digest is None:
+    descriptor = manifest.config()
+    if descriptor is None:
         return Inspection(manifest.digest, manifest.media_type, ())
+    config_digest = descriptor.digest
     known = [p for p in want if (known_configs or {}).get(p) == config_digest]
     if known and not read_config:
         # Equal config digests mean equal configs, platform fields included.
         images = {p: PlatformImage(p, manifest.digest, config_digest) for p in known}
         return Inspection(manifest.digest, manifest.media_type, (known[0],), images)
-    config = _read_config(client, repository, config_digest)
+    config = _read_config(client, repository, config_digest, descriptor.size)
     if not config.get("os"):
         return Inspection(manifest.digest, manifest.media_type, ())
     for platform in want:
@@ -97,18 +98,23 @@ def inspect_image(
 def _image(
     client: ImageSource, repository: str, image: Manifest, platform: str, read_config: bool
 ) -> PlatformImage:
-    config_digest = image.config_digest()
-    if config_digest is None:
+    descriptor = image.config()
+    if descriptor is None:
         raise ProtocolError(f"manifest {image.digest} for {platform} has no config")
+    config_digest = descriptor.digest
     diff_ids = None
     if read_config:
-        diff_ids = _diff_ids(_read_config(client, repository, config_digest), config_digest)
+        config = _read_config(client, repository, config_digest, descriptor.size)
+        diff_ids = _diff_ids(config, config_digest)
     return PlatformImage(platform, image.digest, config_digest, diff_ids)
 
 
-def _read_config(client: ImageSource, repository: str, digest: str) -> dict[str, Any]:
+def _read_config(
+    client: ImageSource, repository: str, digest: str, size: int | None
+) -> dict[str, Any]:
+    """The config, read no further than its descriptor's size (and the client's limit)."""
     try:
-        doc = load_json(client.read_blob(repository, digest))
+        doc = load_json(client.read_blob(repository, digest, size=size))
     except (ValueError, UnicodeDecodeError):
         raise ProtocolError(f"image config {digest} is not JSON") from None
     if not isinstance(doc, dict):

@@ -675,10 +675,16 @@ class RegistryClient:
             deadline=self.transport.deadline,
         )
 
-    def read_blob(self, repository: str, digest: str) -> bytes:
-        """A whole (small) blob in memory, verified."""
+    def read_blob(self, repository: str, digest: str, *, size: int | None = None) -> bytes:
+        """A whole small blob (an image config) in memory, verified: at most ``size`` bytes
+        (its descriptor's word) and never more than the manifest limit (registries.limits
+        manifest_bytes, 4 MiB: a config is no larger than a manifest in practice). A registry
+        that streams more is stopped one byte past the bound, not read to the end."""
+        limit = (
+            self.limits.manifest_bytes if size is None else min(size, self.limits.manifest_bytes)
+        )
         with self.get_blob(repository, digest) as stream:
-            return stream.read()
+            return stream.read(limit)
 
     def _open_blob(
         self, repository: str, digest: str, ctx: RequestContext, offset: int

@@ -65,7 +65,7 @@ class ImageSource(Protocol):
         self, repository: str, digest: str, *, chunk_size: int | None = None, verify: bool = True
     ) -> BlobStream: ...
 
-    def read_blob(self, repository: str, digest: str) -> bytes: ...
+    def read_blob(self, repository: str, digest: str, *, size: int | None = None) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,8 @@ class MirroredSource:
             ),
         )
 
-    def read_blob(self, repository: str, digest: str) -> bytes:
-        with self.get_blob(repository, digest) as stream:
-            return stream.read()
+    def read_blob(self, repository: str, digest: str, *, size: int | None = None) -> bytes:
+        # The one bounded reader (RegistryClient.read_blob), on each host in turn.
+        return self._try(
+            "read blob", repository, lambda client, path: client.read_blob(path, digest, size=size)
+        )

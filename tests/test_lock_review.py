@@ -154,3 +154,22 @@ def test_a_config_larger_than_its_descriptor_or_the_limit_is_not_read_whole(
         with pytest.raises(RegistryError, match="larger than"):
             inspect_image(source, "team/big", manifest, ["linux/amd64"])
         assert client.stats.bytes_received < (4 << 20) + (1 << 20)
+
+
+# --- 3. copy --platform checks a single-platform image's own platform --------------------------
+
+
+def test_copy_platform_refuses_a_single_platform_image_of_another_platform(
+    fake: FakeRegistry, tmp_path: Path, capsys
+) -> None:
+    push_image(fake, "team/one", "1", arch="amd64")
+    repo = write_repo(tmp_path, "images: []\n")
+    src, dst = f"{fake.host}/team/one:1", f"{fake.host}/copy/one:1"
+    assert relay("copy", src, dst, "--platform", "linux/arm64", "--repo", str(repo)) == 1
+    err = capsys.readouterr().err
+    assert "linux/amd64" in err and "linux/arm64" in err
+    assert ("copy/one", "1") not in fake.manifests
+    assert fake.count("POST", "/v2/copy/one/blobs/uploads") == 0  # decided before uploading
+    # The platform it has is copied (linux/amd64 as asked, or by its name).
+    assert relay("copy", src, dst, "--platform", "linux/amd64", "--repo", str(repo)) == 0
+    assert ("copy/one", "1") in fake.manifests

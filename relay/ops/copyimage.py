@@ -18,6 +18,7 @@ from typing import Protocol
 
 from relay import platforms as platform_rules
 from relay.errors import OperationFailed
+from relay.ops.inspectimage import inspect_image
 from relay.reference import Reference
 from relay.registry.client import RegistryClient
 from relay.registry.mirrors import ImageSource
@@ -143,7 +144,17 @@ def copy_image(
             top = _narrowed_index(top, [entries.index(c) for c in wanted])
             result.digest_changed = True
     elif platforms:
-        log.info("%s is a single-platform image; --platform has nothing to narrow", src)
+        # A single-platform image states its platform only in its config: read it (the one
+        # inspection relay has) and refuse a copy that would not be what was asked for.
+        found = inspect_image(source, src.path, top, platforms)
+        missing = [p for p in platforms if p not in found.images]
+        if missing:
+            own = found.platforms[0] if found.platforms else "a platform its config does not state"
+            raise OperationFailed(
+                f"{src}: a single-platform image for {own}, not {', '.join(missing)}; "
+                "nothing copied (drop --platform, or name the platform it has)"
+            )
+        result.platforms = list(found.platforms)
 
     blobs: dict[str, int | None] = {}
     for manifest in children if top.is_index else [top]:

@@ -173,3 +173,44 @@ def test_copy_platform_refuses_a_single_platform_image_of_another_platform(
     # The platform it has is copied (linux/amd64 as asked, or by its name).
     assert relay("copy", src, dst, "--platform", "linux/amd64", "--repo", str(repo)) == 0
     assert ("copy/one", "1") in fake.manifests
+
+
+# --- 4. plan keeps what it could not check, instead of reporting it removed --------------------
+
+
+def test_plan_does_not_report_tags_of_an_unanswered_registry_as_removed(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    up = FakeRegistry()
+    other = FakeRegistry()
+    try:
+        for tag in ("1.0.0", "1.1.0"):
+            push_image(up, "team/app", tag)
+        push_image(other, "team/web", "2.0")
+        repo = write_repo(
+            tmp_path,
+            f"""\
+            images:
+              - source: {up.host}/team/app
+                select: {{latest: 2}}
+              - source: {other.host}/team/web
+                select: {{latest: 1}}
+            """,
+        )
+        assert relay("lock", "--repo", str(repo)) == 0
+        push_image(other, "team/web", "3.0")  # a real change on the registry that answers
+    finally:
+        up.stop()
+    try:
+        capsys.readouterr()
+        assert relay("plan", "--repo", str(repo), "--output", "json") == 1
+        out = json.loads(capsys.readouterr().out)
+    finally:
+        other.stop()
+    changes = out["lock"]["changes"]
+    assert sorted(c["kind"] for c in changes) == ["add", "remove"]  # team/web: 3.0 in, 2.0 out
+    assert all("team/web" in c["source"] for c in changes)
+    assert out["lock"]["notChecked"] == [f"{up.host}/team/app"]
+    assert out["lock"]["complete"] is False

@@ -60,6 +60,9 @@ class Resolution:
     # Sources whose registry could not be asked (not answered, refused; not "no such tag"):
     # for these the new lock says nothing, and a report must not say it is complete.
     unanswered: set[str] = field(default_factory=set)
+    # Sources with any lookup that failed (unanswered ones included): the new lock may lack
+    # tags of theirs that are still upstream, so a comparison must not read them as removed.
+    failed: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -84,10 +87,12 @@ def wanted(
     concurrency: int,
     warn_tags: int | None = None,
     unanswered: set[str] | None = None,
+    failed: set[str] | None = None,
 ) -> tuple[list[Wanted], list[Problem], list[Problem]]:
     """Every (entry, tag) the lock must hold, the problems and the warnings. Lists upstream tags
     for entries with rules. A rule that matches nothing is a problem (the entry would lose its
-    locked tags); one that takes more than ``warn_tags`` tags is a warning."""
+    locked tags); one that takes more than ``warn_tags`` tags is a warning. Sources whose tags
+    could not be listed are added to ``failed``."""
     out: list[Wanted] = []
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -132,6 +137,8 @@ def wanted(
         tags = listed[entry]
         if isinstance(tags, Problem):
             problems.append(tags)
+            if failed is not None:
+                failed.add(entry.source.name)
             continue
         # The registry's word: only what relay's grammar accepts may reach the lock.
         invalid = [t for t in tags if not is_valid_tag(t)]
@@ -278,7 +285,8 @@ def resolve(
         upstream=(e.source.domain for e in mirrors.entries if e.select is not None),
     )
     unanswered: set[str] = set()
-    items, problems, warnings = wanted(mirrors, pool, concurrency, warn_tags, unanswered)
+    failed: set[str] = set()
+    items, problems, warnings = wanted(mirrors, pool, concurrency, warn_tags, unanswered, failed)
     if verify_pins:
         pin_problems, pin_warnings = check_pins(mirrors, pool, concurrency, unanswered)
         problems += pin_problems
@@ -337,12 +345,25 @@ def resolve(
         for w, result in zip(items, executor.map(counted, items), strict=True):
             if isinstance(result, Problem):
                 problems.append(result)
+                failed.add(w.entry.source.name)
             else:
                 new.put(w.entry.source.name, w.tag, result)
     bar.finish()
     problems = outages.group_problems(problems, command=command)
     warnings.sort(key=lambda p: (p.line or 0, p.message))
-    return Resolution(new, problems, warnings, unanswered)
+    return Resolution(new, problems, warnings, unanswered, failed | unanswered)
+
+
+def keep_unchecked(old: Lock, new: Lock, sources: set[str]) -> Lock:
+    """``new``, plus the tags ``old`` holds for ``sources`` that ``new`` lacks: what to compare
+    against when those sources could not be (fully) checked, so that a registry out of reach
+    does not read as every one of its tags removed. Pure."""
+    kept = Lock({source: dict(tags) for source, tags in new.images.items()})
+    for source in sources:
+        for tag, locked in old.images.get(source, {}).items():
+            if kept.get(source, tag) is None:
+                kept.put(source, tag, locked)
+    return kept
 
 
 def _has_configs(locked: LockedTag, platforms: tuple[str, ...]) -> bool:

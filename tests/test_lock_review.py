@@ -7,17 +7,20 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from relay import cli
 from relay.config import lockfile
+from relay.config.lockfile import Lock, LockedTag
 from relay.ops.inspectimage import inspect_image
 from relay.registry.errors import RegistryError
 from relay.registry.mirrors import Mirror, MirroredSource
 from relay.registry.models import Manifest
 from relay.registry.pool import ClientPool
+from relay.stages import lock as lock_stage
 from tests.fakes.registry import OCI_MANIFEST, FakeRegistry, sha256
 
 
@@ -214,3 +217,49 @@ def test_plan_does_not_report_tags_of_an_unanswered_registry_as_removed(
     assert all("team/web" in c["source"] for c in changes)
     assert out["lock"]["notChecked"] == [f"{up.host}/team/app"]
     assert out["lock"]["complete"] is False
+
+
+# --- 5. a change of metadata under the same digest is a change ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"platforms": ("linux/arm64",)},
+        {"selected_by": "rule"},
+        {"media_type": "application/vnd.docker.distribution.manifest.v2+json"},
+        {"configs": ()},
+    ],
+)
+def test_diff_compares_whole_records(edit: dict[str, object]) -> None:
+    digest = "sha256:" + "a" * 64
+    base = LockedTag(digest, OCI_MANIFEST, ("linux/amd64",), "tag", (("linux/amd64", digest),))
+    old, new = Lock(), Lock()
+    old.put("r.example/app", "1", replace(base, **edit))  # type: ignore[arg-type]
+    new.put("r.example/app", "1", base)
+    (change,) = lock_stage.diff(old, new)
+    assert change.kind == "change" and change.old == change.new == digest
+    assert str(change).startswith("changed ")
+    assert lock_stage.diff(new, new) == []
+    # The line a tag sits on is not part of its record.
+    assert lock_stage.diff(new, Lock({"r.example/app": {"1": replace(base, line=7)}})) == []
+
+
+def test_lock_check_sees_a_metadata_change(fake: FakeRegistry, tmp_path: Path, capsys) -> None:
+    push_image(fake, "team/app", "1.0")
+    images = f"""\
+        images:
+          - source: {fake.host}/team/app
+            tags: ["1.0"]
+        """
+    repo = write_repo(tmp_path, images)
+    assert relay("lock", "--repo", str(repo)) == 0
+    # The same tag, now chosen by a rule: same digest, other selectedBy, which relay lock
+    # would write; --check must say so rather than "the lock matches upstream".
+    write_repo(tmp_path, images.replace('tags: ["1.0"]', "select: {latest: 1}"))
+    capsys.readouterr()
+    assert relay("lock", "--check", "--repo", str(repo)) == 1
+    assert f"changed {fake.host}/team/app:1.0" in capsys.readouterr().out
+    assert relay("lock", "--repo", str(repo)) == 0
+    assert lockfile.read(repo).images[f"{fake.host}/team/app"]["1.0"].selected_by == "rule"
+    assert relay("lock", "--check", "--repo", str(repo)) == 0

@@ -67,15 +67,19 @@ class Resolution:
 
 @dataclass(frozen=True)
 class LockChange:
-    kind: Literal["add", "move", "remove"]
+    # "change": the same digest, other recorded facts (fields names them).
+    kind: Literal["add", "move", "remove", "change"]
     source: str
     tag: str
     old: str | None = None
     new: str | None = None
+    fields: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         if self.kind == "move":
             return f"moved   {self.source}:{self.tag} {self.old} -> {self.new}"
+        if self.kind == "change":
+            return f"changed {self.source}:{self.tag} {self.new} ({', '.join(self.fields)})"
         if self.kind == "add":
             return f"added   {self.source}:{self.tag} {self.new}"
         return f"removed {self.source}:{self.tag} {self.old}"
@@ -408,8 +412,19 @@ def describe(
     return found.platforms, tuple(configs)
 
 
+# The lock file's names of the LockedTag fields a "change" can name (relay.config.lockfile).
+_FIELDS = {
+    "media_type": "mediaType",
+    "platforms": "platforms",
+    "selected_by": "selectedBy",
+    "configs": "configs",
+}
+
+
 def diff(old: Lock, new: Lock) -> list[LockChange]:
-    """What changed between two locks, sorted. Pure."""
+    """What changed between two locks, sorted: whole records are compared (not only digests),
+    so that whatever `relay lock` would rewrite, `lock --check` and `plan --exit-code` see.
+    Pure."""
     changes: list[LockChange] = []
     keys = {(s, t) for s, tags in old.images.items() for t in tags}
     keys |= {(s, t) for s, tags in new.images.items() for t in tags}
@@ -421,4 +436,9 @@ def diff(old: Lock, new: Lock) -> list[LockChange]:
             changes.append(LockChange("remove", source, tag, a.digest, None))
         elif a is not None and b is not None and a.digest != b.digest:
             changes.append(LockChange("move", source, tag, a.digest, b.digest))
+        elif a is not None and b is not None and a != b:
+            fields = tuple(
+                name for attr, name in _FIELDS.items() if getattr(a, attr) != getattr(b, attr)
+            )
+            changes.append(LockChange("change", source, tag, a.digest, b.digest, fields))
     return changes

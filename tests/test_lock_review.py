@@ -21,7 +21,7 @@ from relay.registry.mirrors import Mirror, MirroredSource
 from relay.registry.models import Manifest
 from relay.registry.pool import ClientPool
 from relay.stages import lock as lock_stage
-from tests.fakes.registry import OCI_MANIFEST, FakeRegistry, sha256
+from tests.fakes.registry import OCI_INDEX, OCI_MANIFEST, FakeRegistry, sha256
 
 
 def relay(*args: str) -> int:
@@ -263,3 +263,39 @@ def test_lock_check_sees_a_metadata_change(fake: FakeRegistry, tmp_path: Path, c
     assert relay("lock", "--repo", str(repo)) == 0
     assert lockfile.read(repo).images[f"{fake.host}/team/app"]["1.0"].selected_by == "rule"
     assert relay("lock", "--check", "--repo", str(repo)) == 0
+
+
+# --- 6. a narrowed digest-only copy is pushed by its new digest --------------------------------
+
+
+def push_index(reg: FakeRegistry, repo: str, tag: str, arches: tuple[str, ...]) -> str:
+    children = []
+    for arch in arches:
+        digest = push_image(reg, repo, f"{tag}-{arch}", arch=arch)
+        content = reg.manifests[(repo, digest)].content
+        children.append(
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": digest,
+                "size": len(content),
+                "platform": {"os": "linux", "architecture": arch},
+            }
+        )
+    doc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}
+    return reg.put_manifest(repo, tag, json.dumps(doc).encode(), OCI_INDEX)
+
+
+@pytest.mark.parametrize("platforms", [("linux/amd64",), ("linux/amd64", "linux/arm64")])
+def test_copy_by_digest_with_platform_and_no_destination_tag_pushes_the_new_digest(
+    fake: FakeRegistry, tmp_path: Path, capsys, platforms: tuple[str, ...]
+) -> None:
+    digest = push_index(fake, "team/multi", "1", ("amd64", "arm64", "s390x"))
+    repo = write_repo(tmp_path, "images: []\n")
+    flags = [f for p in platforms for f in ("--platform", p)]
+    src, dst = f"{fake.host}/team/multi@{digest}", f"{fake.host}/copy/multi"
+    capsys.readouterr()
+    assert relay("copy", src, dst, *flags, "--repo", str(repo)) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    narrowed = [r for (repo_, r) in fake.manifests if repo_ == "copy/multi" and r != digest]
+    assert narrowed and f"{dst}@" in out
+    assert ("copy/multi", digest) not in fake.manifests

@@ -156,6 +156,13 @@ def copy_image(
             )
         result.platforms = list(found.platforms)
 
+    if result.digest_changed and not (dst.tag or src.tag):
+        # Nothing names a tag, so the destination reference was the source's digest, which
+        # the narrowed manifest no longer has: push it by its own digest (decided before any
+        # upload, so a refused PUT cannot strand the blobs).
+        dst_ref = top.digest
+        result.destination = f"{dst.name}@{dst_ref}"
+
     blobs: dict[str, int | None] = {}
     for manifest in children if top.is_index else [top]:
         for descriptor in _blob_descriptors(manifest):

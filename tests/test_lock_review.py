@@ -14,6 +14,7 @@ import pytest
 
 from relay import cli
 from relay.config import lockfile
+from relay.config import mirrors as mirrors_config
 from relay.config.lockfile import Lock, LockedTag
 from relay.ops.inspectimage import inspect_image
 from relay.registry.errors import RegistryError
@@ -299,3 +300,64 @@ def test_copy_by_digest_with_platform_and_no_destination_tag_pushes_the_new_dige
     narrowed = [r for (repo_, r) in fake.manifests if repo_ == "copy/multi" and r != digest]
     assert narrowed and f"{dst}@" in out
     assert ("copy/multi", digest) not in fake.manifests
+
+
+# --- 7. a child manifest missing upstream is named; nested indexes are copied whole -------------
+
+
+def test_lock_names_the_platform_and_digest_of_a_missing_child(fake: FakeRegistry) -> None:
+    push_index(fake, "team/multi", "1", ("amd64", "arm64"))
+    gone = sha256(fake.manifests[("team/multi", "1-arm64")].content)
+    del fake.manifests[("team/multi", gone)]
+    listed = mirrors_config.parse(
+        f"images:\n  - source: {fake.host}/team/multi\n    tags: ['1']\n", "mirrors/images.yaml"
+    )
+    with ClientPool() as pool:
+        result = lock_stage.resolve(
+            listed, Lock(), pool, recheck=False, config_platforms=lambda e: ("linux/arm64",)
+        )
+    (problem,) = result.problems
+    assert "not found upstream" not in problem.message
+    assert "linux/arm64" in problem.message and gone in problem.message
+    assert not result.unanswered
+
+
+def test_copy_names_a_missing_child_and_suggests_platform(
+    fake: FakeRegistry, tmp_path: Path, capsys
+) -> None:
+    push_index(fake, "team/multi", "1", ("amd64", "arm64"))
+    gone = sha256(fake.manifests[("team/multi", "1-arm64")].content)
+    del fake.manifests[("team/multi", gone)]
+    repo = write_repo(tmp_path, "images: []\n")
+    capsys.readouterr()
+    src, dst = f"{fake.host}/team/multi:1", f"{fake.host}/copy/multi:1"
+    assert relay("copy", src, dst, "--repo", str(repo)) == 1
+    err = capsys.readouterr().err
+    assert "linux/arm64" in err and gone in err and "--platform linux/amd64" in err
+    assert relay("copy", src, dst, "--platform", "linux/amd64", "--repo", str(repo)) == 0
+
+
+def test_copy_pushes_a_nested_index_with_its_children(
+    fake: FakeRegistry, tmp_path: Path, capsys
+) -> None:
+    inner = push_index(fake, "team/nest", "inner", ("amd64", "arm64"))
+    content = fake.manifests[("team/nest", inner)].content
+    outer = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_INDEX, "digest": inner, "size": len(content)}],
+    }
+    top = fake.put_manifest("team/nest", "1", json.dumps(outer).encode(), OCI_INDEX)
+    other = FakeRegistry()
+    try:
+        repo = write_repo(tmp_path, "images: []\n")
+        src, dst = f"{fake.host}/team/nest:1", f"{other.host}/copy/nest:1"
+        assert relay("copy", src, dst, "--repo", str(repo)) == 0, capsys.readouterr().err
+        for ref in (top, inner, "1"):
+            assert ("copy/nest", ref) in other.manifests
+        inner_doc = json.loads(content)
+        for child in inner_doc["manifests"]:
+            assert ("copy/nest", child["digest"]) in other.manifests
+        assert len(other.blobs) == 4  # two configs, two layers
+    finally:
+        other.stop()

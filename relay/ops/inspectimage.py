@@ -20,9 +20,9 @@ from typing import Any
 
 from relay import platforms as platform_rules
 from relay.reference import is_valid_digest
-from relay.registry.errors import ProtocolError
+from relay.registry.errors import NotFoundError, ProtocolError
 from relay.registry.mirrors import ImageSource
-from relay.registry.models import Manifest
+from relay.registry.models import Descriptor, Manifest
 from relay.untrusted import load_json
 
 
@@ -67,7 +67,7 @@ def inspect_image(
             child = manifest.child_for(platform)
             if child is None:
                 continue
-            image = client.get_manifest(repository, child.digest)
+            image = child_manifest(client, repository, manifest, child)
             images[platform] = _image(client, repository, image, platform, read_config)
         return Inspection(manifest.digest, manifest.media_type, manifest.platforms(), images)
     descriptor = manifest.config()
@@ -93,6 +93,34 @@ def inspect_image(
             )
     own = platform_rules.platform_string(config)
     return Inspection(manifest.digest, manifest.media_type, (own,), images)
+
+
+class MissingChild(NotFoundError):
+    """An index lists a child manifest the registry does not have: the tag exists, but this
+    platform of it cannot be read (an index pushed before its children, or a child deleted)."""
+
+    def __init__(self, exc: NotFoundError, index: str, child: Descriptor) -> None:
+        self.child = child
+        self.platform = child.platform_name or "an entry without a platform"
+        super().__init__(
+            f"index {index} lists {child.digest} for {self.platform}, but the registry has no "
+            "such manifest",
+            registry=exc.registry,
+            repository=exc.repository,
+            action=exc.action,
+            status=exc.status,
+        )
+
+
+def child_manifest(
+    client: ImageSource, repository: str, index: Manifest, child: Descriptor
+) -> Manifest:
+    """The child ``child`` of ``index``; a 404 raises MissingChild, which names the platform
+    and the child's digest rather than reading as "the tag is not there"."""
+    try:
+        return client.get_manifest(repository, child.digest)
+    except NotFoundError as exc:
+        raise MissingChild(exc, index.digest, child) from exc
 
 
 def _image(

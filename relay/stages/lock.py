@@ -29,7 +29,7 @@ from relay import safety
 from relay.config.lockfile import Lock, LockedTag, SelectedBy
 from relay.config.mirrors import Entry, MirrorList, TagSpec
 from relay.errors import Problem
-from relay.ops.inspectimage import inspect_image
+from relay.ops.inspectimage import MissingChild, inspect_image
 from relay.output import outages
 from relay.output.progress import NULL, Progress
 from relay.reference import is_valid_tag
@@ -307,6 +307,15 @@ def resolve(
             try:
                 locked = _fetch(
                     pool.source(source.domain), source.path, w.tag, previous, w.selected_by, need
+                )
+            except MissingChild as exc:
+                # The tag is there; one of its platforms is not (upstream's index is broken).
+                return Problem(
+                    mirrors.path,
+                    w.line,
+                    f"{source.name}:{w.tag}: {exc.reason}; upstream's index is incomplete, so "
+                    "this tag cannot be locked until it is fixed (or pin a tag whose index is "
+                    "whole)",
                 )
             except NotFoundError:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")

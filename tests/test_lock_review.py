@@ -361,3 +361,31 @@ def test_copy_pushes_a_nested_index_with_its_children(
         assert len(other.blobs) == 4  # two configs, two layers
     finally:
         other.stop()
+
+
+# --- 8. a tag repeated across pages is listed once ----------------------------------------------
+
+
+def test_tags_repeated_across_pages_are_listed_once(fake: FakeRegistry, tmp_path: Path) -> None:
+    for tag in ("1.0.0", "1.1.0", "1.2.0"):
+        push_image(fake, "team/app", tag)
+    # A registry whose pages overlap (a tag pushed while paging, or a sloppy `last`).
+    fake.add_fault(
+        "GET",
+        "/tags/list",
+        status=200,
+        body=json.dumps({"name": "team/app", "tags": ["1.0.0", "1.1.0"]}).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Link": '</v2/team/app/tags/list?n=2&last=1.0.0>; rel="next"',
+        },
+    )
+    fake.add_fault(
+        "GET",
+        "/tags/list",
+        status=200,
+        body=json.dumps({"name": "team/app", "tags": ["1.1.0", "1.2.0"]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with ClientPool() as pool:
+        assert pool.get(fake.host).list_tags("team/app") == ["1.0.0", "1.1.0", "1.2.0"]

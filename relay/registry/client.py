@@ -550,13 +550,16 @@ class RegistryClient:
         Only tags that relay's grammar accepts are yielded: the list is the registry's word,
         and a tag from it may end up in the lock and in a Dockerfile. Anything else (a null,
         a number, "1.0\n", "-x", 200 characters) is skipped and reported once, in a warning
-        naming the registry and the repository, and the rest of the list is used.
+        naming the registry and the repository, and the rest of the list is used. A tag is
+        yielded once, however many pages repeat it (pages overlap when tags are pushed while
+        paging, or a registry's `last` is sloppy), so `latest: 3` takes three tags.
         """
         check_path(repository)
         ctx = self.ctx(repository, "list tags")
         url: str | None = self.url(repository, "tags/list")
         params: Params = {"n": str(page_size)} if page_size else None
         seen: set[str] = set()
+        yielded: set[str] = set()
         invalid: list[object] = []
         pages = 0
         try:
@@ -592,7 +595,9 @@ class RegistryClient:
                     raise ctx.error("tags in the tag list is not a list", ProtocolError)
                 for tag in tags:
                     if is_valid_tag(tag):
-                        yield tag
+                        if tag not in yielded:
+                            yielded.add(tag)
+                            yield tag
                     else:
                         invalid.append(tag)
                 url = next_page(response)

@@ -32,7 +32,6 @@ from relay.errors import Problem
 from relay.ops.inspectimage import MissingChild, inspect_image
 from relay.output import outages
 from relay.output.progress import NULL, Progress
-from relay.reference import is_valid_tag
 from relay.registry.credentials import normalise_registry
 from relay.registry.errors import NotFoundError, RegistryError
 from relay.registry.mediatypes import MANIFEST_TYPES
@@ -144,18 +143,8 @@ def wanted(
             if failed is not None:
                 failed.add(entry.source.name)
             continue
-        # The registry's word: only what relay's grammar accepts may reach the lock.
-        invalid = [t for t in tags if not is_valid_tag(t)]
-        if invalid:
-            log.warning(
-                "%s:%d: %s: skipped %d invalid tag(s) from upstream's list: %s",
-                mirrors.path,
-                entry.line,
-                entry.source.name,
-                len(invalid),
-                ", ".join(safety.show(t, 40) for t in invalid[:5]),
-            )
-            tags = [t for t in tags if is_valid_tag(t)]
+        # The registry's word was checked by the client (RegistryClient.iter_tags): only tags
+        # relay's grammar accepts, each once.
         selected = entry.select.select(tags)
         if not selected:
             problems.append(_matched_nothing(mirrors.path, entry, tags))

@@ -389,3 +389,34 @@ def test_tags_repeated_across_pages_are_listed_once(fake: FakeRegistry, tmp_path
     )
     with ClientPool() as pool:
         assert pool.get(fake.host).list_tags("team/app") == ["1.0.0", "1.1.0", "1.2.0"]
+
+
+# --- 9. an entry that asks for platforms fails when upstream states none ----------------------
+
+
+@pytest.mark.parametrize("kind", ["config", "index"])
+def test_platform_unknown_upstream_is_a_problem_for_an_entry_with_platforms(
+    fake: FakeRegistry, tmp_path: Path, capsys, kind: str
+) -> None:
+    if kind == "config":
+        push_image(fake, "team/app", "1", os="")  # a config without `os`
+    else:
+        child = push_image(fake, "team/app", "child")
+        content = fake.manifests[("team/app", child)].content
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": child, "size": len(content)}],
+        }
+        fake.put_manifest("team/app", "1", json.dumps(doc).encode(), OCI_INDEX)
+    repo = write_repo(
+        tmp_path,
+        f"""\
+        images:
+          - source: {fake.host}/team/app
+            tags: ["1"]
+            platforms: [linux/amd64]
+        """,
+    )
+    assert relay("lock", "--repo", str(repo)) == 1
+    assert "platform unknown" in capsys.readouterr().err

@@ -320,11 +320,18 @@ def resolve(
                     f"{source.name}:{w.tag} is a {safety.show(locked.media_type)} manifest, "
                     "not an image or an image index; relay does not lock it",
                 )
-        missing = [
-            p
-            for p in w.entry.platforms
-            if locked.platforms and not platform_rules.contains(locked.platforms, p)
-        ]
+        if w.entry.platforms and not locked.platforms:
+            # Upstream states no platform (index entries without `platform`, a config without
+            # `os`): what the entry asks for cannot be checked, so it is not assumed.
+            return Problem(
+                mirrors.path,
+                w.entry.line,
+                f"{source.name}:{w.tag}: platform unknown: upstream states no platform "
+                "(index entries without platform, or an image config without os), so "
+                f"{', '.join(w.entry.platforms)} cannot be checked; drop platforms: for this "
+                "entry, or choose another tag",
+            )
+        missing = [p for p in w.entry.platforms if not platform_rules.contains(locked.platforms, p)]
         if missing:
             return Problem(
                 mirrors.path,

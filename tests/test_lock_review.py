@@ -5,6 +5,7 @@ whole-record diffs."""
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from relay import cli
+from relay import cli, files
 from relay.config import lockfile
 from relay.config import mirrors as mirrors_config
 from relay.config.lockfile import Lock, LockedTag
@@ -420,3 +421,31 @@ def test_platform_unknown_upstream_is_a_problem_for_an_entry_with_platforms(
     )
     assert relay("lock", "--repo", str(repo)) == 1
     assert "platform unknown" in capsys.readouterr().err
+
+
+# --- 10. a replaced file is on disk before it is renamed, and the rename is too ----------------
+
+
+def test_write_if_changed_fsyncs_the_file_before_the_rename_and_the_directory_after(
+    tmp_path: Path, monkeypatch
+) -> None:
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace_(src: str | Path, dst: str | Path) -> None:
+        events.append(("replace", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace_)
+    target = tmp_path / "mirrors" / "images.lock"
+    assert files.write_if_changed(target, "x\n")
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["fsync", "replace", "fsync"], events
+    assert events[0][1].startswith(str(target.parent) + "/.images.lock.relay-")  # the temp file
+    assert events[2][1] == str(target.parent)  # the directory holding the new name
+    assert target.read_text() == "x\n"

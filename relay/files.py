@@ -7,6 +7,7 @@ to finish (`settle`), so it leaves no temporary file behind either.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import threading
@@ -107,11 +108,30 @@ def _write(path: Path, data: bytes, parent_exists: bool, tmp_dir: Path | None) -
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+                fh.flush()
+                # On disk before the rename: otherwise a crash after it can leave the new name
+                # with empty content (ext4 with delalloc, XFS), the very file this replaces.
+                os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        _sync_dir(path.parent)
     return True
+
+
+def _sync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (fsync(2): syncing a file does not sync the
+    directory entry that names it)."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        # Some file systems cannot sync a directory (EINVAL); the file itself is on disk.
+        if exc.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(fd)
 
 
 def remove_empty_parents(directory: Path, root: Path) -> None:

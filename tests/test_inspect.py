@@ -28,7 +28,8 @@ def _image(fake: FakeRegistry, repo: str, os: str, arch: str, variant: str = "")
     }
     if variant:
         config["variant"] = variant
-    config_digest = fake.add_blob(repo, json.dumps(config).encode())
+    config_bytes = json.dumps(config).encode()
+    config_digest = fake.add_blob(repo, config_bytes)
     layer = fake.add_blob(repo, f"layer-{arch}{variant}".encode())
     manifest = {
         "schemaVersion": 2,
@@ -36,7 +37,7 @@ def _image(fake: FakeRegistry, repo: str, os: str, arch: str, variant: str = "")
         "config": {
             "mediaType": "application/vnd.oci.image.config.v1+json",
             "digest": config_digest,
-            "size": 1,
+            "size": len(config_bytes),  # a config is read no further than this
         },
         "layers": [
             {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": 1}

@@ -359,6 +359,7 @@ def test_plan_does_not_say_the_lock_is_complete_when_upstream_was_not_asked(
     assert doc["lock"] == {
         "complete": False,
         "unanswered": ["127.0.0.1:9/org/app"],
+        "notChecked": [],  # nothing locked for it yet, so nothing kept
         "changes": [],
     }
     assert doc["problems"][0]["line"] == 3

@@ -105,15 +105,18 @@ def lock(
     return 0
 
 
-def change_json(change: stage.LockChange) -> dict[str, str | None]:
-    """A lock change as `lock` and `plan` documents show it."""
-    return {
+def change_json(change: stage.LockChange) -> dict[str, str | list[str] | None]:
+    """A lock change as `lock` and `plan` documents show it; a "change" names its fields."""
+    doc: dict[str, str | list[str] | None] = {
         "kind": change.kind,
         "source": change.source,
         "tag": change.tag,
         "old": change.old,
         "new": change.new,
     }
+    if change.kind == "change":
+        doc["fields"] = list(change.fields)
+    return doc
 
 
 def _merge(

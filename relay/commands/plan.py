@@ -111,14 +111,29 @@ def plan(
     ghactions.warn(warnings)
     if warnings:
         sections.append(Section("Warnings", [str(w) for w in warnings]))
-    changes = lock_stage.diff(old, result.lock)
+    # Tags of sources that could not be (fully) checked are compared as they were: not known
+    # is not removed. The lock section says which sources those are.
+    compared = lock_stage.keep_unchecked(old, result.lock, result.failed)
+    changes = lock_stage.diff(old, compared)
+    unchecked = sorted(s for s in result.failed if old.images.get(s))
     dockerfiles: list[generate.Change] = []
     if not problems:
         dockerfiles = generate.plan(generate.desired(mirror_list, result.lock), generate.scan(repo))
         problems += hand_edits(dockerfiles, mirror_list, old, result.lock)
     if problems:
         sections.append(Section(PROBLEMS_TITLE, [str(p) for p in problems]))
-    sections.append(Section(LOCK_TITLE, [str(c) for c in changes], _lock_empty(result)))
+    sections.append(
+        Section(
+            LOCK_TITLE,
+            [str(c) for c in changes]
+            + [
+                f"not checked {s}: its {len(old.images[s])} locked tag(s) kept as they are "
+                "(see Problems)"
+                for s in unchecked
+            ],
+            _lock_empty(result),
+        )
+    )
     if not result.problems:
         sections.append(
             Section("Dockerfiles (relay generate)", [str(c) for c in dockerfiles], "up to date")
@@ -131,6 +146,8 @@ def plan(
             # some image, or the list has problems; then `changes` is what is known so far.
             "complete": not result.problems,
             "unanswered": sorted(result.unanswered),
+            # Sources whose locked tags were kept as they are, not checked (see problems).
+            "notChecked": unchecked,
             "changes": [change_json(c) for c in changes],
         },
         "dockerfiles": [{"action": c.action, "path": c.path} for c in dockerfiles],

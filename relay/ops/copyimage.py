@@ -18,6 +18,7 @@ from typing import Protocol
 
 from relay import platforms as platform_rules
 from relay.errors import OperationFailed
+from relay.ops.inspectimage import MissingChild, child_manifest, inspect_image
 from relay.reference import Reference
 from relay.registry.client import RegistryClient
 from relay.registry.mirrors import ImageSource
@@ -133,17 +134,37 @@ def copy_image(
                 raise OperationFailed(
                     f"{src}: no {', '.join(missing)} in the source index (it has {offered})"
                 )
-        children = [source.get_manifest(src.path, c.digest) for c in wanted]
+        direct = [_child(source, src, top, c) for c in wanted]
+        # Every manifest below the top, each after its own children (a nested index is
+        # pushed with what it lists, or the registry refuses it or serves it broken).
+        children = [m for child in direct for m in _below(source, src, child)]
         result.platforms = [c.platform_name or "" for c in wanted]
-        if platforms and len(children) == 1:
-            top = children[0]
-            children = []
+        if platforms and len(direct) == 1:
+            top = direct[0]
+            children = children[:-1]  # what lies below it (nothing for an image)
             result.digest_changed = True
         elif platforms and len(wanted) != len(entries):
             top = _narrowed_index(top, [entries.index(c) for c in wanted])
             result.digest_changed = True
     elif platforms:
-        log.info("%s is a single-platform image; --platform has nothing to narrow", src)
+        # A single-platform image states its platform only in its config: read it (the one
+        # inspection relay has) and refuse a copy that would not be what was asked for.
+        found = inspect_image(source, src.path, top, platforms)
+        missing = [p for p in platforms if p not in found.images]
+        if missing:
+            own = found.platforms[0] if found.platforms else "a platform its config does not state"
+            raise OperationFailed(
+                f"{src}: a single-platform image for {own}, not {', '.join(missing)}; "
+                "nothing copied (drop --platform, or name the platform it has)"
+            )
+        result.platforms = list(found.platforms)
+
+    if result.digest_changed and not (dst.tag or src.tag):
+        # Nothing names a tag, so the destination reference was the source's digest, which
+        # the narrowed manifest no longer has: push it by its own digest (decided before any
+        # upload, so a refused PUT cannot strand the blobs).
+        dst_ref = top.digest
+        result.destination = f"{dst.name}@{dst_ref}"
 
     blobs: dict[str, int | None] = {}
     for manifest in children if top.is_index else [top]:
@@ -179,6 +200,47 @@ def copy_image(
             top.digest,
         )
     return result
+
+
+# Index levels followed below the top: real images have one (an index of images); a nested
+# index is rare, and a chain longer than this is a loop or a hostile registry.
+MAX_DEPTH = 4
+
+
+def _child(
+    source: ImageSource,
+    src: Reference,
+    index: Manifest,
+    child: Descriptor,
+) -> Manifest:
+    """A child of the source index; a missing one fails naming its platform and digest, and
+    the --platform that copies the others."""
+    try:
+        return child_manifest(source, src.path, index, child)
+    except MissingChild as exc:
+        # The platforms the index offers (attestations excluded), but the missing one.
+        others = [p for p in index.platforms() if p != child.platform_name]
+        hint = (
+            f"; copy the other platforms with {' '.join(f'--platform {p}' for p in others)}"
+            if others
+            else ""
+        )
+        raise OperationFailed(f"{src}: {exc.reason}{hint}") from exc
+
+
+def _below(
+    source: ImageSource, src: Reference, manifest: Manifest, depth: int = 1
+) -> list[Manifest]:
+    """``manifest`` after every manifest below it, deepest first: the order to push them."""
+    if not manifest.is_index:
+        return [manifest]
+    if depth > MAX_DEPTH:
+        raise OperationFailed(f"{src}: indexes nested more than {MAX_DEPTH} deep; not copied")
+    found: list[Manifest] = []
+    for entry in manifest.children():
+        child = _child(source, src, manifest, entry)
+        found.extend(_below(source, src, child, depth + 1))
+    return [*found, manifest]
 
 
 def _narrowed_index(top: Manifest, keep: list[int]) -> Manifest:

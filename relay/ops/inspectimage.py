@@ -20,9 +20,9 @@ from typing import Any
 
 from relay import platforms as platform_rules
 from relay.reference import is_valid_digest
-from relay.registry.errors import ProtocolError
+from relay.registry.errors import NotFoundError, ProtocolError
 from relay.registry.mirrors import ImageSource
-from relay.registry.models import Manifest
+from relay.registry.models import Descriptor, Manifest
 from relay.untrusted import load_json
 
 
@@ -67,18 +67,19 @@ def inspect_image(
             child = manifest.child_for(platform)
             if child is None:
                 continue
-            image = client.get_manifest(repository, child.digest)
+            image = child_manifest(client, repository, manifest, child)
             images[platform] = _image(client, repository, image, platform, read_config)
         return Inspection(manifest.digest, manifest.media_type, manifest.platforms(), images)
-    config_digest = manifest.config_digest()
-    if config_digest is None:
+    descriptor = manifest.config()
+    if descriptor is None:
         return Inspection(manifest.digest, manifest.media_type, ())
+    config_digest = descriptor.digest
     known = [p for p in want if (known_configs or {}).get(p) == config_digest]
     if known and not read_config:
         # Equal config digests mean equal configs, platform fields included.
         images = {p: PlatformImage(p, manifest.digest, config_digest) for p in known}
         return Inspection(manifest.digest, manifest.media_type, (known[0],), images)
-    config = _read_config(client, repository, config_digest)
+    config = _read_config(client, repository, config_digest, descriptor.size)
     if not config.get("os"):
         return Inspection(manifest.digest, manifest.media_type, ())
     for platform in want:
@@ -94,21 +95,54 @@ def inspect_image(
     return Inspection(manifest.digest, manifest.media_type, (own,), images)
 
 
+class MissingChild(NotFoundError):
+    """An index lists a child manifest the registry does not have: the tag exists, but this
+    platform of it cannot be read (an index pushed before its children, or a child deleted)."""
+
+    def __init__(self, exc: NotFoundError, index: str, child: Descriptor) -> None:
+        self.child = child
+        self.platform = child.platform_name or "an entry without a platform"
+        super().__init__(
+            f"index {index} lists {child.digest} for {self.platform}, but the registry has no "
+            "such manifest",
+            registry=exc.registry,
+            repository=exc.repository,
+            action=exc.action,
+            status=exc.status,
+        )
+
+
+def child_manifest(
+    client: ImageSource, repository: str, index: Manifest, child: Descriptor
+) -> Manifest:
+    """The child ``child`` of ``index``; a 404 raises MissingChild, which names the platform
+    and the child's digest rather than reading as "the tag is not there"."""
+    try:
+        return client.get_manifest(repository, child.digest)
+    except NotFoundError as exc:
+        raise MissingChild(exc, index.digest, child) from exc
+
+
 def _image(
     client: ImageSource, repository: str, image: Manifest, platform: str, read_config: bool
 ) -> PlatformImage:
-    config_digest = image.config_digest()
-    if config_digest is None:
+    descriptor = image.config()
+    if descriptor is None:
         raise ProtocolError(f"manifest {image.digest} for {platform} has no config")
+    config_digest = descriptor.digest
     diff_ids = None
     if read_config:
-        diff_ids = _diff_ids(_read_config(client, repository, config_digest), config_digest)
+        config = _read_config(client, repository, config_digest, descriptor.size)
+        diff_ids = _diff_ids(config, config_digest)
     return PlatformImage(platform, image.digest, config_digest, diff_ids)
 
 
-def _read_config(client: ImageSource, repository: str, digest: str) -> dict[str, Any]:
+def _read_config(
+    client: ImageSource, repository: str, digest: str, size: int | None
+) -> dict[str, Any]:
+    """The config, read no further than its descriptor's size (and the client's limit)."""
     try:
-        doc = load_json(client.read_blob(repository, digest))
+        doc = load_json(client.read_blob(repository, digest, size=size))
     except (ValueError, UnicodeDecodeError):
         raise ProtocolError(f"image config {digest} is not JSON") from None
     if not isinstance(doc, dict):

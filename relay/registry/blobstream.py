@@ -16,7 +16,7 @@ from relay.net.stats import RequestStats
 from relay.net.transport import describe_exception
 from relay.registry.context import RequestContext
 from relay.registry.digests import ByteCounter, DigestVerifier
-from relay.registry.errors import DigestMismatchError, RegistryConnectionError
+from relay.registry.errors import DigestMismatchError, ProtocolError, RegistryConnectionError
 
 log = logging.getLogger(__name__)
 # What a broken read raises, from urllib3 up to the socket.
@@ -80,9 +80,33 @@ class BlobStream:
     def close(self) -> None:
         self._response.close()
 
-    def read(self) -> bytes:
-        """The whole blob in memory (configs and other small blobs)."""
-        return b"".join(self)
+    def read(self, limit: int) -> bytes:
+        """The whole blob in memory (configs and other small blobs), at most ``limit`` bytes:
+        a registry that sends more (or announces more) is stopped at ``limit`` + 1 bytes, not
+        read to the end, since the digest check comes only after the last byte."""
+        if self.size is not None and self.size > limit:
+            self.close()
+            raise self._ctx.error(
+                f"blob is larger than {limit} bytes (Content-Length {self.size}); not read",
+                ProtocolError,
+            )
+        parts: list[bytes] = []
+        total = 0
+        chunks = iter(self)
+        try:
+            for chunk in chunks:
+                total += len(chunk)
+                if total > limit:
+                    raise self._ctx.error(
+                        f"blob is larger than {limit} bytes; stopped reading it",
+                        ProtocolError,
+                    )
+                parts.append(chunk)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return b"".join(parts)
 
     def __iter__(self) -> Iterator[bytes]:
         if self._iterated:

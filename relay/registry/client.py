@@ -550,13 +550,16 @@ class RegistryClient:
         Only tags that relay's grammar accepts are yielded: the list is the registry's word,
         and a tag from it may end up in the lock and in a Dockerfile. Anything else (a null,
         a number, "1.0\n", "-x", 200 characters) is skipped and reported once, in a warning
-        naming the registry and the repository, and the rest of the list is used.
+        naming the registry and the repository, and the rest of the list is used. A tag is
+        yielded once, however many pages repeat it (pages overlap when tags are pushed while
+        paging, or a registry's `last` is sloppy), so `latest: 3` takes three tags.
         """
         check_path(repository)
         ctx = self.ctx(repository, "list tags")
         url: str | None = self.url(repository, "tags/list")
         params: Params = {"n": str(page_size)} if page_size else None
         seen: set[str] = set()
+        yielded: set[str] = set()
         invalid: list[object] = []
         pages = 0
         try:
@@ -592,7 +595,9 @@ class RegistryClient:
                     raise ctx.error("tags in the tag list is not a list", ProtocolError)
                 for tag in tags:
                     if is_valid_tag(tag):
-                        yield tag
+                        if tag not in yielded:
+                            yielded.add(tag)
+                            yield tag
                     else:
                         invalid.append(tag)
                 url = next_page(response)
@@ -675,10 +680,16 @@ class RegistryClient:
             deadline=self.transport.deadline,
         )
 
-    def read_blob(self, repository: str, digest: str) -> bytes:
-        """A whole (small) blob in memory, verified."""
+    def read_blob(self, repository: str, digest: str, *, size: int | None = None) -> bytes:
+        """A whole small blob (an image config) in memory, verified: at most ``size`` bytes
+        (its descriptor's word) and never more than the manifest limit (registries.limits
+        manifest_bytes, 4 MiB: a config is no larger than a manifest in practice). A registry
+        that streams more is stopped one byte past the bound, not read to the end."""
+        limit = (
+            self.limits.manifest_bytes if size is None else min(size, self.limits.manifest_bytes)
+        )
         with self.get_blob(repository, digest) as stream:
-            return stream.read()
+            return stream.read(limit)
 
     def _open_blob(
         self, repository: str, digest: str, ctx: RequestContext, offset: int

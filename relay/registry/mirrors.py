@@ -7,6 +7,13 @@ upstream is often out of reach). A mirror URL may carry a path prefix
 (`https://m.example.cn/docker.io` serves `docker.io/library/nginx` as
 `m.example.cn/docker.io/library/nginx`, as prefix-style mirrors do).
 
+Tag lists are not read through mirrors: an ImageSource has no `list_tags`, so a caller lists
+tags with the registry's own client (ClientPool.get). A pull-through cache answers a tag list
+with only what it has cached: distribution's proxy serves its local tags when the remote fails
+(docs/vendors/registries.md, "Pull-through cache"), and Harbor's proxy cache project lists only
+images pulled through it (goharbor.io/docs, "Configure proxy cache"). A selection rule such as
+`latest: 3` fed such a list would lock old tags and say nothing.
+
 Content is digest-verified whichever host serves it: manifests fetched by digest and blobs are
 hashed as they arrive (a copy leaves the blob check to the receiving registry, as always). A
 mirror that cannot be reached is not asked again in the same run; a mirror that lacks an image
@@ -17,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -52,15 +59,13 @@ class ImageSource(Protocol):
         self, repository: str, reference: str, *, accept: Iterable[str] = ...
     ) -> Manifest: ...
 
-    def list_tags(self, repository: str, *, page_size: int | None = None) -> list[str]: ...
-
     def head_blob(self, repository: str, digest: str) -> BlobInfo | None: ...
 
     def get_blob(
         self, repository: str, digest: str, *, chunk_size: int | None = None, verify: bool = True
     ) -> BlobStream: ...
 
-    def read_blob(self, repository: str, digest: str) -> bytes: ...
+    def read_blob(self, repository: str, digest: str, *, size: int | None = None) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -167,16 +172,6 @@ class MirroredSource:
             lambda client, path: client.get_manifest(path, reference, accept=accept),
         )
 
-    def list_tags(self, repository: str, *, page_size: int | None = None) -> list[str]:
-        return self._try(
-            "list tags",
-            repository,
-            lambda client, path: client.list_tags(path, page_size=page_size),
-        )
-
-    def iter_tags(self, repository: str, *, page_size: int | None = None) -> Iterator[str]:
-        return iter(self.list_tags(repository, page_size=page_size))
-
     def head_blob(self, repository: str, digest: str) -> BlobInfo | None:
         def read(client: RegistryClient, path: str) -> BlobInfo | None:
             found = client.head_blob(path, digest)
@@ -197,6 +192,8 @@ class MirroredSource:
             ),
         )
 
-    def read_blob(self, repository: str, digest: str) -> bytes:
-        with self.get_blob(repository, digest) as stream:
-            return stream.read()
+    def read_blob(self, repository: str, digest: str, *, size: int | None = None) -> bytes:
+        # The one bounded reader (RegistryClient.read_blob), on each host in turn.
+        return self._try(
+            "read blob", repository, lambda client, path: client.read_blob(path, digest, size=size)
+        )

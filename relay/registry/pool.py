@@ -182,9 +182,16 @@ class ClientPool:
                 self._clients[registry] = client
             return client
 
-    def probe(self, registries: Iterable[str], *, workers: int = PROBE_WORKERS) -> None:
-        """Ping each of ``registries`` (for reads through mirrors: the mirrors) side by side,
-        at most ``workers`` at once. Failures are not raised: an unreachable registry is now
+    def probe(
+        self,
+        registries: Iterable[str],
+        *,
+        upstream: Iterable[str] = (),
+        workers: int = PROBE_WORKERS,
+    ) -> None:
+        """Ping each of ``registries`` (for reads through mirrors: the mirrors) and each of
+        ``upstream`` (the registry itself, mirrors or not: tag lists) side by side, at most
+        ``workers`` at once. Failures are not raised: an unreachable registry is now
         remembered (its requests fail at once, with the cause), and any other error surfaces
         again where the work meets it."""
         clients: dict[str, RegistryClient] = {}
@@ -193,6 +200,8 @@ class ClientPool:
             found = [m.client for m in source.mirrors] if isinstance(source, MirroredSource) else []
             for client in found or [self.get(registry)]:
                 clients.setdefault(client.registry, client)
+        for registry in dict.fromkeys(upstream):
+            clients.setdefault(self.get(registry).registry, self.get(registry))
         if not clients:
             return
 

@@ -29,10 +29,10 @@ from relay import safety
 from relay.config.lockfile import Lock, LockedTag, SelectedBy
 from relay.config.mirrors import Entry, MirrorList, TagSpec
 from relay.errors import Problem
-from relay.ops.inspectimage import inspect_image
+from relay.ops.inspectimage import MissingChild, inspect_image
 from relay.output import outages
 from relay.output.progress import NULL, Progress
-from relay.reference import is_valid_tag
+from relay.registry.credentials import normalise_registry
 from relay.registry.errors import NotFoundError, RegistryError
 from relay.registry.mediatypes import MANIFEST_TYPES
 from relay.registry.mirrors import ImageSource
@@ -59,19 +59,26 @@ class Resolution:
     # Sources whose registry could not be asked (not answered, refused; not "no such tag"):
     # for these the new lock says nothing, and a report must not say it is complete.
     unanswered: set[str] = field(default_factory=set)
+    # Sources with any lookup that failed (unanswered ones included): the new lock may lack
+    # tags of theirs that are still upstream, so a comparison must not read them as removed.
+    failed: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
 class LockChange:
-    kind: Literal["add", "move", "remove"]
+    # "change": the same digest, other recorded facts (fields names them).
+    kind: Literal["add", "move", "remove", "change"]
     source: str
     tag: str
     old: str | None = None
     new: str | None = None
+    fields: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         if self.kind == "move":
             return f"moved   {self.source}:{self.tag} {self.old} -> {self.new}"
+        if self.kind == "change":
+            return f"changed {self.source}:{self.tag} {self.new} ({', '.join(self.fields)})"
         if self.kind == "add":
             return f"added   {self.source}:{self.tag} {self.new}"
         return f"removed {self.source}:{self.tag} {self.old}"
@@ -83,25 +90,42 @@ def wanted(
     concurrency: int,
     warn_tags: int | None = None,
     unanswered: set[str] | None = None,
+    failed: set[str] | None = None,
 ) -> tuple[list[Wanted], list[Problem], list[Problem]]:
     """Every (entry, tag) the lock must hold, the problems and the warnings. Lists upstream tags
     for entries with rules. A rule that matches nothing is a problem (the entry would lose its
-    locked tags); one that takes more than ``warn_tags`` tags is a warning."""
+    locked tags); one that takes more than ``warn_tags`` tags is a warning. Sources whose tags
+    could not be listed are added to ``failed``."""
     out: list[Wanted] = []
     problems: list[Problem] = []
     warnings: list[Problem] = []
     with_rules = [e for e in mirrors.entries if e.select is not None]
 
     def list_tags(entry: Entry) -> list[str] | Problem:
-        client = pool.source(entry.source.domain)
+        # From upstream itself, never from a mirror: a pull-through cache lists only what it
+        # has cached (distribution's proxy falls back to its cached tags when upstream fails;
+        # Harbor's proxy cache lists only images pulled through it), so `latest: 3` would
+        # silently miss the newest tags. Manifests and blobs still come through mirrors
+        # (digest-verified).
+        domain = entry.source.domain
         try:
-            return client.list_tags(entry.source.path)
+            return pool.get(domain).list_tags(entry.source.path)
         except RegistryError as exc:
             if unanswered is not None and not isinstance(exc, NotFoundError):
                 unanswered.add(entry.source.name)
-            return outages.problem(
-                mirrors.path, entry.line, f"{entry.source.name}: cannot list tags: {exc}", exc
-            )
+            message = f"{entry.source.name}: cannot list tags: {exc}"
+            urls = pool.mirror_urls.get(normalise_registry(domain))
+            if urls and not isinstance(exc, NotFoundError):
+                # Not grouped as an outage: its advice (list a mirror) does not help here.
+                return Problem(
+                    mirrors.path,
+                    entry.line,
+                    f"{message}. select needs upstream's own tag list; the one of the "
+                    f"mirror ({', '.join(urls)}) is not used, since a pull-through cache lists "
+                    "only the tags it has cached and newer ones would be missed. Run where "
+                    f"{domain} answers, or list the tags explicitly under tags:",
+                )
+            return outages.problem(mirrors.path, entry.line, message, exc)
 
     with ThreadPoolExecutor(max_workers=concurrency) as executor:
         listed = dict(zip(with_rules, executor.map(list_tags, with_rules), strict=True))
@@ -116,19 +140,11 @@ def wanted(
         tags = listed[entry]
         if isinstance(tags, Problem):
             problems.append(tags)
+            if failed is not None:
+                failed.add(entry.source.name)
             continue
-        # The registry's word: only what relay's grammar accepts may reach the lock.
-        invalid = [t for t in tags if not is_valid_tag(t)]
-        if invalid:
-            log.warning(
-                "%s:%d: %s: skipped %d invalid tag(s) from upstream's list: %s",
-                mirrors.path,
-                entry.line,
-                entry.source.name,
-                len(invalid),
-                ", ".join(safety.show(t, 40) for t in invalid[:5]),
-            )
-            tags = [t for t in tags if is_valid_tag(t)]
+        # The registry's word was checked by the client (RegistryClient.iter_tags): only tags
+        # relay's grammar accepts, each once.
         selected = entry.select.select(tags)
         if not selected:
             problems.append(_matched_nothing(mirrors.path, entry, tags))
@@ -248,16 +264,22 @@ def resolve(
     # Only the registries this run will ask: every entry with rules (tag lists), with pins to
     # check, or with a tag the lock lacks (or re-checks).
     pool.probe(
-        e.source.domain
-        for e in mirrors.entries
-        if e.select is not None
-        or (verify_pins and any(t.digest for t in e.tags))
-        or any(
-            t.digest is None and (recheck or old.get(e.source.name, t.tag) is None) for t in e.tags
-        )
+        (
+            e.source.domain
+            for e in mirrors.entries
+            if e.select is not None
+            or (verify_pins and any(t.digest for t in e.tags))
+            or any(
+                t.digest is None and (recheck or old.get(e.source.name, t.tag) is None)
+                for t in e.tags
+            )
+        ),
+        # Tag lists are read from upstream itself, even where mirrors are configured.
+        upstream=(e.source.domain for e in mirrors.entries if e.select is not None),
     )
     unanswered: set[str] = set()
-    items, problems, warnings = wanted(mirrors, pool, concurrency, warn_tags, unanswered)
+    failed: set[str] = set()
+    items, problems, warnings = wanted(mirrors, pool, concurrency, warn_tags, unanswered, failed)
     if verify_pins:
         pin_problems, pin_warnings = check_pins(mirrors, pool, concurrency, unanswered)
         problems += pin_problems
@@ -275,6 +297,15 @@ def resolve(
                 locked = _fetch(
                     pool.source(source.domain), source.path, w.tag, previous, w.selected_by, need
                 )
+            except MissingChild as exc:
+                # The tag is there; one of its platforms is not (upstream's index is broken).
+                return Problem(
+                    mirrors.path,
+                    w.line,
+                    f"{source.name}:{w.tag}: {exc.reason}; upstream's index is incomplete, so "
+                    "this tag cannot be locked until it is fixed (or pin a tag whose index is "
+                    "whole)",
+                )
             except NotFoundError:
                 return Problem(mirrors.path, w.line, f"{source.name}:{w.tag} not found upstream")
             except RegistryError as exc:
@@ -289,11 +320,18 @@ def resolve(
                     f"{source.name}:{w.tag} is a {safety.show(locked.media_type)} manifest, "
                     "not an image or an image index; relay does not lock it",
                 )
-        missing = [
-            p
-            for p in w.entry.platforms
-            if locked.platforms and not platform_rules.contains(locked.platforms, p)
-        ]
+        if w.entry.platforms and not locked.platforms:
+            # Upstream states no platform (index entries without `platform`, a config without
+            # `os`): what the entry asks for cannot be checked, so it is not assumed.
+            return Problem(
+                mirrors.path,
+                w.entry.line,
+                f"{source.name}:{w.tag}: platform unknown: upstream states no platform "
+                "(index entries without platform, or an image config without os), so "
+                f"{', '.join(w.entry.platforms)} cannot be checked; drop platforms: for this "
+                "entry, or choose another tag",
+            )
+        missing = [p for p in w.entry.platforms if not platform_rules.contains(locked.platforms, p)]
         if missing:
             return Problem(
                 mirrors.path,
@@ -316,12 +354,25 @@ def resolve(
         for w, result in zip(items, executor.map(counted, items), strict=True):
             if isinstance(result, Problem):
                 problems.append(result)
+                failed.add(w.entry.source.name)
             else:
                 new.put(w.entry.source.name, w.tag, result)
     bar.finish()
     problems = outages.group_problems(problems, command=command)
     warnings.sort(key=lambda p: (p.line or 0, p.message))
-    return Resolution(new, problems, warnings, unanswered)
+    return Resolution(new, problems, warnings, unanswered, failed | unanswered)
+
+
+def keep_unchecked(old: Lock, new: Lock, sources: set[str]) -> Lock:
+    """``new``, plus the tags ``old`` holds for ``sources`` that ``new`` lacks: what to compare
+    against when those sources could not be (fully) checked, so that a registry out of reach
+    does not read as every one of its tags removed. Pure."""
+    kept = Lock({source: dict(tags) for source, tags in new.images.items()})
+    for source in sources:
+        for tag, locked in old.images.get(source, {}).items():
+            if kept.get(source, tag) is None:
+                kept.put(source, tag, locked)
+    return kept
 
 
 def _has_configs(locked: LockedTag, platforms: tuple[str, ...]) -> bool:
@@ -366,8 +417,19 @@ def describe(
     return found.platforms, tuple(configs)
 
 
+# The lock file's names of the LockedTag fields a "change" can name (relay.config.lockfile).
+_FIELDS = {
+    "media_type": "mediaType",
+    "platforms": "platforms",
+    "selected_by": "selectedBy",
+    "configs": "configs",
+}
+
+
 def diff(old: Lock, new: Lock) -> list[LockChange]:
-    """What changed between two locks, sorted. Pure."""
+    """What changed between two locks, sorted: whole records are compared (not only digests),
+    so that whatever `relay lock` would rewrite, `lock --check` and `plan --exit-code` see.
+    Pure."""
     changes: list[LockChange] = []
     keys = {(s, t) for s, tags in old.images.items() for t in tags}
     keys |= {(s, t) for s, tags in new.images.items() for t in tags}
@@ -379,4 +441,9 @@ def diff(old: Lock, new: Lock) -> list[LockChange]:
             changes.append(LockChange("remove", source, tag, a.digest, None))
         elif a is not None and b is not None and a.digest != b.digest:
             changes.append(LockChange("move", source, tag, a.digest, b.digest))
+        elif a is not None and b is not None and a != b:
+            fields = tuple(
+                name for attr, name in _FIELDS.items() if getattr(a, attr) != getattr(b, attr)
+            )
+            changes.append(LockChange("change", source, tag, a.digest, b.digest, fields))
     return changes

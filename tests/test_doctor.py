@@ -140,6 +140,22 @@ def test_a_mirror_that_answers_makes_an_unreachable_registry_a_non_blocker(
     assert found[f"registry.invalid mirror http://{plain_registry.host}"].startswith("ok")
 
 
+def test_a_mirror_does_not_stand_in_for_a_registry_whose_tags_are_listed(
+    tmp_path, plain_registry, capsys
+) -> None:
+    # `select:` lists tags from the registry itself (a pull-through mirror lists only what it
+    # has cached), so the unreachable registry blocks even though its mirror answers.
+    repo = repo_with(
+        tmp_path,
+        "images:\n  - source: registry.invalid/org/c\n    select: {latest: 2}\n",
+        f'registries:\n  mirrors:\n    registry.invalid: ["http://{plain_registry.host}"]\n',
+    )
+    assert relay("doctor", "--timeout", "2", "--repo", str(repo)) == 1
+    found = lines(capsys)
+    assert found["registry.invalid"].startswith("FAIL")
+    assert found[f"registry.invalid mirror http://{plain_registry.host}"].startswith("ok")
+
+
 def test_harbor_robot_permissions_tls_and_login(
     harbor_factory, tmp_path, monkeypatch, capsys
 ) -> None:

@@ -334,6 +334,9 @@ def check_upstream(ctx: Context) -> list[Finding]:
     if ctx.mirrors is None or ctx.settings is None:
         return []
     registries = sorted({e.source.domain for e in ctx.mirrors.entries})
+    # `select:` lists tags, and a pull-through mirror's list is only what it has cached, so
+    # relay lock lists them from the registry itself: a mirror cannot stand in for it there.
+    listed = {e.source.domain for e in ctx.mirrors.entries if e.select is not None}
     if not registries:
         return [Finding("upstream", "info", "the list names no image yet")]
     mirrored: Mapping[str, Sequence[str]] = ctx.settings.registries.mirrors
@@ -342,8 +345,10 @@ def check_upstream(ctx: Context) -> list[Finding]:
         jobs: list[tuple[str, str, bool, bool]] = []  # registry, subject, needed, quota
         for registry in registries:
             mirrors = mirrored.get(registry, ())
-            # With mirrors the registry itself is the last resort: not needed if one answers.
-            jobs.append((registry, registry, not mirrors, registry == DOCKER_HUB))
+            # With mirrors the registry itself is the last resort: not needed if one answers,
+            # unless an entry on it lists tags (`select:`).
+            needed = not mirrors or registry in listed
+            jobs.append((registry, registry, needed, registry == DOCKER_HUB))
             for url in mirrors:
                 jobs.append((url, f"{registry} mirror {url}", False, False))
         # Each registry on its own: one that never answers is reported as such, and does not

@@ -39,10 +39,9 @@ from relay.sandbox.acr.state import (
     now_ms,
 )
 
-# Platforms a rule may name (doc 451355 lists these; the exact set is UNCONFIRMED).
-PLATFORMS = frozenset(
-    {"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "windows/amd64"}
-)
+# Platforms a rule may name: ACR builds these four only (docs/vendors/acr.md#github-source-
+# binding-and-overseas-build, Confirmed); anything else is refused.
+PLATFORMS = frozenset({"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6"})
 
 Params = dict[str, str]
 

@@ -202,18 +202,26 @@ def is_bound(info: RepoInfo, binding: Binding) -> bool:
 
 
 def compared_platform(entry: Entry, settings: AcrSettings) -> str:
-    """The platform whose config decides whether a tag needs building: what Personal Edition
-    builds (linux/amd64), or an Enterprise entry's first listed platform."""
-    if settings.edition == "enterprise" and entry.platforms:
-        return entry.platforms[0]
-    return DEFAULT_PLATFORM
+    """The platform whose config decides whether a tag needs building: the first platform an
+    ACR build of `entry` produces. Never a listed platform ACR cannot build (linux/s390x, say):
+    no build produces it, so comparing it would ask for a rebuild on every run."""
+    return built_platforms(entry, settings)[0]
 
 
 def built_platforms(entry: Entry, settings: AcrSettings) -> tuple[str, ...]:
-    """The platforms an ACR build of `entry` produces: linux/amd64 on Personal Edition (and for
-    an Enterprise entry that lists none), else the listed platforms Enterprise can build."""
+    """The platforms an ACR build of `entry` produces, in list order and in ACR's spelling:
+    linux/amd64 on Personal Edition (and for an Enterprise entry that lists none, or lists
+    only platforms ACR cannot build, since a rule without `Platforms` builds linux/amd64:
+    docs/vendors/acr.md#enterprise-edition-operations), else the listed platforms among the
+    four Enterprise can build (docs/vendors/acr.md#github-source-binding-and-overseas-build)."""
     if settings.edition == "enterprise" and entry.platforms:
-        return tuple(p for p in ENTERPRISE_PLATFORMS if platform_rules.contains(entry.platforms, p))
+        out: list[str] = []
+        for listed in entry.platforms:
+            for p in ENTERPRISE_PLATFORMS:
+                if p not in out and platform_rules.contains((listed,), p):
+                    out.append(p)
+        if out:
+            return tuple(out)
     return (DEFAULT_PLATFORM,)
 
 
@@ -263,10 +271,12 @@ def desired(mirrors: MirrorList, lock: Lock, settings: AcrSettings) -> list[Want
     binding = binding_for(settings)
     out: list[WantedRepo] = []
     for entry in mirrors.entries:
-        # ACR names platforms in containerd's canonical form (linux/arm64, linux/arm/v7).
+        # Only what ACR can build goes into the rule: CreateRepoBuildRule refuses any other
+        # platform (docs/vendors/acr.md#github-source-binding-and-overseas-build); the rest is
+        # warned about (`platform_warnings`).
         platforms = (
-            tuple(str(platform_rules.parse(p)) for p in entry.platforms)
-            if settings.edition == "enterprise"
+            built_platforms(entry, settings)
+            if settings.edition == "enterprise" and entry.platforms
             else ()
         )
         platform = compared_platform(entry, settings)

@@ -28,6 +28,7 @@ class FakeBuild:
     tag: str
     polls_left: int
     result: str
+    config: str = CFG  # the image config the build pushes
 
 
 @dataclass
@@ -46,6 +47,7 @@ class FakeAcr(AcrClient):
     builds: dict[str, FakeBuild] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     max_running: int = 0
+    config: str = CFG  # what a build started now pushes
 
     def __post_init__(self) -> None:
         self.stats = CallStats()
@@ -85,7 +87,7 @@ class FakeAcr(AcrClient):
 
     def list_images(self, repo: RepoInfo) -> dict[str, Image]:
         done = [b for b in self.builds.values() if b.repo == repo.name and b.polls_left == 0]
-        return {b.tag: Image(b.tag, CFG, None) for b in done if b.result == "SUCCESS"}
+        return {b.tag: Image(b.tag, b.config, None) for b in done if b.result == "SUCCESS"}
 
     def list_rules(self, repo: RepoInfo) -> list[Rule]:
         return list(self.rules[repo.name].values())
@@ -118,7 +120,7 @@ class FakeAcr(AcrClient):
         tag = self.rules[repo.name][rule_id].image_tag
         build_id = f"{repo.name}#{rule_id}/{len(self.builds)}"
         result = "FAILED" if tag in self.fail_tags else "SUCCESS"
-        self.builds[build_id] = FakeBuild(build_id, repo.name, tag, self.polls, result)
+        self.builds[build_id] = FakeBuild(build_id, repo.name, tag, self.polls, result, self.config)
         self.max_running = max(self.max_running, len(self.running()))
         self.log.append(f"start {repo.name}:{tag}")
         return build_id
@@ -172,10 +174,12 @@ def run(
     *,
     wait: bool = True,
     timeout: float = 1000,
+    upstream: str | None = None,
 ) -> ApplyReport:
     clock = Clock()
     want = wanted(tags, cfg)
-    observed = observe(fake, cfg, want)
+    upstream_config = (lambda *_: upstream) if upstream else None
+    observed = observe(fake, cfg, want, upstream_config=upstream_config)
     the_plan = planner.plan(want, observed, cfg)
     return applier.run(
         fake,
@@ -187,6 +191,7 @@ def run(
         timeout=timeout,
         clock=clock,
         sleep=clock.sleep,
+        upstream_config=upstream_config,
     )
 
 
@@ -274,3 +279,27 @@ def test_a_refused_name_says_which_setting_to_lower() -> None:
     (error,) = [e for e in report.errors if "PARAM_INVALID" in e]
     assert "lower naming.max_length in mirrors/relay.yaml below 37 (try 30)" in error
     assert {(r.repo, r.status) for r in report.rows} >= {("quay_a_y", "SUCCESS")}
+
+
+OLD = "sha256:" + "0" * 64
+
+
+def test_a_build_that_succeeds_with_the_wrong_image_is_built_once_more() -> None:
+    """A build already running when apply began came from an older Dockerfile: ACR says
+    SUCCESS, but the tag's config still differs from upstream. One fresh build fixes it."""
+    fake = FakeAcr(config=OLD)
+    assert run(fake, settings(), {"quay.io/a/x": 1}, wait=False).ok  # started, old commit
+    fake.config = CFG  # the rule now builds the current Dockerfile
+    report = run(fake, settings(), {"quay.io/a/x": 1}, upstream=CFG)
+    assert report.ok, report.text()
+    assert [(r.action, r.status) for r in report.rows] == [("build", "SUCCESS")]
+    assert "rebuild: config 000000000000 differs" in report.rows[0].note
+    assert [b.tag for b in fake.builds.values()] == ["t0", "t0"]
+
+
+def test_a_build_still_wrong_after_one_rebuild_is_stale_not_delivered() -> None:
+    fake = FakeAcr(config=OLD)
+    report = run(fake, settings(), {"quay.io/a/x": 1}, upstream=CFG)
+    assert not report.ok
+    assert [r.status for r in report.rows] == ["STALE"]
+    assert len(fake.builds) == 2  # bounded: one fresh build, not a loop

@@ -213,6 +213,7 @@ def apply(
         timeout=max(0.0, remaining),
         sleep=sleep,
         progress=progress,
+        upstream_config=upstream_config,
     )
     report.elapsed = time.monotonic() - started
     out.write(report.text())

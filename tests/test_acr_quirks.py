@@ -118,6 +118,29 @@ def test_the_binding_is_read_back_in_every_layout(
     assert client.get_binding(repo) is None
 
 
+def test_a_missing_binding_api_is_not_an_unbound_repository(acr_emulator: AcrEmulator) -> None:
+    """Fallback: when the gateway does not know GetRepoSourceRepo / UpdateRepoSourceRepo
+    (Quirks.source_routes, an unknown route: InvalidAction.NotFound, HTTP 404), relay trusts
+    CreateRepo's RepoSource instead of reading the 404 as "unbound" and failing to bind, so the
+    repository's builds are not blocked; a *_NOT_EXIST 404 still means "unbound"."""
+    emu = acr_emulator
+    emu.quirks.create_repo_source = "honour"
+    emu.quirks.source_routes = "absent"
+    client = client_for(emu)
+    client.create_namespace(NAMESPACE)
+    binding = Binding("octo", "mirrors", overseas=True, no_cache=True)
+    repo = client.create_repo(NAMESPACE, "app", summary="s", detail="d", binding=binding)
+    client.bind_source(repo, binding)  # a plan's bind-source action: no error either
+    assert bound(emu, PERSONAL, "app") == ("octo/mirrors", True, True)
+    # Learned once: later repositories do not ask again.
+    client.create_repo(NAMESPACE, "app2", summary="s", detail="d", binding=binding)
+    assert actions(emu, "GetRepoSourceRepo") + actions(emu, "UpdateRepoSourceRepo") <= 2
+    missing = AcrError("GetRepoSourceRepo", "InvalidAction.NotFound", "", http_status=404)
+    unbound = AcrError("GetRepoSourceRepo", "REPO_SOURCE_NOT_EXIST", "", http_status=404)
+    assert (missing.unknown_action, missing.not_found) == (True, False)
+    assert (unbound.unknown_action, unbound.not_found) == (False, True)
+
+
 # --- the overseas flag (Quirks.overseas_build) --------------------------------------------------
 
 

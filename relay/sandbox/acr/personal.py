@@ -468,6 +468,8 @@ class PersonalApi(EditionApi):
     # -- source binding ------------------------------------------------------------------------
 
     def op_GetRepoSourceRepo(self, req: RoaRequest) -> dict[str, Any]:
+        if self.quirks.source_routes == "absent":
+            raise errors.api_not_found()
         repo = self._repo(req)
         src = repo.source
         if src is None:  # answer UNCONFIRMED: Quirks.unbound_source
@@ -493,6 +495,8 @@ class PersonalApi(EditionApi):
         return {layout: {"source": source, "buildConfig": config}}
 
     def op_UpdateRepoSourceRepo(self, req: RoaRequest) -> dict[str, Any]:
+        if self.quirks.source_routes == "absent":
+            raise errors.api_not_found()
         repo = self._repo(req)
         source = self._source(parse_body(req, SOURCE_UPDATE)["RepoSource"])
         with self.state.lock:

@@ -54,6 +54,12 @@ class Quirks:
     # 404), "empty" answers ``data: {}``.
     unbound_source: Literal["not-exist", "empty"] = "not-exist"
 
+    # Whether the personal source-binding routes exist at all (GetRepoSourceRepo and
+    # UpdateRepoSourceRepo: docs/vendors/acr.md#github-source-binding-and-overseas-build, body
+    # UNCONFIRMED, and cr 2016-06-07 "has been made private"). "present": served; "absent":
+    # the gateway answers InvalidAction.NotFound (HTTP 404), as for any unknown route.
+    source_routes: Literal["present", "absent"] = "present"
+
     # The same answer for a bound repository: the request's block in camelCase under
     # ``repoSource``, under ``sourceRepo``, or its fields flat in ``data``.
     source_layout: Literal["repoSource", "sourceRepo", "flat"] = "repoSource"

@@ -90,8 +90,25 @@ class AcrError(OperationFailed):
         return self.transport and bool(_CONNECT_FAILURE.search(self._raw))
 
     @property
+    def unknown_action(self) -> bool:
+        """The gateway does not know the operation (InvalidAction.NotFound, HTTP 404): the route
+        itself is missing, which says nothing about the repository it names. Personal-edition
+        routes the SDK does not document may be gone (docs/vendors/acr.md#personal-edition-
+        operations)."""
+        return self.code.startswith(("InvalidAction", "InvalidApi")) or (
+            "api is not found" in self.message.lower()
+        )
+
+    @property
     def not_found(self) -> bool:
-        return self.http_status == 404 or "NOT_EXIST" in self.code.upper()
+        """The thing named does not exist: a ``*_NOT_EXIST`` code, or a 404 that is neither an
+        unknown operation nor a gateway ``Invalid*.NotFound`` (an access key, say)."""
+        if "NOT_EXIST" in self.code.upper():
+            return True
+        gateway = self.unknown_action or (
+            self.code.startswith("Invalid") and self.code.endswith("NotFound")
+        )
+        return self.http_status == 404 and not gateway
 
     @property
     def already_exists(self) -> bool:

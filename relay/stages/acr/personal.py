@@ -147,15 +147,20 @@ class PersonalClient(SdkClient):
     def _ensure_bound(self, repo: RepoInfo, binding: Binding) -> None:
         """RepoSource in CreateRepo is undocumented
         (docs/vendors/acr.md#github-source-binding-and-overseas-build): check that it took, and bind
-        with UpdateRepoSourceRepo when it did not. "Not found" means no binding (how the read
-        answers an unbound repository is UNCONFIRMED); a server that cannot say otherwise is
-        trusted."""
+        with UpdateRepoSourceRepo when it did not. "Not found" (a *_NOT_EXIST code) means no
+        binding (how the read answers an unbound repository is UNCONFIRMED); an unknown route
+        means the binding API is not there, and a server that cannot say otherwise is trusted."""
+        if self._binding_api_missing:
+            return
         current: Binding | None
         try:
             current = self.get_binding(repo)
         except AcrError as exc:
             if exc.retryable:
                 raise
+            if exc.unknown_action:
+                self._no_binding_api(exc)
+                return
             if exc.not_found:
                 current = None
             else:
@@ -198,11 +203,34 @@ class PersonalClient(SdkClient):
         )
 
     def bind_source(self, repo: RepoInfo, binding: Binding) -> None:
-        self._call(
-            "UpdateRepoSourceRepo",
-            path=self._repo_path(repo),
-            body={"RepoSource": self._repo_source(binding)},
-        )
+        """Bind with UpdateRepoSourceRepo. Its route is UNCONFIRMED
+        (docs/vendors/acr.md#github-source-binding-and-overseas-build): when the gateway does
+        not know it, CreateRepo's RepoSource is all there is, so it is trusted (with one
+        warning) and the repository's builds go ahead rather than being blocked for good."""
+        if self._binding_api_missing:
+            return
+        try:
+            self._call(
+                "UpdateRepoSourceRepo",
+                path=self._repo_path(repo),
+                body={"RepoSource": self._repo_source(binding)},
+            )
+        except AcrError as exc:
+            if not exc.unknown_action:
+                raise
+            self._no_binding_api(exc)
+
+    _binding_api_missing = False
+
+    def _no_binding_api(self, exc: AcrError) -> None:
+        if not self._binding_api_missing:
+            self._binding_api_missing = True
+            log.warning(
+                "ACR does not offer the source-binding API (%s %s): trusting the binding "
+                "CreateRepo sent; check a repository's build settings in the console once",
+                exc.action,
+                exc.code,
+            )
 
     def list_images(self, repo: RepoInfo) -> dict[str, Image]:
         def page(n: int) -> tuple[list[Any], int | None]:

@@ -81,9 +81,16 @@ class FakeAcr(AcrClient):
                 f"RepoName is invalid: length must be 2-{self.repo_name_max}",
                 http_status=400,
             )
+        if name in self.repos:
+            raise AcrError(
+                "CreateRepo", "REPO_ALREADY_EXIST", "repository already exists", http_status=400
+            )
         self.repos[name] = RepoInfo(namespace, name, None, summary, detail)
         self.rules[name] = {}
         return self.repos[name]
+
+    def get_repo(self, namespace: str, name: str) -> RepoInfo | None:
+        return self.repos.get(name)
 
     def list_images(self, repo: RepoInfo) -> dict[str, Image]:
         done = [b for b in self.builds.values() if b.repo == repo.name and b.polls_left == 0]
@@ -303,3 +310,30 @@ def test_a_build_still_wrong_after_one_rebuild_is_stale_not_delivered() -> None:
     assert not report.ok
     assert [r.status for r in report.rows] == ["STALE"]
     assert len(fake.builds) == 2  # bounded: one fresh build, not a loop
+
+
+def test_a_repository_made_meanwhile_without_the_marker_is_never_adopted() -> None:
+    """CreateRepo answers "already exists" for a repository someone made by hand between
+    observing and applying: relay reads it, finds no marker, and leaves it alone."""
+    fake = FakeAcr()
+    cfg = settings()
+    want = wanted({"quay.io/a/x": 1}, cfg)
+    observed = observe(fake, cfg, want)
+    the_plan = planner.plan(want, observed, cfg)
+    fake.repos["quay_a_x"] = RepoInfo("mirrors", "quay_a_x", None, "hand-made", "")
+    fake.rules["quay_a_x"] = {}
+    clock = Clock()
+    report = applier.run(
+        fake, the_plan, want, observed, cfg, wait=True, timeout=100, clock=clock, sleep=clock.sleep
+    )
+    assert not report.ok
+    assert any("not managed by relay" in e for e in report.errors), report.errors
+    assert fake.repos["quay_a_x"].summary == "hand-made" and fake.builds == {}
+
+
+def test_a_quota_refusal_is_not_already_exists() -> None:
+    refusal = AcrError(
+        "CreateRepo", "REPO_QUOTA", "you have already reached the maximum of 300 repositories"
+    )
+    assert refusal.limit_reached and not refusal.already_exists
+    assert AcrError("CreateRepo", "REPO_ALREADY_EXIST", "repository already exists").already_exists

@@ -20,12 +20,14 @@ from relay.stages.acr.api import AcrClient
 from relay.stages.acr.errors import AcrError
 from relay.stages.acr.observe import UpstreamConfig, upstream_of
 from relay.stages.acr.plan import (
+    MARKER,
     Action,
     Job,
     Plan,
     WantedRepo,
     binding_for,
     build_reason,
+    is_managed,
     summary_for,
 )
 from relay.stages.acr.report import (
@@ -151,9 +153,19 @@ class _Run:
                     except AcrError as exc:
                         # A create retried after a lost answer, or a run racing this one: the
                         # create that landed may not have bound the source, so bind it here.
+                        # Only a repository carrying relay's marker is taken on: relay never
+                        # touches one without it (someone made it meanwhile, by hand).
                         if not exc.already_exists:
                             raise
-                        info = RepoInfo(self.observed.namespace, name)
+                        found = self.client.get_repo(self.observed.namespace, name)
+                        if found is None or not is_managed(found):
+                            return (
+                                name,
+                                done,
+                                f"{action}: repository {name} already exists but is not "
+                                f"managed by relay (no '{MARKER}' in its summary); left alone",
+                            )
+                        info = found
                         self.client.bind_source(info, binding)
                     self.repos[name] = info
                     self.client.update_repo(info, summary=want.summary, detail=want.detail)

@@ -123,9 +123,16 @@ class EnterpriseClient(SdkClient):
         for r in data.get("Repositories") or []:
             if isinstance(r, dict) and r.get("RepoName") == name:
                 return RepoInfo(
-                    namespace, name, as_text(r.get("RepoId")), as_text(r.get("Summary")), ""
+                    namespace,
+                    name,
+                    as_text(r.get("RepoId")),
+                    as_text(r.get("Summary")),
+                    as_text(r.get("Detail")),
                 )
         return None
+
+    def get_repo(self, namespace: str, name: str) -> RepoInfo | None:
+        return self._find_repo(namespace, name)
 
     def _repo_id(self, repo: RepoInfo) -> str:
         if repo.repo_id:

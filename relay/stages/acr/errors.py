@@ -113,9 +113,10 @@ class AcrError(OperationFailed):
     @property
     def already_exists(self) -> bool:
         """Codes for "already exists" are UNCONFIRMED
-        (docs/vendors/acr.md#already-exists-and-limit-errors); match the usual words."""
+        (docs/vendors/acr.md#already-exists-and-limit-errors); match the usual words. A limit
+        comes first: a quota refusal ("maximum already reached") is not an existing thing."""
         upper = f"{self.code} {self.message}".upper()
-        if "NOT_EXIST" in upper or "NOT EXIST" in upper:
+        if "NOT_EXIST" in upper or "NOT EXIST" in upper or self.limit_reached:
             return False
         return "ALREADY" in upper or "EXIST" in self.code.upper() or "DUPLICATE" in upper
 

@@ -173,6 +173,25 @@ class PersonalClient(SdkClient):
         if current != binding:
             self.bind_source(repo, binding)
 
+    def get_repo(self, namespace: str, name: str) -> RepoInfo | None:
+        """GetRepo (doc 72398, docs/vendors/acr.md#personal-edition-operations)."""
+        try:
+            data = self._call("GetRepo", path={"RepoNamespace": namespace, "RepoName": name})
+        except AcrError as exc:
+            if exc.not_found:
+                return None
+            raise
+        r = data.get("repo")
+        if not isinstance(r, dict):
+            return None
+        return RepoInfo(
+            namespace,
+            name,
+            as_text(r.get("repoId")) or None,
+            as_text(r.get("summary")),
+            as_text(r.get("detail")),
+        )
+
     def update_repo(self, repo: RepoInfo, *, summary: str, detail: str) -> None:
         body = {"Repo": {"Summary": summary, "Detail": detail, "RepoType": self.settings.repo_type}}
         self._call("UpdateRepo", path=self._repo_path(repo), body=body)

@@ -22,6 +22,7 @@ PERSONAL_OPERATIONS: dict[str, tuple[str, str]] = {
     "CreateNamespace": ("PUT", "/namespace"),
     "GetRepoListByNamespace": ("GET", "/repos/[RepoNamespace]"),
     "CreateRepo": ("PUT", "/repos"),
+    "GetRepo": ("GET", "/repos/[RepoNamespace]/[RepoName]"),
     "UpdateRepo": ("POST", "/repos/[RepoNamespace]/[RepoName]"),
     "DeleteRepo": ("DELETE", "/repos/[RepoNamespace]/[RepoName]"),
     "GetRepoSourceRepo": ("GET", "/repos/[RepoNamespace]/[RepoName]/sourceRepo"),

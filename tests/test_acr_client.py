@@ -363,3 +363,28 @@ def test_platform_matching_for_upstream_configs() -> None:
         "linux/arm/v7", {"os": "linux", "architecture": "arm", "variant": "v6"}
     )
     assert not platform_matches("linux/amd64", {"os": "windows", "architecture": "amd64"})
+
+
+def test_an_error_inside_a_2xx_is_retried_like_any_other(sdk_answers) -> None:  # noqa: ANN001
+    """Throttling in a personal 2xx body, SystemError with IsSuccess false in an Enterprise
+    200 (docs/vendors/acr.md#error-shapes, #error-codes): both retryable, both retried by the
+    one retry helper; a non-retryable one is not."""
+    sdk_answers([{"code": "Throttling", "message": "slow down"}, {"data": {"buildStatus": "x"}}])
+    stats = CallStats()
+    c = PersonalClient(settings(), CREDS, env={}, stats=stats, sleep=lambda _: None)
+    assert c.build_status(RepoInfo("mirrors", "nginx"), "1") == "x"
+    assert stats.retries == 1
+    failed = {"IsSuccess": False, "Code": "SystemError", "Message": "", "RequestId": "r"}
+    ok = {"IsSuccess": True, "Code": "success", "BuildStatus": "SUCCESS"}
+    sdk_answers([failed, ok])
+    ee = settings(edition="enterprise", instance_id="cri-x")
+    stats = CallStats()
+    e = EnterpriseClient(ee, CREDS, env={}, stats=stats, sleep=lambda _: None)
+    assert e.build_status(RepoInfo("m", "n", "crr-1"), "b") == "SUCCESS"
+    assert stats.retries == 1
+    sdk_answers([{"IsSuccess": False, "Code": "NoPrivilege", "Message": "", "RequestId": "r"}])
+    stats = CallStats()
+    e = EnterpriseClient(ee, CREDS, env={}, stats=stats, sleep=lambda _: None)
+    with pytest.raises(AcrError, match="NoPrivilege"):
+        e.build_status(RepoInfo("m", "n", "crr-1"), "b")
+    assert stats.retries == 0

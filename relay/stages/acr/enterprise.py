@@ -52,7 +52,13 @@ class EnterpriseClient(SdkClient):
                     request.add_query_param(key, str(value))
             return request
 
-        answer = self._send(action, "POST", build, idempotent=action not in ONCE_ONLY)
+        answer: dict[str, Any] = self._send(
+            action, "POST", build, idempotent=action not in ONCE_ONLY
+        )
+        return answer
+
+    def _envelope(self, action: str, answer: dict[str, Any]) -> None:
+        # HTTP 200 with IsSuccess false (docs/vendors/acr.md#error-shapes).
         if answer.get("IsSuccess") is False:
             raise AcrError(
                 action,
@@ -60,7 +66,6 @@ class EnterpriseClient(SdkClient):
                 as_text(answer.get("Message")),
                 request_id=as_text(answer.get("RequestId")) or None,
             )
-        return answer
 
     def list_namespaces(self) -> list[str]:
         def page(n: int) -> tuple[list[Any], int | None]:

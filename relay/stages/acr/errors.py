@@ -30,6 +30,8 @@ _CONNECT_FAILURE = re.compile(
     re.IGNORECASE,
 )
 _MAX_MESSAGE = 300
+# Codes that mean "the server failed", whatever the HTTP status.
+_SERVER_CODES = frozenset({"SystemError", "ServiceUnavailable", "InternalError"})
 
 
 class AcrError(OperationFailed):
@@ -69,6 +71,10 @@ class AcrError(OperationFailed):
 
     @property
     def server_error(self) -> bool:
+        """A 5xx, or a server-failure code, which Enterprise may send inside an HTTP 200
+        (SystemError: retryable, docs/vendors/acr.md#error-codes)."""
+        if self.code in _SERVER_CODES:
+            return True
         return self.http_status is not None and self.http_status >= 500
 
     @property

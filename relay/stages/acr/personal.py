@@ -60,6 +60,10 @@ class PersonalClient(SdkClient):
 
         answer = self._send(action, method, build, idempotent=action not in ONCE_ONLY)
         data = answer.get("data")
+        return data if isinstance(data, dict) else {}
+
+    def _envelope(self, action: str, answer: dict[str, Any]) -> None:
+        data = answer.get("data")
         if data is None and ("code" in answer or "Code" in answer):
             # A 2xx that still carries an error
             # (docs/vendors/acr.md#personal-edition-envelope-and-casing).
@@ -68,7 +72,6 @@ class PersonalClient(SdkClient):
                 raise AcrError(
                     action, code, as_text(answer.get("message") or answer.get("Message"))
                 )
-        return data if isinstance(data, dict) else {}
 
     @staticmethod
     def _repo_path(repo: RepoInfo) -> dict[str, str]:

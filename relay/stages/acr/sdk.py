@@ -22,22 +22,20 @@ counted as a read, a write or a list page for the benchmark and the report.
 from __future__ import annotations
 
 import importlib
-import ipaddress
 import json
 import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-import requests
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import AcsRequest, CommonRequest
 
 from relay.net import cancel
+from relay.net.proxies import environ_proxies
 from relay.net.retry import RetryPolicy, retrying
 from relay.stages.acr.api import CallStats, kind_of
 from relay.stages.acr.errors import AcrError, from_sdk
@@ -61,24 +59,10 @@ READ_TIMEOUT = 20
 
 def proxies_for(url: str, env: Mapping[str, str]) -> dict[str, str | None]:
     """The proxy map to hand the SDK. Never empty: an empty map makes the SDK read HTTP(S)_PROXY
-    itself and ignore NO_PROXY. NO_PROXY is read by requests' own rule (CIDRs, ports,
-    suffixes), the one the registry client uses. Loopback endpoints (the emulator) go direct."""
-    direct: dict[str, str | None] = {"http": None, "https": None}
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or _is_loopback(host):
-        return direct
-    lower = {k.lower(): v for k, v in env.items()}
-    if requests.utils.should_bypass_proxies(url, no_proxy=lower.get("no_proxy") or ""):
-        return direct
-    found: dict[str, str | None] = {s: lower.get(f"{s}_proxy") or None for s in ("http", "https")}
-    return found if any(found.values()) else direct
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    itself and ignore NO_PROXY (and ALL_PROXY). The rule is relay.net.proxies', the one the
+    registry transport uses. Loopback endpoints (the emulator) go direct."""
+    found = environ_proxies(url, env, loopback_direct=True)
+    return {s: found.get(s) or found.get("all") or None for s in ("http", "https")}
 
 
 class _QuietSdkErrors(logging.Filter):

@@ -442,3 +442,34 @@ def test_after_ctrl_c_no_request_goes_out_and_waits_end(sdk_answers) -> None:  #
     finally:
         cancel.reset()
         deadline.reset_abort()
+
+
+def test_personal_builds_are_read_over_every_page_newest_first(sdk_answers) -> None:  # noqa: ANN001
+    """GetRepoBuildList's order and paging are UNCONFIRMED: a listing served oldest first, 30
+    a page, still yields the newest build first, and one on page 2 is found."""
+
+    def build(i: int) -> dict:
+        return {
+            "buildId": str(i),
+            "buildStatus": "SUCCESS",
+            "startTime": 1000 + i,
+            "image": {"tag": "t"},
+        }
+
+    page1 = {"data": {"builds": [build(i) for i in range(30)], "total": 35}}
+    page2 = {"data": {"builds": [build(i) for i in range(30, 35)], "total": 35}}
+    transport = sdk_answers([page1, page2])
+    c = PersonalClient(settings(), CREDS, env={})
+    builds = c.list_builds(RepoInfo("mirrors", "nginx"))
+    assert [b.build_id for b in builds][:3] == ["34", "33", "32"] and len(builds) == 35
+    assert [r["query"]["Page"] for r in transport.requests] == ["1", "2"]
+
+
+def test_personal_binding_flags_given_as_strings_read_as_booleans(sdk_answers) -> None:  # noqa: ANN001
+    """A "false" string is false (wire.truthy), else every run would rebind."""
+    source = {"sourceRepoNamespace": "octo", "sourceRepoName": "relay"}
+    config = {"isOversea": "true", "isDisableCache": "true", "isAutoBuild": "false"}
+    sdk_answers([{"data": {"repoSource": {"source": source, "buildConfig": config}}}])
+    c = PersonalClient(settings(), CREDS, env={})
+    got = c.get_binding(RepoInfo("mirrors", "nginx"))
+    assert got == Binding("octo", "relay", overseas=True, no_cache=True, auto_build=False)

@@ -425,3 +425,36 @@ def test_errors_of_the_other_family_are_not_mistaken(acr_emulator: AcrEmulator) 
         with pytest.raises(AcrError) as info:
             client.create_rule(repo, RuleSpec("1.0", "/", "main"))
         assert info.value.limit_reached and not info.value.already_exists, info.value
+
+
+# --- the order of build listings (Quirks.build_list_order) ---------------------------------------
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+@pytest.mark.parametrize("order", ["newest-first", "oldest-first"])
+def test_builds_are_listed_newest_first_whatever_acr_serves(
+    acr_emulator: AcrEmulator,
+    edition: Edition,
+    order: Literal["newest-first", "oldest-first"],
+) -> None:
+    """Fallback: the clients read every page of builds and sort them by start time, so the
+    running build of a tag is found first in either order."""
+    emu = acr_emulator
+    emu.quirks.build_list_order = order
+    emu.quirks.start_build_returns_id = True
+    emu.build_settings.pending_seconds = 600
+    client = client_for(emu, edition)
+    client.create_namespace(NAMESPACE)
+    repo = client.create_repo(
+        NAMESPACE, "app", summary="s", detail="d", binding=Binding("octo", "mirrors")
+    )
+    rule_id = client.create_rule(repo, RuleSpec("1.0", "/mirrors/app/1.0/", "main"))
+    assert rule_id is not None
+    try:
+        first = client.start_build(repo, rule_id, "1.0", known=frozenset())
+        time.sleep(0.01)  # start times are in milliseconds
+        second = client.start_build(repo, rule_id, "1.0", known=frozenset({first or ""}))
+        ids = [b.build_id for b in client.list_builds(repo)]
+        assert ids[0] == second and len(ids) == 2, (ids, first, second)
+    finally:
+        cancel_all(emu)

@@ -498,7 +498,9 @@ class EnterpriseApi(EditionApi):
     def op_ListRepoBuildRecord(self, p: Params) -> dict[str, Any]:
         repo = self._repo(p)
         page, size = self._page(p)
-        builds = list(reversed(self.state.builds_of(repo)))
+        builds = list(self.state.builds_of(repo))  # oldest first
+        if self.quirks.build_list_order == "newest-first":  # UNCONFIRMED: Quirks
+            builds.reverse()
         return {
             "BuildRecords": [self._record_json(b) for b in page_slice(builds, page, size)],
             "TotalCount": len(builds),

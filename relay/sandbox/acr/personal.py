@@ -609,7 +609,9 @@ class PersonalApi(EditionApi):
         repo = self._repo(req)
         page = _positive_int(req, "Page", 1)
         size = self.quirks.page_size(_positive_int(req, "PageSize", 30))
-        builds = list(reversed(self.state.builds_of(repo)))  # newest first
+        builds = list(self.state.builds_of(repo))  # oldest first
+        if self.quirks.build_list_order == "newest-first":  # UNCONFIRMED: Quirks
+            builds.reverse()
         return {
             "builds": [self._build_json(b) for b in page_slice(builds, page, size)],
             "page": page,  # paging fields UNCONFIRMED

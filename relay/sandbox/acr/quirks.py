@@ -69,6 +69,11 @@ class Quirks:
     # GetRepoBuildList; True adds ``buildId``.
     start_build_returns_id: bool = False
 
+    # The order of build listings, GetRepoBuildList and ListRepoBuildRecord
+    # (docs/vendors/acr.md#page-sizes: UNCONFIRMED). "newest-first" or "oldest-first"; the
+    # clients read every page and sort by start time, so either works.
+    build_list_order: Literal["newest-first", "oldest-first"] = "newest-first"
+
     # The cancelled state (docs/vendors/acr.md#build-status-values), in both editions; the
     # Enterprise status call answers it lower-cased, like every status it gives.
     canceled_status: Literal["CANCELED", "CANCELLED"] = "CANCELED"

@@ -27,6 +27,7 @@ from relay.stages.acr.wire import (
     as_text,
     flag,
     int_or_none,
+    newest_first,
     pages,
     truthy,
 )
@@ -280,22 +281,29 @@ class EnterpriseClient(SdkClient):
         )
 
     def list_builds(self, repo: RepoInfo) -> list[Build]:
-        data = self._call(
-            "ListRepoBuildRecord", {"RepoId": self._repo_id(repo), "PageNo": 1, "PageSize": 30}
-        )
-        builds = []
-        for b in data.get("BuildRecords") or []:
-            if not isinstance(b, dict) or not b.get("BuildRecordId"):
+        """Every build record, newest first: all pages, sorted by StartTime (the listing's
+        order is not documented)."""
+        repo_id = self._repo_id(repo)
+
+        def page(n: int) -> tuple[list[Any], int | None]:
+            data = self._call(
+                "ListRepoBuildRecord", {"RepoId": repo_id, "PageNo": n, "PageSize": PAGE_SIZE}
+            )
+            items = [b for b in data.get("BuildRecords") or [] if isinstance(b, dict)]
+            return items, int_or_none(data.get("TotalCount"))
+
+        builds: list[tuple[int | None, Build]] = []
+        for b in pages(page):
+            if not b.get("BuildRecordId"):
                 continue
             image: dict[str, Any] = b["Image"] if isinstance(b.get("Image"), dict) else {}
-            builds.append(
-                Build(
-                    as_text(b.get("BuildRecordId")),
-                    as_text(b.get("BuildStatus") or b.get("Status")),
-                    image.get("ImageTag"),
-                )
+            build = Build(
+                as_text(b.get("BuildRecordId")),
+                as_text(b.get("BuildStatus") or b.get("Status")),
+                image.get("ImageTag"),
             )
-        return builds
+            builds.append((int_or_none(b.get("StartTime")), build))
+        return newest_first(builds)
 
     def build_status(self, repo: RepoInfo, build_id: str) -> str:
         data = self._call(

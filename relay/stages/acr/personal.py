@@ -28,7 +28,9 @@ from relay.stages.acr.wire import (
     PERSONAL_VERSION,
     as_text,
     int_or_none,
+    newest_first,
     pages,
+    truthy,
 )
 
 log = logging.getLogger(__name__)
@@ -216,12 +218,14 @@ class PersonalClient(SdkClient):
         name = as_text(source.get("sourceRepoName"))
         if not owner or not name:
             return None
+        # The flags' type is UNCONFIRMED: a "false" string must read false (wire.truthy), or
+        # every run would rebind.
         return Binding(
             owner,
             name,
-            overseas=bool(config.get("isOversea")),
-            no_cache=bool(config.get("isDisableCache")),
-            auto_build=bool(config.get("isAutoBuild")),
+            overseas=truthy(config.get("isOversea")),
+            no_cache=truthy(config.get("isDisableCache")),
+            auto_build=truthy(config.get("isAutoBuild")),
         )
 
     def bind_source(self, repo: RepoInfo, binding: Binding) -> None:
@@ -340,18 +344,29 @@ class PersonalClient(SdkClient):
         )
 
     def list_builds(self, repo: RepoInfo) -> list[Build]:
-        data = self._call(
-            "GetRepoBuildList", path=self._repo_path(repo), query={"Page": 1, "PageSize": 30}
-        )
-        builds = []
-        for b in data.get("builds") or []:
-            if not isinstance(b, dict) or b.get("buildId") is None:
+        """Every build of the repository, newest first. GetRepoBuildList's order and paging are
+        UNCONFIRMED (docs/vendors/acr.md#personal-edition-operations): all pages are read and
+        sorted by start time, so a build is found wherever the server lists it."""
+
+        def page(n: int) -> tuple[list[Any], int | None]:
+            data = self._call(
+                "GetRepoBuildList",
+                path=self._repo_path(repo),
+                query={"Page": n, "PageSize": PAGE_SIZE},
+            )
+            items = [b for b in data.get("builds") or [] if isinstance(b, dict)]
+            return items, int_or_none(data.get("total"))
+
+        builds: list[tuple[int | None, Build]] = []
+        for b in pages(page):
+            if b.get("buildId") is None:
                 continue
             image: dict[str, Any] = b["image"] if isinstance(b.get("image"), dict) else {}
-            builds.append(
-                Build(as_text(b.get("buildId")), as_text(b.get("buildStatus")), image.get("tag"))
+            build = Build(
+                as_text(b.get("buildId")), as_text(b.get("buildStatus")), image.get("tag")
             )
-        return builds
+            builds.append((int_or_none(b.get("startTime")), build))
+        return newest_first(builds)
 
     def build_status(self, repo: RepoInfo, build_id: str) -> str:
         data = self._call(

@@ -11,8 +11,9 @@ here (docs/vendors/acr.md#endpoints-and-the-python-sdk):
   CommonRequest with the method and URI from the table below.
 * Errors: lower-case service codes are dug out of ServerException messages (relay.acr.errors).
 * Retries: the SDK retries nothing for cr; relay.net.retry does.
-* Proxies: the SDK honours HTTP(S)_PROXY but ignores NO_PROXY, so the proxy map is worked out
-  here and always passed explicitly (None for direct).
+* Proxies: the SDK honours HTTP(S)_PROXY but ignores NO_PROXY and ALL_PROXY, so the proxy map
+  is worked out by relay.net.proxies (the registry transport's rule) and always passed
+  explicitly (None for direct).
 * Path parameters must be str (an int raises TypeError inside the SDK), so every id is str.
 
 Both editions implement the interface in relay.stages.acr.api on `SdkClient`, and every call is

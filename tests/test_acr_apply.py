@@ -28,6 +28,7 @@ class FakeBuild:
     tag: str
     polls_left: int
     result: str
+    config: str = CFG  # the image config the build pushes
 
 
 @dataclass
@@ -46,6 +47,7 @@ class FakeAcr(AcrClient):
     builds: dict[str, FakeBuild] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     max_running: int = 0
+    config: str = CFG  # what a build started now pushes
 
     def __post_init__(self) -> None:
         self.stats = CallStats()
@@ -79,13 +81,20 @@ class FakeAcr(AcrClient):
                 f"RepoName is invalid: length must be 2-{self.repo_name_max}",
                 http_status=400,
             )
+        if name in self.repos:
+            raise AcrError(
+                "CreateRepo", "REPO_ALREADY_EXIST", "repository already exists", http_status=400
+            )
         self.repos[name] = RepoInfo(namespace, name, None, summary, detail)
         self.rules[name] = {}
         return self.repos[name]
 
+    def get_repo(self, namespace: str, name: str) -> RepoInfo | None:
+        return self.repos.get(name)
+
     def list_images(self, repo: RepoInfo) -> dict[str, Image]:
         done = [b for b in self.builds.values() if b.repo == repo.name and b.polls_left == 0]
-        return {b.tag: Image(b.tag, CFG, None) for b in done if b.result == "SUCCESS"}
+        return {b.tag: Image(b.tag, b.config, None) for b in done if b.result == "SUCCESS"}
 
     def list_rules(self, repo: RepoInfo) -> list[Rule]:
         return list(self.rules[repo.name].values())
@@ -118,7 +127,7 @@ class FakeAcr(AcrClient):
         tag = self.rules[repo.name][rule_id].image_tag
         build_id = f"{repo.name}#{rule_id}/{len(self.builds)}"
         result = "FAILED" if tag in self.fail_tags else "SUCCESS"
-        self.builds[build_id] = FakeBuild(build_id, repo.name, tag, self.polls, result)
+        self.builds[build_id] = FakeBuild(build_id, repo.name, tag, self.polls, result, self.config)
         self.max_running = max(self.max_running, len(self.running()))
         self.log.append(f"start {repo.name}:{tag}")
         return build_id
@@ -172,10 +181,12 @@ def run(
     *,
     wait: bool = True,
     timeout: float = 1000,
+    upstream: str | None = None,
 ) -> ApplyReport:
     clock = Clock()
     want = wanted(tags, cfg)
-    observed = observe(fake, cfg, want)
+    upstream_config = (lambda *_: upstream) if upstream else None
+    observed = observe(fake, cfg, want, upstream_config=upstream_config)
     the_plan = planner.plan(want, observed, cfg)
     return applier.run(
         fake,
@@ -187,6 +198,7 @@ def run(
         timeout=timeout,
         clock=clock,
         sleep=clock.sleep,
+        upstream_config=upstream_config,
     )
 
 
@@ -274,3 +286,54 @@ def test_a_refused_name_says_which_setting_to_lower() -> None:
     (error,) = [e for e in report.errors if "PARAM_INVALID" in e]
     assert "lower naming.max_length in mirrors/relay.yaml below 37 (try 30)" in error
     assert {(r.repo, r.status) for r in report.rows} >= {("quay_a_y", "SUCCESS")}
+
+
+OLD = "sha256:" + "0" * 64
+
+
+def test_a_build_that_succeeds_with_the_wrong_image_is_built_once_more() -> None:
+    """A build already running when apply began came from an older Dockerfile: ACR says
+    SUCCESS, but the tag's config still differs from upstream. One fresh build fixes it."""
+    fake = FakeAcr(config=OLD)
+    assert run(fake, settings(), {"quay.io/a/x": 1}, wait=False).ok  # started, old commit
+    fake.config = CFG  # the rule now builds the current Dockerfile
+    report = run(fake, settings(), {"quay.io/a/x": 1}, upstream=CFG)
+    assert report.ok, report.text()
+    assert [(r.action, r.status) for r in report.rows] == [("build", "SUCCESS")]
+    assert "rebuild: config 000000000000 differs" in report.rows[0].note
+    assert [b.tag for b in fake.builds.values()] == ["t0", "t0"]
+
+
+def test_a_build_still_wrong_after_one_rebuild_is_stale_not_delivered() -> None:
+    fake = FakeAcr(config=OLD)
+    report = run(fake, settings(), {"quay.io/a/x": 1}, upstream=CFG)
+    assert not report.ok
+    assert [r.status for r in report.rows] == ["STALE"]
+    assert len(fake.builds) == 2  # bounded: one fresh build, not a loop
+
+
+def test_a_repository_made_meanwhile_without_the_marker_is_never_adopted() -> None:
+    """CreateRepo answers "already exists" for a repository someone made by hand between
+    observing and applying: relay reads it, finds no marker, and leaves it alone."""
+    fake = FakeAcr()
+    cfg = settings()
+    want = wanted({"quay.io/a/x": 1}, cfg)
+    observed = observe(fake, cfg, want)
+    the_plan = planner.plan(want, observed, cfg)
+    fake.repos["quay_a_x"] = RepoInfo("mirrors", "quay_a_x", None, "hand-made", "")
+    fake.rules["quay_a_x"] = {}
+    clock = Clock()
+    report = applier.run(
+        fake, the_plan, want, observed, cfg, wait=True, timeout=100, clock=clock, sleep=clock.sleep
+    )
+    assert not report.ok
+    assert any("not managed by relay" in e for e in report.errors), report.errors
+    assert fake.repos["quay_a_x"].summary == "hand-made" and fake.builds == {}
+
+
+def test_a_quota_refusal_is_not_already_exists() -> None:
+    refusal = AcrError(
+        "CreateRepo", "REPO_QUOTA", "you have already reached the maximum of 300 repositories"
+    )
+    assert refusal.limit_reached and not refusal.already_exists
+    assert AcrError("CreateRepo", "REPO_ALREADY_EXIST", "repository already exists").already_exists

@@ -95,3 +95,30 @@ def test_missing_settings_and_credentials_are_input_errors(tmp_path: Path, capsy
         monkeypatch.delenv(name, raising=False)
     assert relay("acr", "plan", "--repo", str(tmp_path)) == 2
     assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in capsys.readouterr().err
+
+
+def test_rule_location_over_128_characters_is_refused_before_asking_acr(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """A long name plus a cosign-style tag makes a DockerfileLocation ACR refuses (1-128
+    characters): `relay validate` and `relay acr plan` say so with file:line, exit 2, and
+    nothing is written or sent."""
+    sig = "sha256-" + "a" * 64 + ".sig"
+    name = "n" * 38
+    (tmp_path / "mirrors").mkdir()
+    (tmp_path / "mirrors/images.yaml").write_text(
+        f"images:\n  - source: x.io/a\n    name: {name}\n    tags:\n"
+        f"      - 'v1@sha256:{'1' * 64}'\n      - '{sig}@sha256:{'2' * 64}'\n"
+    )
+    (tmp_path / "mirrors/relay.yaml").write_text("acr:\n  namespace: x1\n  source: {github: a/b}\n")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "id")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "secret")
+    monkeypatch.setenv("RELAY_ACR_ENDPOINT", "http://127.0.0.1:9")  # nothing listens
+    assert relay("validate", "--repo", str(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mirrors/images.yaml:6: x.io/a:{sig}: the ACR build rule location ")
+    assert "is 136 characters, over ACR's 128" in err and "v1" not in err
+    assert relay("generate", "--repo", str(tmp_path)) == 0
+    capsys.readouterr()
+    assert relay("acr", "plan", "--repo", str(tmp_path)) == 2
+    assert "is 136 characters, over ACR's 128" in capsys.readouterr().err

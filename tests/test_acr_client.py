@@ -340,6 +340,26 @@ def test_proxies(url: str, env: dict[str, str], expected: dict) -> None:
     assert proxies_for(url, env) == expected
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"ALL_PROXY": "socks5h://p:1"}, {"http": "socks5h://p:1", "https": "socks5h://p:1"}),
+        ({"all_proxy": "http://p:1", "NO_PROXY": "aliyuncs.com"}, {"http": None, "https": None}),
+        (
+            {"ALL_PROXY": "http://a:1", "HTTPS_PROXY": "http://s:1"},
+            {"http": "http://a:1", "https": "http://s:1"},
+        ),
+    ],
+)
+def test_all_proxy_is_honoured_like_the_registry_client(env: dict, expected: dict) -> None:
+    """The ACR client used to ignore ALL_PROXY; it now shares relay.net.proxies' rule."""
+    url = "https://cr.cn-hangzhou.aliyuncs.com"
+    assert proxies_for(url, env) == expected
+    from relay.net.proxies import proxy_for
+
+    assert proxy_for(url, env) == expected["https"]
+
+
 def test_secret_is_not_in_errors_or_repr(sdk_answers) -> None:  # noqa: ANN001
     sdk_answers(
         [ServerException("InvalidAccessKeySecret", "The AccessKeySecret is incorrect.", 400)]
@@ -363,3 +383,93 @@ def test_platform_matching_for_upstream_configs() -> None:
         "linux/arm/v7", {"os": "linux", "architecture": "arm", "variant": "v6"}
     )
     assert not platform_matches("linux/amd64", {"os": "windows", "architecture": "amd64"})
+
+
+def test_an_error_inside_a_2xx_is_retried_like_any_other(sdk_answers) -> None:  # noqa: ANN001
+    """Throttling in a personal 2xx body, SystemError with IsSuccess false in an Enterprise
+    200 (docs/vendors/acr.md#error-shapes, #error-codes): both retryable, both retried by the
+    one retry helper; a non-retryable one is not."""
+    sdk_answers([{"code": "Throttling", "message": "slow down"}, {"data": {"buildStatus": "x"}}])
+    stats = CallStats()
+    c = PersonalClient(settings(), CREDS, env={}, stats=stats, sleep=lambda _: None)
+    assert c.build_status(RepoInfo("mirrors", "nginx"), "1") == "x"
+    assert stats.retries == 1
+    failed = {"IsSuccess": False, "Code": "SystemError", "Message": "", "RequestId": "r"}
+    ok = {"IsSuccess": True, "Code": "success", "BuildStatus": "SUCCESS"}
+    sdk_answers([failed, ok])
+    ee = settings(edition="enterprise", instance_id="cri-x")
+    stats = CallStats()
+    e = EnterpriseClient(ee, CREDS, env={}, stats=stats, sleep=lambda _: None)
+    assert e.build_status(RepoInfo("m", "n", "crr-1"), "b") == "SUCCESS"
+    assert stats.retries == 1
+    sdk_answers([{"IsSuccess": False, "Code": "NoPrivilege", "Message": "", "RequestId": "r"}])
+    stats = CallStats()
+    e = EnterpriseClient(ee, CREDS, env={}, stats=stats, sleep=lambda _: None)
+    with pytest.raises(AcrError, match="NoPrivilege"):
+        e.build_status(RepoInfo("m", "n", "crr-1"), "b")
+    assert stats.retries == 0
+
+
+def test_after_ctrl_c_no_request_goes_out_and_waits_end(sdk_answers) -> None:  # noqa: ANN001
+    """The CLI's Ctrl-C (relay.net.cancel.trigger): a worker's next ACR call raises Interrupted
+    before sending, and a retry wait ends at once instead of sleeping (the default wait is
+    cancel.pause, not time.sleep)."""
+    from relay.net import cancel, deadline
+
+    transport = sdk_answers([{"data": {}}])
+    c = PersonalClient(settings(), CREDS, env={})
+    try:
+        cancel.trigger()
+        with pytest.raises(cancel.Interrupted):
+            c.create_repo(
+                "mirrors", "nginx", summary="s", detail="d", binding=Binding("octo", "relay")
+            )
+        assert transport.requests == []
+    finally:
+        cancel.reset()
+        deadline.reset_abort()
+    throttled = ServerException("Throttling.User", "flow control", 400)
+    transport = sdk_answers([throttled, {"data": {}}])
+    slow = settings(retry=RetrySettings(attempts=3, backoff=3600.0, max_backoff=3600.0))
+    c = PersonalClient(slow, CREDS, env={})
+    import threading
+
+    threading.Timer(0.2, cancel.trigger).start()
+    try:
+        with pytest.raises(cancel.Interrupted):
+            c.create_namespace("mirrors")  # would wait an hour with time.sleep
+        assert len(transport.requests) == 1
+    finally:
+        cancel.reset()
+        deadline.reset_abort()
+
+
+def test_personal_builds_are_read_over_every_page_newest_first(sdk_answers) -> None:  # noqa: ANN001
+    """GetRepoBuildList's order and paging are UNCONFIRMED: a listing served oldest first, 30
+    a page, still yields the newest build first, and one on page 2 is found."""
+
+    def build(i: int) -> dict:
+        return {
+            "buildId": str(i),
+            "buildStatus": "SUCCESS",
+            "startTime": 1000 + i,
+            "image": {"tag": "t"},
+        }
+
+    page1 = {"data": {"builds": [build(i) for i in range(30)], "total": 35}}
+    page2 = {"data": {"builds": [build(i) for i in range(30, 35)], "total": 35}}
+    transport = sdk_answers([page1, page2])
+    c = PersonalClient(settings(), CREDS, env={})
+    builds = c.list_builds(RepoInfo("mirrors", "nginx"))
+    assert [b.build_id for b in builds][:3] == ["34", "33", "32"] and len(builds) == 35
+    assert [r["query"]["Page"] for r in transport.requests] == ["1", "2"]
+
+
+def test_personal_binding_flags_given_as_strings_read_as_booleans(sdk_answers) -> None:  # noqa: ANN001
+    """A "false" string is false (wire.truthy), else every run would rebind."""
+    source = {"sourceRepoNamespace": "octo", "sourceRepoName": "relay"}
+    config = {"isOversea": "true", "isDisableCache": "true", "isAutoBuild": "false"}
+    sdk_answers([{"data": {"repoSource": {"source": source, "buildConfig": config}}}])
+    c = PersonalClient(settings(), CREDS, env={})
+    got = c.get_binding(RepoInfo("mirrors", "nginx"))
+    assert got == Binding("octo", "relay", overseas=True, no_cache=True, auto_build=False)

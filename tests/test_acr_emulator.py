@@ -809,6 +809,10 @@ def test_enterprise_crud_without_builds(acr_emulator: AcrEmulator) -> None:
         emu, "CreateRepoBuildRule", {"InstanceId": iid, **rule, "Platforms.1": "linux/sparc"}
     )
     assert bad.status_code == 400 and bad.json()["IsSuccess"] is False
+    # Only the four platforms ACR builds (docs/vendors/acr.md): linux/386 and s390x are refused.
+    for plat in ("linux/s390x", "linux/386"):
+        bad = raw_rpc(emu, "CreateRepoBuildRule", {"InstanceId": iid, **rule, "Platforms.1": plat})
+        assert bad.status_code == 400 and bad.json()["IsSuccess"] is False, plat
     missing = raw_rpc(emu, "CreateRepoBuildRule", {"InstanceId": iid, "RepoId": repo_id})
     assert missing.status_code == 400 and missing.json()["Code"] == "MissingPushType"
     emu.set_limits(rules_per_repo=1)

@@ -288,3 +288,17 @@ def test_quotas_fail_early() -> None:
         planner.plan(ws, crowded, tight)
     crowded.other_repo_count = 298
     assert len(planner.plan(ws, crowded, tight).jobs) == 3
+
+
+def test_enterprise_rule_and_compared_platform_hold_only_what_acr_builds() -> None:
+    """An entry listing a platform ACR cannot build (linux/s390x) first: the rule names only
+    the platforms ACR accepts, and the compared platform is one a build produces (else the tag
+    would differ from upstream forever and rebuild every run)."""
+    text = LIST.replace("[linux/arm64, linux/amd64]", "[linux/s390x, linux/amd64]")
+    ee = wanted(text, AcrSettings(edition="enterprise", instance_id="cri-x", namespace="m"))
+    assert ee[1].tags[0].rule.platforms == ("linux/amd64",)
+    assert ee[1].platform == "linux/amd64"
+    only = LIST.replace("[linux/arm64, linux/amd64]", "[linux/s390x]")
+    ee = wanted(only, AcrSettings(edition="enterprise", instance_id="cri-x", namespace="m"))
+    assert ee[1].tags[0].rule.platforms == ("linux/amd64",)
+    assert ee[1].platform == "linux/amd64"

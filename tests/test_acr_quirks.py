@@ -118,6 +118,29 @@ def test_the_binding_is_read_back_in_every_layout(
     assert client.get_binding(repo) is None
 
 
+def test_a_missing_binding_api_is_not_an_unbound_repository(acr_emulator: AcrEmulator) -> None:
+    """Fallback: when the gateway does not know GetRepoSourceRepo / UpdateRepoSourceRepo
+    (Quirks.source_routes, an unknown route: InvalidAction.NotFound, HTTP 404), relay trusts
+    CreateRepo's RepoSource instead of reading the 404 as "unbound" and failing to bind, so the
+    repository's builds are not blocked; a *_NOT_EXIST 404 still means "unbound"."""
+    emu = acr_emulator
+    emu.quirks.create_repo_source = "honour"
+    emu.quirks.source_routes = "absent"
+    client = client_for(emu)
+    client.create_namespace(NAMESPACE)
+    binding = Binding("octo", "mirrors", overseas=True, no_cache=True)
+    repo = client.create_repo(NAMESPACE, "app", summary="s", detail="d", binding=binding)
+    client.bind_source(repo, binding)  # a plan's bind-source action: no error either
+    assert bound(emu, PERSONAL, "app") == ("octo/mirrors", True, True)
+    # Learned once: later repositories do not ask again.
+    client.create_repo(NAMESPACE, "app2", summary="s", detail="d", binding=binding)
+    assert actions(emu, "GetRepoSourceRepo") + actions(emu, "UpdateRepoSourceRepo") <= 2
+    missing = AcrError("GetRepoSourceRepo", "InvalidAction.NotFound", "", http_status=404)
+    unbound = AcrError("GetRepoSourceRepo", "REPO_SOURCE_NOT_EXIST", "", http_status=404)
+    assert (missing.unknown_action, missing.not_found) == (True, False)
+    assert (unbound.unknown_action, unbound.not_found) == (False, True)
+
+
 # --- the overseas flag (Quirks.overseas_build) --------------------------------------------------
 
 
@@ -402,3 +425,36 @@ def test_errors_of_the_other_family_are_not_mistaken(acr_emulator: AcrEmulator) 
         with pytest.raises(AcrError) as info:
             client.create_rule(repo, RuleSpec("1.0", "/", "main"))
         assert info.value.limit_reached and not info.value.already_exists, info.value
+
+
+# --- the order of build listings (Quirks.build_list_order) ---------------------------------------
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+@pytest.mark.parametrize("order", ["newest-first", "oldest-first"])
+def test_builds_are_listed_newest_first_whatever_acr_serves(
+    acr_emulator: AcrEmulator,
+    edition: Edition,
+    order: Literal["newest-first", "oldest-first"],
+) -> None:
+    """Fallback: the clients read every page of builds and sort them by start time, so the
+    running build of a tag is found first in either order."""
+    emu = acr_emulator
+    emu.quirks.build_list_order = order
+    emu.quirks.start_build_returns_id = True
+    emu.build_settings.pending_seconds = 600
+    client = client_for(emu, edition)
+    client.create_namespace(NAMESPACE)
+    repo = client.create_repo(
+        NAMESPACE, "app", summary="s", detail="d", binding=Binding("octo", "mirrors")
+    )
+    rule_id = client.create_rule(repo, RuleSpec("1.0", "/mirrors/app/1.0/", "main"))
+    assert rule_id is not None
+    try:
+        first = client.start_build(repo, rule_id, "1.0", known=frozenset())
+        time.sleep(0.01)  # start times are in milliseconds
+        second = client.start_build(repo, rule_id, "1.0", known=frozenset({first or ""}))
+        ids = [b.build_id for b in client.list_builds(repo)]
+        assert ids[0] == second and len(ids) == 2, (ids, first, second)
+    finally:
+        cancel_all(emu)

@@ -110,6 +110,9 @@ def test_enterprise() -> None:
         ("acr:\n  source:\n    github: nope\n", 3, "acr.source.github must be owner/repo"),
         ("acr:\n  source:\n    branch: a..b\n", 3, "acr.source.branch must be a branch name"),
         ("acr:\n  endpoint: 'http://x y'\n", 2, "acr.endpoint must be host[:port]"),
+        ("acr:\n  endpoint: evil.example.com\n", 2, "acr.endpoint must be an https://"),
+        ("acr:\n  endpoint: 'http://cr.cn-hangzhou.aliyuncs.com'\n", 2, "acr.endpoint must be"),
+        ("acr:\n  endpoint: 'https://aliyuncs.com.evil.io'\n", 2, "acr.endpoint must be"),
         ("acr:\n  repo_type: secret\n", 2, "acr.repo_type must be one of PRIVATE, PUBLIC"),
         ("acr:\n  instance_id: cri-x\n", 2, "acr.instance_id only applies to enterprise"),
         ("acr:\n  overseas_build: yes please\n", 2, "acr.overseas_build must be true or false"),
@@ -151,3 +154,17 @@ def test_credentials_never_show() -> None:
     creds = Credentials("LTAIdistinctive", "very-secret-value")
     assert "very-secret-value" not in repr(creds) and "LTAI" not in repr(creds)
     assert "very-secret-value" not in str(creds)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "cr.cn-nanjing.aliyuncs.com",
+        "https://cr.cn-hangzhou.aliyuncs.com",
+        "http://127.0.0.1:8080",
+        "localhost:9",
+    ],
+)
+def test_the_file_may_name_alibaba_over_https_or_a_loopback_emulator(endpoint: str) -> None:
+    settings, problems = parse(f"acr:\n  endpoint: '{endpoint}'\n")
+    assert problems == [] and settings.endpoint == endpoint

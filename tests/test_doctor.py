@@ -252,3 +252,26 @@ def test_github_token_and_proxies(tmp_path, fake_github, monkeypatch, capsys) ->
     out = capsys.readouterr().out
     assert "FAIL  GITHUB_TOKEN: GitHub refused it (401 Bad credentials)" in out
     assert BAD_TOKEN not in out
+
+
+def test_proxies_say_where_acr_calls_go_and_no_proxy_is_honoured() -> None:
+    """The ACR client applies NO_PROXY (relay.net.proxies): doctor no longer warns that it is
+    ignored, and says which way ACR's API calls go."""
+    from relay.commands.common import RelaySettings
+    from relay.stages import doctor
+    from relay.stages.acr.settings import AcrSettings, SourceSettings
+
+    cfg = RelaySettings(acr=AcrSettings(namespace="m1", source=SourceSettings("octo/x")))
+    proxy = {"HTTPS_PROXY": "http://u:secret@proxy.example.cn:3128"}
+    for env, route in (
+        ({**proxy, "NO_PROXY": "aliyuncs.com"}, "direct"),
+        (proxy, "through http://u:***@proxy.example.cn:3128"),
+    ):
+        ctx = doctor.Context(Path("."), env, 1.0, cfg, None)
+        found = doctor.check_proxies(ctx)
+        assert all(f.level != "warn" for f in found), found
+        assert any(
+            f.message.startswith(f"ACR API calls to cr.cn-hangzhou.aliyuncs.com go {route}")
+            for f in found
+        ), found
+        assert all("secret" not in f.message for f in found)

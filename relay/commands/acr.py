@@ -24,6 +24,7 @@ from relay.config.lockfile import Lock
 from relay.config.mirrors import MirrorList
 from relay.config.shard import Shard
 from relay.errors import CheckFailed, InputError, OperationFailed
+from relay.net import cancel
 from relay.output import document, ghactions, progress
 from relay.output.progress import NULL, Progress
 from relay.stages import generate
@@ -188,7 +189,7 @@ def apply(
     upstream_config: UpstreamConfig | None = None,
     prune: bool = False,
     stats: CallStats | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = cancel.pause,
     narrowed: bool = False,
     progress: Progress = NULL,
 ) -> ApplyReport:
@@ -213,6 +214,7 @@ def apply(
         timeout=max(0.0, remaining),
         sleep=sleep,
         progress=progress,
+        upstream_config=upstream_config,
     )
     report.elapsed = time.monotonic() - started
     out.write(report.text())
@@ -225,7 +227,7 @@ def _client(
     env: Mapping[str, str],
     stats: CallStats | None,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = cancel.pause,
 ) -> AcrClient:
     return connect(acr, credentials(env), env=env, stats=stats, sleep=sleep, rand=random.random)
 

@@ -7,12 +7,20 @@ from pathlib import Path
 from relay.commands.common import load
 from relay.config import lockfile, settings
 from relay.config.mirrors import LIST_FILE
+from relay.errors import InputError
 from relay.output import document
 
 
 def validate(*, repo: Path, output: document.Format = "text") -> int:
-    _, mirror_list = load(repo)
+    cfg, mirror_list = load(repo)
     lock = lockfile.read(repo)
+    if cfg.acr.namespace and cfg.transport == "build":
+        # What ACR would refuse mid-run, every run: caught here, before any write.
+        from relay.stages.acr.plan import location_problems
+
+        problems = location_problems(mirror_list, lock)
+        if problems:
+            raise InputError(problems)
     tags = sum(len(e.tags) for e in mirror_list.entries)
     rules = sum(1 for e in mirror_list.entries if e.select is not None)
     # Which files were read: a settings file or lock that is not there is not "checked".

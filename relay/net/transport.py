@@ -34,6 +34,7 @@ from relay.net.errors import (
     TLSFailed,
     TooManyRedirects,
 )
+from relay.net.proxies import environ_proxies
 from relay.net.reachability import Contact, HostUnreachable, Outage, Reachability, classify
 from relay.net.retry import RetryableAnswer, RetryPolicy, parse_retry_after, retrying
 from relay.net.sslcontexts import SharedContextAdapter, shared_context
@@ -222,7 +223,7 @@ class Transport:
         with self._lock:
             found = self._proxies.get(key)
         if found is None:
-            found = requests.utils.get_environ_proxies(key)
+            found = environ_proxies(key, os.environ)
             with self._lock:
                 self._proxies[key] = found
         return found

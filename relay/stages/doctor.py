@@ -36,6 +36,7 @@ from relay.config import lockfile
 from relay.config.mirrors import MirrorList
 from relay.errors import InputError
 from relay.net.errors import TLSFailed, TransportError
+from relay.net.proxies import proxy_for
 from relay.net.retry import NEVER
 from relay.net.tls import TLSConfig
 from relay.net.transport import Transport
@@ -795,27 +796,15 @@ def check_proxies(ctx: Context) -> list[Finding]:
         return [Finding("proxies", "info", "none set (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY)")]
     findings = [Finding("proxies", "info", "; ".join(shown))]
     cfg = ctx.settings
-    no_proxy = ctx.env.get("NO_PROXY") or ctx.env.get("no_proxy")
-    if cfg is not None and cfg.acr.namespace and no_proxy:
-        host = urlsplit(cfg.acr.api_endpoint(ctx.env)).hostname or ""
-        if _bypassed(host, no_proxy):
-            findings.append(
-                Finding(
-                    "proxies",
-                    "warn",
-                    f"NO_PROXY names {host}, but the Alibaba SDK ignores NO_PROXY: ACR API "
-                    "calls still go through the proxy",
-                )
-            )
+    if cfg is not None and cfg.acr.namespace:
+        # The ACR client applies NO_PROXY and ALL_PROXY like every other client
+        # (relay.net.proxies): say where its calls go.
+        endpoint = cfg.acr.api_endpoint(ctx.env)
+        via = proxy_for(endpoint, ctx.env, loopback_direct=True)
+        host = urlsplit(endpoint).hostname or endpoint
+        route = f"through {_hide_password(via)}" if via else "direct (NO_PROXY or no proxy)"
+        findings.append(Finding("proxies", "info", f"ACR API calls to {host} go {route}"))
     return findings
-
-
-def _bypassed(host: str, no_proxy: str) -> bool:
-    """Whether NO_PROXY names ``host``: `*`, the host, or a domain it is under (curl's rule)."""
-    for entry in (e.strip().lower().lstrip(".") for e in no_proxy.split(",")):
-        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
-            return True
-    return False
 
 
 def _hide_password(url: str) -> str:

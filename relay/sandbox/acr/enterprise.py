@@ -39,10 +39,9 @@ from relay.sandbox.acr.state import (
     now_ms,
 )
 
-# Platforms a rule may name (doc 451355 lists these; the exact set is UNCONFIRMED).
-PLATFORMS = frozenset(
-    {"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "windows/amd64"}
-)
+# Platforms a rule may name: ACR builds these four only (docs/vendors/acr.md#github-source-
+# binding-and-overseas-build, Confirmed); anything else is refused.
+PLATFORMS = frozenset({"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6"})
 
 Params = dict[str, str]
 
@@ -499,7 +498,9 @@ class EnterpriseApi(EditionApi):
     def op_ListRepoBuildRecord(self, p: Params) -> dict[str, Any]:
         repo = self._repo(p)
         page, size = self._page(p)
-        builds = list(reversed(self.state.builds_of(repo)))
+        builds = list(self.state.builds_of(repo))  # oldest first
+        if self.quirks.build_list_order == "newest-first":  # UNCONFIRMED: Quirks
+            builds.reverse()
         return {
             "BuildRecords": [self._record_json(b) for b in page_slice(builds, page, size)],
             "TotalCount": len(builds),

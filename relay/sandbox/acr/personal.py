@@ -468,6 +468,8 @@ class PersonalApi(EditionApi):
     # -- source binding ------------------------------------------------------------------------
 
     def op_GetRepoSourceRepo(self, req: RoaRequest) -> dict[str, Any]:
+        if self.quirks.source_routes == "absent":
+            raise errors.api_not_found()
         repo = self._repo(req)
         src = repo.source
         if src is None:  # answer UNCONFIRMED: Quirks.unbound_source
@@ -493,6 +495,8 @@ class PersonalApi(EditionApi):
         return {layout: {"source": source, "buildConfig": config}}
 
     def op_UpdateRepoSourceRepo(self, req: RoaRequest) -> dict[str, Any]:
+        if self.quirks.source_routes == "absent":
+            raise errors.api_not_found()
         repo = self._repo(req)
         source = self._source(parse_body(req, SOURCE_UPDATE)["RepoSource"])
         with self.state.lock:
@@ -605,7 +609,9 @@ class PersonalApi(EditionApi):
         repo = self._repo(req)
         page = _positive_int(req, "Page", 1)
         size = self.quirks.page_size(_positive_int(req, "PageSize", 30))
-        builds = list(reversed(self.state.builds_of(repo)))  # newest first
+        builds = list(self.state.builds_of(repo))  # oldest first
+        if self.quirks.build_list_order == "newest-first":  # UNCONFIRMED: Quirks
+            builds.reverse()
         return {
             "builds": [self._build_json(b) for b in page_slice(builds, page, size)],
             "page": page,  # paging fields UNCONFIRMED

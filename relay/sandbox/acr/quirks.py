@@ -54,6 +54,12 @@ class Quirks:
     # 404), "empty" answers ``data: {}``.
     unbound_source: Literal["not-exist", "empty"] = "not-exist"
 
+    # Whether the personal source-binding routes exist at all (GetRepoSourceRepo and
+    # UpdateRepoSourceRepo: docs/vendors/acr.md#github-source-binding-and-overseas-build, body
+    # UNCONFIRMED, and cr 2016-06-07 "has been made private"). "present": served; "absent":
+    # the gateway answers InvalidAction.NotFound (HTTP 404), as for any unknown route.
+    source_routes: Literal["present", "absent"] = "present"
+
     # The same answer for a bound repository: the request's block in camelCase under
     # ``repoSource``, under ``sourceRepo``, or its fields flat in ``data``.
     source_layout: Literal["repoSource", "sourceRepo", "flat"] = "repoSource"
@@ -62,6 +68,11 @@ class Quirks:
     # UNCONFIRMED). False answers ``data: {}``, so the new build is found only in
     # GetRepoBuildList; True adds ``buildId``.
     start_build_returns_id: bool = False
+
+    # The order of build listings, GetRepoBuildList and ListRepoBuildRecord
+    # (docs/vendors/acr.md#page-sizes: UNCONFIRMED). "newest-first" or "oldest-first"; the
+    # clients read every page and sort by start time, so either works.
+    build_list_order: Literal["newest-first", "oldest-first"] = "newest-first"
 
     # The cancelled state (docs/vendors/acr.md#build-status-values), in both editions; the
     # Enterprise status call answers it lower-cased, like every status it gives.

@@ -15,20 +15,34 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from relay.errors import OperationFailed
+from relay.net import cancel
 from relay.output.progress import NULL, Progress, Task
 from relay.stages.acr.api import AcrClient
 from relay.stages.acr.errors import AcrError
+from relay.stages.acr.observe import UpstreamConfig, upstream_of
 from relay.stages.acr.plan import (
+    MARKER,
     Action,
     Job,
     Plan,
     WantedRepo,
     binding_for,
+    build_reason,
+    is_managed,
     summary_for,
 )
-from relay.stages.acr.report import ERROR, QUEUED, SKIPPED, STARTED, TIMEOUT, ApplyReport, Row
+from relay.stages.acr.report import (
+    ERROR,
+    QUEUED,
+    SKIPPED,
+    STALE,
+    STARTED,
+    TIMEOUT,
+    ApplyReport,
+    Row,
+)
 from relay.stages.acr.settings import AcrSettings
-from relay.stages.acr.state import Observed, RepoInfo, outcome
+from relay.stages.acr.state import Observed, RepoInfo, RepoState, outcome
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +72,12 @@ class _Run:
         clock: Callable[[], float],
         sleep: Callable[[float], None],
         progress: Progress = NULL,
+        upstream_config: UpstreamConfig | None = None,
     ) -> None:
         self.client = client
+        self.upstream_config = upstream_config
+        # Tags built a second time because the first SUCCESS left the image still differing.
+        self.rebuilt: set[tuple[str, str]] = set()
         self.progress = progress
         self.bar: Task | None = None
         self.settings = settings
@@ -136,9 +154,19 @@ class _Run:
                     except AcrError as exc:
                         # A create retried after a lost answer, or a run racing this one: the
                         # create that landed may not have bound the source, so bind it here.
+                        # Only a repository carrying relay's marker is taken on: relay never
+                        # touches one without it (someone made it meanwhile, by hand).
                         if not exc.already_exists:
                             raise
-                        info = RepoInfo(self.observed.namespace, name)
+                        found = self.client.get_repo(self.observed.namespace, name)
+                        if found is None or not is_managed(found):
+                            return (
+                                name,
+                                done,
+                                f"{action}: repository {name} already exists but is not "
+                                f"managed by relay (no '{MARKER}' in its summary); left alone",
+                            )
+                        info = found
                         self.client.bind_source(info, binding)
                     self.repos[name] = info
                     self.client.update_repo(info, summary=want.summary, detail=want.detail)
@@ -355,6 +383,8 @@ class _Run:
             self.running.remove(run)
             self.busy.discard((run.job.repo, run.job.slot))
             finished = True
+            if result == "success" and self._still_differs(run):
+                continue  # built again, or reported STALE
             if self.bar is not None:
                 self.bar.advance()
             if result == "failed":
@@ -362,6 +392,54 @@ class _Run:
             else:
                 log.info("%s:%s: build %s succeeded", run.job.repo, run.job.tag, run.build_id)
         return finished
+
+    def _still_differs(self, run: _Running) -> bool:
+        """After ACR said SUCCESS: read the tag's image again, as observing does, and decide as
+        the plan does. A build's status says only that *a* build ended well; one already
+        running when this apply began (an older commit's Dockerfile) or started from a rule
+        someone moved ends SUCCESS with the wrong image. Such a tag is built once more (a fresh
+        build of the rule as it is now); if it still differs it is reported STALE, never
+        delivered. True when the row is not finished (re-queued) or is STALE."""
+        name, tag = run.job.repo, run.job.tag
+        want = self.wanted.get(name)
+        wt = next((t for t in want.tags if t.tag == tag), None) if want else None
+        if want is None or wt is None:
+            return False
+        try:
+            images = self.client.list_images(run.repo)
+        except AcrError as exc:
+            log.warning("%s:%s: cannot read the built image back: %s", name, tag, exc)
+            return False
+        state = self.observed.repos.setdefault(name, RepoState(run.repo))
+        state.images = images
+        key = (want.source.name, tag)
+        if self.observed.upstream.get(key) is None and self.upstream_config is not None:
+            self.observed.upstream[key] = upstream_of(self.upstream_config, want, wt)
+        reason = build_reason(want, wt, self.observed)
+        if reason is None:
+            return False
+        if (name, tag) in self.rebuilt:
+            run.row.status, run.row.note = STALE, f"built, but {reason}"
+            log.error("%s:%s: build %s succeeded, but %s", name, tag, run.build_id, reason)
+            if self.bar is not None:
+                self.bar.advance()
+            return True
+        self.rebuilt.add((name, tag))
+        log.warning(
+            "%s:%s: build %s succeeded, but %s; building once more", name, tag, run.build_id, reason
+        )
+        known = (name, run.job.slot) in self.slot_rule
+        slot = run.job.slot if known else f"new:{tag}"
+        job = replace(
+            run.job,
+            slot=slot,
+            rule_op="update" if known else "add",
+            reason=f"rebuild: {reason}",
+            running_build=None,
+        )
+        run.row.action, run.row.status, run.row.note = "build", "PENDING", job.reason
+        self.queue.append((job, run.row))
+        return True
 
 
 def run(
@@ -374,13 +452,25 @@ def run(
     wait: bool,
     timeout: float,
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = cancel.pause,
     progress: Progress = NULL,
+    upstream_config: UpstreamConfig | None = None,
 ) -> ApplyReport:
     """Carry out `plan`. Raises only when the namespace cannot be made; everything else is
-    reported per repository or per tag. ``progress`` counts the builds that ended (--wait)."""
+    reported per repository or per tag. ``progress`` counts the builds that ended (--wait).
+    ``upstream_config`` answers for tags whose upstream config was not read while observing,
+    when a finished build's image is checked."""
     start = clock()
-    state = _Run(client, settings, wanted, observed, clock=clock, sleep=sleep, progress=progress)
+    state = _Run(
+        client,
+        settings,
+        wanted,
+        observed,
+        clock=clock,
+        sleep=sleep,
+        progress=progress,
+        upstream_config=upstream_config,
+    )
     state.setup(plan)
     state.builds(plan, wait=wait, deadline=start + timeout)
     state.report.up_to_date = plan.up_to_date

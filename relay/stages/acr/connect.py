@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Mapping
 
+from relay.net import cancel
 from relay.stages.acr.api import AcrClient, CallStats
 from relay.stages.acr.enterprise import EnterpriseClient
 from relay.stages.acr.personal import PersonalClient
@@ -18,7 +18,7 @@ def connect(
     *,
     env: Mapping[str, str],
     stats: CallStats | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = cancel.pause,
     rand: Callable[[], float] = random.random,
 ) -> AcrClient:
     cls = EnterpriseClient if settings.edition == "enterprise" else PersonalClient

@@ -27,6 +27,7 @@ from relay.stages.acr.wire import (
     as_text,
     flag,
     int_or_none,
+    newest_first,
     pages,
     truthy,
 )
@@ -52,7 +53,13 @@ class EnterpriseClient(SdkClient):
                     request.add_query_param(key, str(value))
             return request
 
-        answer = self._send(action, "POST", build, idempotent=action not in ONCE_ONLY)
+        answer: dict[str, Any] = self._send(
+            action, "POST", build, idempotent=action not in ONCE_ONLY
+        )
+        return answer
+
+    def _envelope(self, action: str, answer: dict[str, Any]) -> None:
+        # HTTP 200 with IsSuccess false (docs/vendors/acr.md#error-shapes).
         if answer.get("IsSuccess") is False:
             raise AcrError(
                 action,
@@ -60,7 +67,6 @@ class EnterpriseClient(SdkClient):
                 as_text(answer.get("Message")),
                 request_id=as_text(answer.get("RequestId")) or None,
             )
-        return answer
 
     def list_namespaces(self) -> list[str]:
         def page(n: int) -> tuple[list[Any], int | None]:
@@ -123,9 +129,16 @@ class EnterpriseClient(SdkClient):
         for r in data.get("Repositories") or []:
             if isinstance(r, dict) and r.get("RepoName") == name:
                 return RepoInfo(
-                    namespace, name, as_text(r.get("RepoId")), as_text(r.get("Summary")), ""
+                    namespace,
+                    name,
+                    as_text(r.get("RepoId")),
+                    as_text(r.get("Summary")),
+                    as_text(r.get("Detail")),
                 )
         return None
+
+    def get_repo(self, namespace: str, name: str) -> RepoInfo | None:
+        return self._find_repo(namespace, name)
 
     def _repo_id(self, repo: RepoInfo) -> str:
         if repo.repo_id:
@@ -268,22 +281,29 @@ class EnterpriseClient(SdkClient):
         )
 
     def list_builds(self, repo: RepoInfo) -> list[Build]:
-        data = self._call(
-            "ListRepoBuildRecord", {"RepoId": self._repo_id(repo), "PageNo": 1, "PageSize": 30}
-        )
-        builds = []
-        for b in data.get("BuildRecords") or []:
-            if not isinstance(b, dict) or not b.get("BuildRecordId"):
+        """Every build record, newest first: all pages, sorted by StartTime (the listing's
+        order is not documented)."""
+        repo_id = self._repo_id(repo)
+
+        def page(n: int) -> tuple[list[Any], int | None]:
+            data = self._call(
+                "ListRepoBuildRecord", {"RepoId": repo_id, "PageNo": n, "PageSize": PAGE_SIZE}
+            )
+            items = [b for b in data.get("BuildRecords") or [] if isinstance(b, dict)]
+            return items, int_or_none(data.get("TotalCount"))
+
+        builds: list[tuple[int | None, Build]] = []
+        for b in pages(page):
+            if not b.get("BuildRecordId"):
                 continue
             image: dict[str, Any] = b["Image"] if isinstance(b.get("Image"), dict) else {}
-            builds.append(
-                Build(
-                    as_text(b.get("BuildRecordId")),
-                    as_text(b.get("BuildStatus") or b.get("Status")),
-                    image.get("ImageTag"),
-                )
+            build = Build(
+                as_text(b.get("BuildRecordId")),
+                as_text(b.get("BuildStatus") or b.get("Status")),
+                image.get("ImageTag"),
             )
-        return builds
+            builds.append((int_or_none(b.get("StartTime")), build))
+        return newest_first(builds)
 
     def build_status(self, repo: RepoInfo, build_id: str) -> str:
         data = self._call(

@@ -30,6 +30,8 @@ _CONNECT_FAILURE = re.compile(
     re.IGNORECASE,
 )
 _MAX_MESSAGE = 300
+# Codes that mean "the server failed", whatever the HTTP status.
+_SERVER_CODES = frozenset({"SystemError", "ServiceUnavailable", "InternalError"})
 
 
 class AcrError(OperationFailed):
@@ -69,6 +71,10 @@ class AcrError(OperationFailed):
 
     @property
     def server_error(self) -> bool:
+        """A 5xx, or a server-failure code, which Enterprise may send inside an HTTP 200
+        (SystemError: retryable, docs/vendors/acr.md#error-codes)."""
+        if self.code in _SERVER_CODES:
+            return True
         return self.http_status is not None and self.http_status >= 500
 
     @property
@@ -90,15 +96,33 @@ class AcrError(OperationFailed):
         return self.transport and bool(_CONNECT_FAILURE.search(self._raw))
 
     @property
+    def unknown_action(self) -> bool:
+        """The gateway does not know the operation (InvalidAction.NotFound, HTTP 404): the route
+        itself is missing, which says nothing about the repository it names. Personal-edition
+        routes the SDK does not document may be gone (docs/vendors/acr.md#personal-edition-
+        operations)."""
+        return self.code.startswith(("InvalidAction", "InvalidApi")) or (
+            "api is not found" in self.message.lower()
+        )
+
+    @property
     def not_found(self) -> bool:
-        return self.http_status == 404 or "NOT_EXIST" in self.code.upper()
+        """The thing named does not exist: a ``*_NOT_EXIST`` code, or a 404 that is neither an
+        unknown operation nor a gateway ``Invalid*.NotFound`` (an access key, say)."""
+        if "NOT_EXIST" in self.code.upper():
+            return True
+        gateway = self.unknown_action or (
+            self.code.startswith("Invalid") and self.code.endswith("NotFound")
+        )
+        return self.http_status == 404 and not gateway
 
     @property
     def already_exists(self) -> bool:
         """Codes for "already exists" are UNCONFIRMED
-        (docs/vendors/acr.md#already-exists-and-limit-errors); match the usual words."""
+        (docs/vendors/acr.md#already-exists-and-limit-errors); match the usual words. A limit
+        comes first: a quota refusal ("maximum already reached") is not an existing thing."""
         upper = f"{self.code} {self.message}".upper()
-        if "NOT_EXIST" in upper or "NOT EXIST" in upper:
+        if "NOT_EXIST" in upper or "NOT EXIST" in upper or self.limit_reached:
             return False
         return "ALREADY" in upper or "EXIST" in self.code.upper() or "DUPLICATE" in upper
 

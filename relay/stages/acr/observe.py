@@ -55,7 +55,7 @@ def observe(
             present = [
                 (w, wt) for w in ours for wt in w.tags if wt.tag in (repos[w.name].images or {})
             ]
-            configs = pool.map(lambda item: _upstream(upstream_config, *item), present)
+            configs = pool.map(lambda item: upstream_of(upstream_config, *item), present)
             for (w, wt), config in zip(present, configs, strict=True):
                 observed.upstream[(w.source.name, wt.tag)] = config
         if prune:
@@ -66,7 +66,9 @@ def observe(
     return observed
 
 
-def _upstream(upstream_config: UpstreamConfig, want: WantedRepo, wt: WantedTag) -> str | None:
+def upstream_of(upstream_config: UpstreamConfig, want: WantedRepo, wt: WantedTag) -> str | None:
+    """Upstream's config of `wt` for the compared platform; None (build if missing) when it
+    cannot be read."""
     try:
         return upstream_config(want.source, wt.tag, wt.digest, want.platform)
     except Exception as exc:  # any failure means "unknown": build if missing

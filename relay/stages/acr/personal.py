@@ -28,7 +28,9 @@ from relay.stages.acr.wire import (
     PERSONAL_VERSION,
     as_text,
     int_or_none,
+    newest_first,
     pages,
+    truthy,
 )
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,10 @@ class PersonalClient(SdkClient):
 
         answer = self._send(action, method, build, idempotent=action not in ONCE_ONLY)
         data = answer.get("data")
+        return data if isinstance(data, dict) else {}
+
+    def _envelope(self, action: str, answer: dict[str, Any]) -> None:
+        data = answer.get("data")
         if data is None and ("code" in answer or "Code" in answer):
             # A 2xx that still carries an error
             # (docs/vendors/acr.md#personal-edition-envelope-and-casing).
@@ -68,7 +74,6 @@ class PersonalClient(SdkClient):
                 raise AcrError(
                     action, code, as_text(answer.get("message") or answer.get("Message"))
                 )
-        return data if isinstance(data, dict) else {}
 
     @staticmethod
     def _repo_path(repo: RepoInfo) -> dict[str, str]:
@@ -147,15 +152,20 @@ class PersonalClient(SdkClient):
     def _ensure_bound(self, repo: RepoInfo, binding: Binding) -> None:
         """RepoSource in CreateRepo is undocumented
         (docs/vendors/acr.md#github-source-binding-and-overseas-build): check that it took, and bind
-        with UpdateRepoSourceRepo when it did not. "Not found" means no binding (how the read
-        answers an unbound repository is UNCONFIRMED); a server that cannot say otherwise is
-        trusted."""
+        with UpdateRepoSourceRepo when it did not. "Not found" (a *_NOT_EXIST code) means no
+        binding (how the read answers an unbound repository is UNCONFIRMED); an unknown route
+        means the binding API is not there, and a server that cannot say otherwise is trusted."""
+        if self._binding_api_missing:
+            return
         current: Binding | None
         try:
             current = self.get_binding(repo)
         except AcrError as exc:
             if exc.retryable:
                 raise
+            if exc.unknown_action:
+                self._no_binding_api(exc)
+                return
             if exc.not_found:
                 current = None
             else:
@@ -167,6 +177,25 @@ class PersonalClient(SdkClient):
                 return
         if current != binding:
             self.bind_source(repo, binding)
+
+    def get_repo(self, namespace: str, name: str) -> RepoInfo | None:
+        """GetRepo (doc 72398, docs/vendors/acr.md#personal-edition-operations)."""
+        try:
+            data = self._call("GetRepo", path={"RepoNamespace": namespace, "RepoName": name})
+        except AcrError as exc:
+            if exc.not_found:
+                return None
+            raise
+        r = data.get("repo")
+        if not isinstance(r, dict):
+            return None
+        return RepoInfo(
+            namespace,
+            name,
+            as_text(r.get("repoId")) or None,
+            as_text(r.get("summary")),
+            as_text(r.get("detail")),
+        )
 
     def update_repo(self, repo: RepoInfo, *, summary: str, detail: str) -> None:
         body = {"Repo": {"Summary": summary, "Detail": detail, "RepoType": self.settings.repo_type}}
@@ -189,20 +218,45 @@ class PersonalClient(SdkClient):
         name = as_text(source.get("sourceRepoName"))
         if not owner or not name:
             return None
+        # The flags' type is UNCONFIRMED: a "false" string must read false (wire.truthy), or
+        # every run would rebind.
         return Binding(
             owner,
             name,
-            overseas=bool(config.get("isOversea")),
-            no_cache=bool(config.get("isDisableCache")),
-            auto_build=bool(config.get("isAutoBuild")),
+            overseas=truthy(config.get("isOversea")),
+            no_cache=truthy(config.get("isDisableCache")),
+            auto_build=truthy(config.get("isAutoBuild")),
         )
 
     def bind_source(self, repo: RepoInfo, binding: Binding) -> None:
-        self._call(
-            "UpdateRepoSourceRepo",
-            path=self._repo_path(repo),
-            body={"RepoSource": self._repo_source(binding)},
-        )
+        """Bind with UpdateRepoSourceRepo. Its route is UNCONFIRMED
+        (docs/vendors/acr.md#github-source-binding-and-overseas-build): when the gateway does
+        not know it, CreateRepo's RepoSource is all there is, so it is trusted (with one
+        warning) and the repository's builds go ahead rather than being blocked for good."""
+        if self._binding_api_missing:
+            return
+        try:
+            self._call(
+                "UpdateRepoSourceRepo",
+                path=self._repo_path(repo),
+                body={"RepoSource": self._repo_source(binding)},
+            )
+        except AcrError as exc:
+            if not exc.unknown_action:
+                raise
+            self._no_binding_api(exc)
+
+    _binding_api_missing = False
+
+    def _no_binding_api(self, exc: AcrError) -> None:
+        if not self._binding_api_missing:
+            self._binding_api_missing = True
+            log.warning(
+                "ACR does not offer the source-binding API (%s %s): trusting the binding "
+                "CreateRepo sent; check a repository's build settings in the console once",
+                exc.action,
+                exc.code,
+            )
 
     def list_images(self, repo: RepoInfo) -> dict[str, Image]:
         def page(n: int) -> tuple[list[Any], int | None]:
@@ -290,18 +344,29 @@ class PersonalClient(SdkClient):
         )
 
     def list_builds(self, repo: RepoInfo) -> list[Build]:
-        data = self._call(
-            "GetRepoBuildList", path=self._repo_path(repo), query={"Page": 1, "PageSize": 30}
-        )
-        builds = []
-        for b in data.get("builds") or []:
-            if not isinstance(b, dict) or b.get("buildId") is None:
+        """Every build of the repository, newest first. GetRepoBuildList's order and paging are
+        UNCONFIRMED (docs/vendors/acr.md#personal-edition-operations): all pages are read and
+        sorted by start time, so a build is found wherever the server lists it."""
+
+        def page(n: int) -> tuple[list[Any], int | None]:
+            data = self._call(
+                "GetRepoBuildList",
+                path=self._repo_path(repo),
+                query={"Page": n, "PageSize": PAGE_SIZE},
+            )
+            items = [b for b in data.get("builds") or [] if isinstance(b, dict)]
+            return items, int_or_none(data.get("total"))
+
+        builds: list[tuple[int | None, Build]] = []
+        for b in pages(page):
+            if b.get("buildId") is None:
                 continue
             image: dict[str, Any] = b["image"] if isinstance(b.get("image"), dict) else {}
-            builds.append(
-                Build(as_text(b.get("buildId")), as_text(b.get("buildStatus")), image.get("tag"))
+            build = Build(
+                as_text(b.get("buildId")), as_text(b.get("buildStatus")), image.get("tag")
             )
-        return builds
+            builds.append((int_or_none(b.get("startTime")), build))
+        return newest_first(builds)
 
     def build_status(self, repo: RepoInfo, build_id: str) -> str:
         data = self._call(

@@ -24,8 +24,8 @@ from typing import Literal
 from relay import platforms as platform_rules
 from relay.config.lockfile import Lock
 from relay.config.mirrors import Entry, MirrorList
-from relay.config.pins import Pin, pins
-from relay.errors import OperationFailed, Problem
+from relay.config.pins import Pin, pins, rule_tags
+from relay.errors import InputError, OperationFailed, Problem
 from relay.reference import Reference
 from relay.stages import generate
 from relay.stages.acr.settings import AcrSettings
@@ -45,6 +45,8 @@ MARKER = "managed-by: relay"
 _MARKER_RE = re.compile(r"managed-by: relay(?: bind:([0-9a-f]{8}))?")
 SUMMARY_MAX = 100  # docs/vendors/acr.md#name-rules
 DETAIL_MAX = 2000
+# A build rule's DockerfileLocation is 1-128 characters (docs/vendors/acr.md#build-rule-fields).
+LOCATION_MAX = 128
 DEFAULT_PLATFORM = "linux/amd64"  # what Personal Edition builds, and Enterprise's default
 # What ACR's builds can produce: Personal Edition linux/amd64 only; Enterprise a rule's
 # `Platforms`, among these four (docs/vendors/acr.md#github-source-binding-and-overseas-build,
@@ -202,18 +204,26 @@ def is_bound(info: RepoInfo, binding: Binding) -> bool:
 
 
 def compared_platform(entry: Entry, settings: AcrSettings) -> str:
-    """The platform whose config decides whether a tag needs building: what Personal Edition
-    builds (linux/amd64), or an Enterprise entry's first listed platform."""
-    if settings.edition == "enterprise" and entry.platforms:
-        return entry.platforms[0]
-    return DEFAULT_PLATFORM
+    """The platform whose config decides whether a tag needs building: the first platform an
+    ACR build of `entry` produces. Never a listed platform ACR cannot build (linux/s390x, say):
+    no build produces it, so comparing it would ask for a rebuild on every run."""
+    return built_platforms(entry, settings)[0]
 
 
 def built_platforms(entry: Entry, settings: AcrSettings) -> tuple[str, ...]:
-    """The platforms an ACR build of `entry` produces: linux/amd64 on Personal Edition (and for
-    an Enterprise entry that lists none), else the listed platforms Enterprise can build."""
+    """The platforms an ACR build of `entry` produces, in list order and in ACR's spelling:
+    linux/amd64 on Personal Edition (and for an Enterprise entry that lists none, or lists
+    only platforms ACR cannot build, since a rule without `Platforms` builds linux/amd64:
+    docs/vendors/acr.md#enterprise-edition-operations), else the listed platforms among the
+    four Enterprise can build (docs/vendors/acr.md#github-source-binding-and-overseas-build)."""
     if settings.edition == "enterprise" and entry.platforms:
-        return tuple(p for p in ENTERPRISE_PLATFORMS if platform_rules.contains(entry.platforms, p))
+        out: list[str] = []
+        for listed in entry.platforms:
+            for p in ENTERPRISE_PLATFORMS:
+                if p not in out and platform_rules.contains((listed,), p):
+                    out.append(p)
+        if out:
+            return tuple(out)
     return (DEFAULT_PLATFORM,)
 
 
@@ -253,26 +263,68 @@ def _and(words: tuple[str, ...]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def rule_location(target: str, tag: str) -> str:
+    """The DockerfileLocation of `target:tag`'s build rule."""
+    return f"/{generate.dockerfile_dir(target, tag)}/"
+
+
+def location_problems(mirrors: MirrorList, lock: Lock) -> list[Problem]:
+    """One problem per tag whose build rule location would be over ACR's 128 characters, on
+    the line that asks for the tag (the entry's, for tags its rule selected in the lock). ACR
+    refuses such a rule mid-run, on every run, so this is checked where the list is read."""
+    out: list[Problem] = []
+    for entry in mirrors.entries:
+        tags = [(t.tag, t.line) for t in entry.tags]
+        if entry.select is not None:
+            explicit = {t.tag for t in entry.tags}
+            tags += [
+                (tag, entry.line)
+                for tag in rule_tags(lock, entry.source.name)
+                if tag not in explicit
+            ]
+        for tag, line in tags:
+            location = rule_location(entry.target, tag)
+            if len(location) > LOCATION_MAX:
+                out.append(
+                    Problem(
+                        mirrors.path,
+                        line,
+                        f"{entry.source.name}:{tag}: the ACR build rule location {location} "
+                        f"is {len(location)} characters, over ACR's {LOCATION_MAX}: give the "
+                        f"entry a shorter 'name:' (at most "
+                        f"{len(entry.target) - len(location) + LOCATION_MAX} characters) or "
+                        "leave the tag out",
+                    )
+                )
+    return out
+
+
 def desired(mirrors: MirrorList, lock: Lock, settings: AcrSettings) -> list[WantedRepo]:
     """One WantedRepo per entry, tags in list order: every pin (the list's inline pins and the
     lock), which is exactly what `relay generate` renders Dockerfiles for (raising the same
-    InputError when a digest is missing)."""
+    InputError when a digest is missing), and an InputError for a rule location ACR would
+    refuse."""
+    too_long = location_problems(mirrors, lock)
+    if too_long:
+        raise InputError(too_long)
     by_target: dict[str, list[Pin]] = {}
     for pin in pins(mirrors, lock):
         by_target.setdefault(pin.entry.target, []).append(pin)
     binding = binding_for(settings)
     out: list[WantedRepo] = []
     for entry in mirrors.entries:
-        # ACR names platforms in containerd's canonical form (linux/arm64, linux/arm/v7).
+        # Only what ACR can build goes into the rule: CreateRepoBuildRule refuses any other
+        # platform (docs/vendors/acr.md#github-source-binding-and-overseas-build); the rest is
+        # warned about (`platform_warnings`).
         platforms = (
-            tuple(str(platform_rules.parse(p)) for p in entry.platforms)
-            if settings.edition == "enterprise"
+            built_platforms(entry, settings)
+            if settings.edition == "enterprise" and entry.platforms
             else ()
         )
         platform = compared_platform(entry, settings)
         tags = []
         for pin in by_target.get(entry.target, []):
-            location = f"/{generate.dockerfile_dir(entry.target, pin.tag)}/"
+            location = rule_location(entry.target, pin.tag)
             spec = RuleSpec(pin.tag, location, settings.source.branch, tuple(platforms))
             tags.append(WantedTag(pin.tag, pin.digest, spec))
         out.append(

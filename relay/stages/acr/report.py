@@ -15,7 +15,10 @@ TIMEOUT = "TIMEOUT"  # still running at the deadline
 SKIPPED = "SKIPPED"  # cannot be done (e.g. the repository is not relay's)
 STARTED = "STARTED"  # started and not waited for
 QUEUED = "QUEUED"  # not started: not waiting, and the cap or its rule was busy
-_BAD = FAILURES | {ERROR, TIMEOUT, SKIPPED}
+# ACR said SUCCESS, yet the tag's image still differs from what the list wants (a build of an
+# older commit, say), after one fresh build: not delivered.
+STALE = "STALE"
+_BAD = FAILURES | {ERROR, TIMEOUT, SKIPPED, STALE}
 
 
 @dataclass

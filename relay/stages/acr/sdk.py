@@ -11,8 +11,9 @@ here (docs/vendors/acr.md#endpoints-and-the-python-sdk):
   CommonRequest with the method and URI from the table below.
 * Errors: lower-case service codes are dug out of ServerException messages (relay.acr.errors).
 * Retries: the SDK retries nothing for cr; relay.net.retry does.
-* Proxies: the SDK honours HTTP(S)_PROXY but ignores NO_PROXY, so the proxy map is worked out
-  here and always passed explicitly (None for direct).
+* Proxies: the SDK honours HTTP(S)_PROXY but ignores NO_PROXY and ALL_PROXY, so the proxy map
+  is worked out by relay.net.proxies (the registry transport's rule) and always passed
+  explicitly (None for direct).
 * Path parameters must be str (an int raises TypeError inside the SDK), so every id is str.
 
 Both editions implement the interface in relay.stages.acr.api on `SdkClient`, and every call is
@@ -22,22 +23,20 @@ counted as a read, a write or a list page for the benchmark and the report.
 from __future__ import annotations
 
 import importlib
-import ipaddress
 import json
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-import requests
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import AcsRequest, CommonRequest
 
+from relay.net import cancel
+from relay.net.proxies import environ_proxies
 from relay.net.retry import RetryPolicy, retrying
 from relay.stages.acr.api import CallStats, kind_of
 from relay.stages.acr.errors import AcrError, from_sdk
@@ -61,24 +60,10 @@ READ_TIMEOUT = 20
 
 def proxies_for(url: str, env: Mapping[str, str]) -> dict[str, str | None]:
     """The proxy map to hand the SDK. Never empty: an empty map makes the SDK read HTTP(S)_PROXY
-    itself and ignore NO_PROXY. NO_PROXY is read by requests' own rule (CIDRs, ports,
-    suffixes), the one the registry client uses. Loopback endpoints (the emulator) go direct."""
-    direct: dict[str, str | None] = {"http": None, "https": None}
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or _is_loopback(host):
-        return direct
-    lower = {k.lower(): v for k, v in env.items()}
-    if requests.utils.should_bypass_proxies(url, no_proxy=lower.get("no_proxy") or ""):
-        return direct
-    found: dict[str, str | None] = {s: lower.get(f"{s}_proxy") or None for s in ("http", "https")}
-    return found if any(found.values()) else direct
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    itself and ignore NO_PROXY (and ALL_PROXY). The rule is relay.net.proxies', the one the
+    registry transport uses. Loopback endpoints (the emulator) go direct."""
+    found = environ_proxies(url, env, loopback_direct=True)
+    return {s: found.get(s) or found.get("all") or None for s in ("http", "https")}
 
 
 class _QuietSdkErrors(logging.Filter):
@@ -114,7 +99,7 @@ class SdkClient:
         *,
         env: Mapping[str, str],
         stats: CallStats | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = cancel.pause,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
@@ -180,6 +165,8 @@ class SdkClient:
         kind = kind_of(action, method)
 
         def once() -> Any:
+            # After Ctrl-C no new request goes out (workers would otherwise keep creating).
+            cancel.check()
             request = build()
             request.set_endpoint(self.endpoint)
             self.stats.count(action, kind)
@@ -187,7 +174,11 @@ class SdkClient:
                 raw = self._acs().do_action_with_exception(request)
             except (ServerException, ClientException) as exc:
                 raise from_sdk(action, exc) from None
-            return self._parse(action, raw)
+            answer = self._parse(action, raw)
+            # An error inside a 2xx answer (docs/vendors/acr.md#error-shapes) is raised here,
+            # inside the attempt, so a Throttling or SystemError in the body is retried too.
+            self._envelope(action, answer)
+            return answer
 
         def retry_if(exc: BaseException) -> bool:
             return isinstance(exc, AcrError) and (
@@ -209,6 +200,7 @@ class SdkClient:
         look whether it landed (`landed()` returns the result if so) before writing again."""
 
         def attempt(number: int) -> T:
+            cancel.check()
             if number > 1:
                 found = landed()
                 if found is not None:
@@ -224,6 +216,9 @@ class SdkClient:
             sleep=self._sleep,
             on_retry=lambda _exc: self.stats.retried(),
         )
+
+    def _envelope(self, action: str, answer: dict[str, Any]) -> None:
+        """Raise the AcrError a 2xx answer carries in its body, in the edition's shape."""
 
     def _parse(self, action: str, raw: bytes | str | None) -> dict[str, Any]:
         if not raw:

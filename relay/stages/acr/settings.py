@@ -72,6 +72,31 @@ HOST_RE = re.compile(
     r"(?::[0-9]{1,5})?"
 )
 ENDPOINT_RE = re.compile(rf"(?:https?://)?{HOST_RE.pattern}/?")
+# Where mirrors/relay.yaml may send the AccessKey's signatures and the STS token: Alibaba
+# Cloud's own API domain over HTTPS (docs/vendors/acr.md#endpoints-and-the-python-sdk), or a
+# loopback emulator. A file edit merged in a pull request must not be able to point them
+# anywhere else, or over plain HTTP; other endpoints come only from RELAY_ACR_ENDPOINT.
+ALIBABA_API_SUFFIX = ".aliyuncs.com"
+
+
+def _is_loopback_host(host: str) -> bool:
+    return host in ("localhost", "[::1]", "::1") or host.startswith("127.")
+
+
+def endpoint_problem(value: str) -> str | None:
+    """Why `value` may not be acr.endpoint in the file; None when it may."""
+    scheme, _, rest = value.rpartition("://")
+    host = rest.rstrip("/")
+    host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if _is_loopback_host(host):
+        return None
+    if host.lower().endswith(ALIBABA_API_SUFFIX) and scheme in ("", "https"):
+        return None
+    return (
+        f"must be an https://…{ALIBABA_API_SUFFIX} host (or a loopback emulator); the "
+        f"AccessKey's signatures and STS token go there. Set {ENDPOINT_ENV} in the environment "
+        "for any other endpoint"
+    )
 
 
 @dataclass(frozen=True)
@@ -111,7 +136,9 @@ class AcrSettings:
     region: str = "cn-hangzhou"
     namespace: str | None = None
     instance_id: str | None = None  # enterprise only: cri-…
-    endpoint: str | None = None  # API endpoint override; RELAY_ACR_ENDPOINT wins over it
+    # API endpoint override: in the file only https://*.aliyuncs.com or loopback
+    # (endpoint_problem); RELAY_ACR_ENDPOINT, from the environment, wins over it and may be any.
+    endpoint: str | None = None
     registry_domain: str | None = None  # default registry.<region>.aliyuncs.com
     repo_type: str = "PRIVATE"
     overseas_build: bool = True  # UNCONFIRMED that Personal Edition still offers it
@@ -138,8 +165,7 @@ class AcrSettings:
         chosen = chosen.rstrip("/")
         if not chosen.startswith(("http://", "https://")):
             host = chosen.rsplit(":", 1)[0] if chosen.count(":") == 1 else chosen
-            loopback = host in ("localhost", "[::1]") or host.startswith("127.")
-            chosen = ("http://" if loopback else "https://") + chosen
+            chosen = ("http://" if _is_loopback_host(host) else "https://") + chosen
         return chosen
 
     def require(self, path: str = "mirrors/relay.yaml") -> None:
@@ -239,7 +265,12 @@ SECTION = schema.Section(
         ),
         schema.Key(
             "endpoint",
-            schema.text(ENDPOINT_RE, "must be host[:port], optionally with http:// or https://"),
+            schema.where(
+                schema.text(
+                    ENDPOINT_RE, "must be host[:port], optionally with http:// or https://"
+                ),
+                endpoint_problem,
+            ),
         ),
         schema.Key("registry_domain", schema.text(HOST_RE, "must be host[:port]")),
         schema.Key("repo_type", schema.choice(*REPO_TYPES, fold_upper=True)),

@@ -7,7 +7,9 @@ See docs/vendors/acr.md for the operations and their shapes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 PERSONAL_VERSION = "2016-06-07"
 ENTERPRISE_VERSION = "2018-12-01"
@@ -22,6 +24,7 @@ PERSONAL_OPERATIONS: dict[str, tuple[str, str]] = {
     "CreateNamespace": ("PUT", "/namespace"),
     "GetRepoListByNamespace": ("GET", "/repos/[RepoNamespace]"),
     "CreateRepo": ("PUT", "/repos"),
+    "GetRepo": ("GET", "/repos/[RepoNamespace]/[RepoName]"),
     "UpdateRepo": ("POST", "/repos/[RepoNamespace]/[RepoName]"),
     "DeleteRepo": ("DELETE", "/repos/[RepoNamespace]/[RepoName]"),
     "GetRepoSourceRepo": ("GET", "/repos/[RepoNamespace]/[RepoName]/sourceRepo"),
@@ -75,3 +78,11 @@ def truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() == "true"
     return bool(value)
+
+
+def newest_first(items: list[tuple[int | None, T]]) -> list[T]:
+    """Items by their time, newest first; items without a time keep the server's order, after
+    the timed ones. Which order ACR lists builds in is UNCONFIRMED
+    (docs/vendors/acr.md#page-sizes), so relay reads every page and sorts."""
+    timed = sorted((i for i in items if i[0] is not None), key=lambda i: -(i[0] or 0))
+    return [v for _, v in timed] + [v for t, v in items if t is None]

@@ -197,9 +197,12 @@ def forget_secrets() -> None:
 
 # --- untrusted text ------------------------------------------------------------------------
 
-# GitHub's runner trims leading whitespace, then runs a line starting `::` (or the older
-# `##[`) as a workflow command (actions/runner, ActionCommand.TryParseV2 and TryParse).
-_COMMAND_START = re.compile(r"^\s*(?:::|##\[)")
+# GitHub's runner trims leading whitespace, then runs a line starting `::` as a workflow
+# command (actions/runner, ActionCommand.TryParseV2); its older parser (ActionCommand.TryParse)
+# looks for `##[` anywhere in the line (`message.IndexOf("##[")`), so that is escaped wherever
+# it appears.
+_COMMAND_START = re.compile(r"^\s*::")
+_LEGACY_COMMAND = "##["
 
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -232,7 +235,11 @@ def escape_controls(text: str, *, keep: str = "") -> str:
 
 
 def neutralise_command(line: str) -> str:
-    """A line that GitHub Actions would run as a workflow command, made plain text."""
+    """A line that GitHub Actions would run as a workflow command, made plain text: a leading
+    ``::`` gets a backslash, and every ``##[`` (the legacy parser finds it anywhere in a line)
+    becomes ``##\\[``. Console, LogFormatter, one_line and clean_block all use this."""
+    if _LEGACY_COMMAND in line:
+        line = line.replace(_LEGACY_COMMAND, "##\\[")
     if _COMMAND_START.match(line):
         stripped = line.lstrip()
         return line[: len(line) - len(stripped)] + "\\" + stripped

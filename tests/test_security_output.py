@@ -86,7 +86,7 @@ FORGED = "msg\n::error file=README.md,line=1::x\r\x1b[31mred\x1b]8;;http://e\x07
 def test_one_line_is_one_safe_line(text: str) -> None:
     line = safety.one_line(text, 100)
     assert "\n" not in line and "\r" not in line and len(line) <= 100
-    assert not line.lstrip().startswith(("::", "##["))
+    assert not line.lstrip().startswith("::") and "##[" not in line
     assert all(ch.isprintable() or ch == " " for ch in line)
 
 
@@ -169,3 +169,20 @@ def test_tables_job_summary_and_pr_comment_are_clean(
         assert "\x1b" not in out and "\r" not in out and "\u202e" not in out
         assert not any(line.lstrip().startswith(("::", "##[")) for line in out.splitlines())
     assert len(text.splitlines()) == 5  # note, header, one row, blank, summary
+
+
+def test_legacy_command_is_escaped_anywhere_in_a_line() -> None:
+    # actions/runner's ActionCommand.TryParse finds `##[` anywhere in a line, not only at its
+    # start: a registry's error text must not stop annotations or forge an error.
+    text = "manifest unknown: ##[stop-commands]tok then ##[error]forged"
+    for out in (
+        safety.one_line(text),
+        safety.Console.clean(text),
+        safety.LogFormatter.clean(text),
+        safety.clean_block(f"a\n{text}"),
+    ):
+        assert "##[" not in out, out
+        assert "stop-commands" in out
+    raw = io.StringIO()
+    print(text, file=safety.Console(raw))
+    assert "##[" not in raw.getvalue()

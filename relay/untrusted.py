@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,20 @@ def load_json(data: str | bytes) -> Any:
         return json.loads(data)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+
+
+_COUNT = re.compile(r"[0-9]{1,32}")
+
+
+def count(text: str | None) -> int | None:
+    """A non-negative decimal number a server sent (a Content-Length, a Retry-After, an id at
+    the end of a Location, an X-Total-Count), or None when it is not one. ASCII digits only:
+    ``str.isdigit()`` also takes "²" (which ``int`` and ``float`` then reject with a
+    ValueError) and "٣"; more than 32 digits is no count a server means."""
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if _COUNT.fullmatch(text) else None
 
 
 def repo_path(repo: Path, rel: str) -> Path:

@@ -161,3 +161,17 @@ def test_docker_hub_rate_limit_headers() -> None:
     assert parse_rate_limit({"ratelimit-limit": "200=21600"}) == RateLimit(200, None, 21600)
     assert parse_rate_limit({}) is None
     assert parse_rate_limit({"ratelimit-remaining": "x"}) == RateLimit(None, None, None)
+
+
+@pytest.mark.parametrize("value", ["\xb2", "\u0663", "1\xb2", "9" * 5000])
+def test_retry_after_with_non_ascii_digits_is_ignored_not_a_crash(value: str) -> None:
+    # "²".isdigit() is True but float("²") raises: a 503 carrying it must not be a traceback.
+    assert parse_retry_after(value) is None
+
+
+def test_count_takes_ascii_digits_only() -> None:
+    from relay.untrusted import count
+
+    assert count("42") == 42 and count(" 7 ") == 7 and count("0") == 0
+    for bad in (None, "", "\xb2", "\u0663", "-1", "+1", "1.0", "1e3", "9" * 33):
+        assert count(bad) is None, bad

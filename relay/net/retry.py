@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import TypeVar
 
 from relay.net.cancel import pause
+from relay.untrusted import count
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +237,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    whole = count(value)
+    if whole is not None:
+        return float(whole)
+    if not value.isascii() or len(value) > 64:  # float() takes "٣"; an HTTP date is short
+        return None
     try:
         seconds = float(value)
     except ValueError:

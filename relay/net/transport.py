@@ -40,6 +40,7 @@ from relay.net.retry import RetryableAnswer, RetryPolicy, parse_retry_after, ret
 from relay.net.sslcontexts import SharedContextAdapter, shared_context
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig, normalise_netloc, split_netloc
+from relay.untrusted import count
 
 log = logging.getLogger(__name__)
 
@@ -572,10 +573,10 @@ class Transport:
     def _read_body(self, response: requests.Response, limit: int, what: str) -> None:
         """Read the body into ``response.content`` as requests would, refusing more than
         ``limit`` bytes (announced or received)."""
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > limit:
+        length = count(response.headers.get("Content-Length"))
+        if length is not None and length > limit:
             response.close()
-            raise self.too_large(limit, what, f"announces {int(length)} bytes")
+            raise self.too_large(limit, what, f"announces {length} bytes")
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_content(64 << 10):

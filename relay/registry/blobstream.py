@@ -17,6 +17,7 @@ from relay.net.transport import describe_exception
 from relay.registry.context import RequestContext
 from relay.registry.digests import ByteCounter, DigestVerifier
 from relay.registry.errors import DigestMismatchError, ProtocolError, RegistryConnectionError
+from relay.untrusted import count
 
 log = logging.getLogger(__name__)
 # What a broken read raises, from urllib3 up to the socket.
@@ -60,7 +61,7 @@ class BlobStream:
         # cannot hold the copy, and no retry is spent on it.
         self._deadline = deadline
         length = response.headers.get("Content-Length")
-        self.size: int | None = int(length) if length and length.isdigit() else None
+        self.size: int | None = count(length)
 
     @property
     def bytes_read(self) -> int:

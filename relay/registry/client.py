@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from relay import safety
+from relay import safety, untrusted
 from relay.net import cancel
 from relay.net.paging import next_page
 from relay.net.reachability import Reachability
@@ -430,7 +430,7 @@ class RegistryClient:
             return self.get_manifest(repository, reference, accept=accept).descriptor
         if is_valid_digest(reference) and digest != reference:
             raise ctx.error(f"registry reports digest {digest}", DigestMismatchError)
-        return ManifestDescriptor(digest, media_type, int(length) if length.isdigit() else None)
+        return ManifestDescriptor(digest, media_type, untrusted.count(length))
 
     def _manifest_request(
         self,
@@ -645,7 +645,7 @@ class RegistryClient:
         if response.status_code != 200:
             raise self.error_from(response, ctx)
         length = response.headers.get("Content-Length", "")
-        return BlobInfo(digest, int(length) if length.isdigit() else None)
+        return BlobInfo(digest, untrusted.count(length))
 
     def blob_exists(self, repository: str, digest: str) -> bool:
         return self.head_blob(repository, digest) is not None

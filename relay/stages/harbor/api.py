@@ -40,7 +40,7 @@ from relay.net.tls import TLSConfig
 from relay.net.transport import DEFAULT_DEADLINE, Transport, describe_exception, origin
 from relay.safety import one_line
 from relay.stages.harbor.settings import Login
-from relay.untrusted import load_json
+from relay.untrusted import count, load_json
 
 log = logging.getLogger(__name__)
 
@@ -203,12 +203,13 @@ class HarborClient:
         """The id at the end of a 201's relative `Location` (/api/v2.0/registries/7)."""
         location = response.headers.get("Location", "")
         tail = location.rstrip("/").rsplit("/", 1)[-1]
-        if not tail.isdigit():
+        created = count(tail)
+        if created is None:
             raise HarborError(
                 f"Harbor {self.url}: {what}: created, but the Location header "
                 f"{one_line(location, 80)!r} names no id"
             )
-        return int(tail)
+        return created
 
     def error(self, response: requests.Response, what: str) -> HarborError:
         status = response.status_code

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from relay import untrusted
 from relay.errors import OperationFailed
 from relay.net.retry import NEVER, retrying
 from relay.output.progress import NULL, Progress, Task
@@ -317,8 +318,10 @@ def collect_tasks(
             found.log_tail = client.task_log_tail(outcome.execution_id, task_id, log_lines)
         except HarborError as exc:
             found.log_tail = [f"(log unavailable: {exc})"]
-    count = int(total) if total.isdigit() else sum(r.status == "Failed" for r in outcome.tasks)
-    outcome.logs_left = max(0, count - fetched)
+    failed = untrusted.count(total)
+    if failed is None:
+        failed = sum(r.status == "Failed" for r in outcome.tasks)
+    outcome.logs_left = max(0, failed - fetched)
 
 
 def _seconds(start: Any, end: Any) -> float | None:

@@ -361,3 +361,40 @@ def test_insecure_registry_falls_back_to_unverified_tls(
     assert transport.verify_for(tls_fake.host) is False
     # One failed verified handshake, then two unverified requests.
     assert transport.stats.count("GET", "ping") == 3
+
+
+def test_deadline_on_a_body_ending_at_close_is_an_error_not_a_truncated_answer(
+    sleeps: Sleeps,
+) -> None:
+    # No Content-Length: the body ends when the connection closes, so the watchdog's shutdown
+    # of the socket at the deadline looks like that end. It must not return a truncated body.
+    from relay.net.errors import DeadlineExceeded
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b'{"tags": ["a"')
+            while not stop.wait(0.2):
+                try:
+                    conn.sendall(b', "b"')
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/v2/x/tags/list"
+    transport = _transport(sleeps, attempts=1, deadline=1.0)
+    try:
+        with pytest.raises(DeadlineExceeded):
+            response = transport.request("GET", url, what=WHAT, kind="tags")
+            pytest.fail(f"returned {response.status_code} {response.content!r}")
+    finally:
+        stop.set()
+        server.close()
+        thread.join(5)

@@ -494,6 +494,12 @@ class Transport:
                         contact.heard()
                     if not stream:
                         self._read_body(response, max_body, what)
+                        # A body without Content-Length ends when the connection closes, and
+                        # the watch's shutdown of the socket (deadline or Ctrl-C) reads as that
+                        # end: what arrived is a truncated body, not an answer.
+                        if watch is not None and (watch.fired or watch.aborted):
+                            response.close()
+                            self._check_deadline(watch, what, None)
                     return response
                 except requests.exceptions.SSLError as exc:
                     self._check_deadline(watch, what, exc)
@@ -543,7 +549,9 @@ class Transport:
                         f"unusable answer: {describe_exception(exc)}", action=what
                     ) from exc
 
-    def _check_deadline(self, watch: deadlines.Watch | None, what: str, exc: Exception) -> None:
+    def _check_deadline(
+        self, watch: deadlines.Watch | None, what: str, exc: Exception | None
+    ) -> None:
         if watch is not None and watch.aborted:
             raise cancel.Interrupted() from exc
         if watch is not None and watch.fired:

@@ -239,6 +239,17 @@ def escape_controls(text: str, *, keep: str = "") -> str:
     return "".join(_escape_char(c) if _unsafe(c) and c not in keep else c for c in text)
 
 
+def json_text(text: str) -> str:
+    """JSON text (``json.dumps(..., ensure_ascii=False)``) made safe to pass through `Console`
+    unchanged, so it stays valid JSON: each unsafe character (which the Console would write as
+    ``\\x85``, not a JSON escape) as its ``\\u`` escape, and ``##[`` (which the Console would
+    write as ``##\\[``) as ``##\\u005b``. Outside strings JSON text is ASCII punctuation, so
+    these only ever occur inside strings, where the escapes mean the same characters."""
+    if not (text.isascii() and text.isprintable()):
+        text = "".join(json.dumps(c)[1:-1] if _unsafe(c) and c not in "\n\t" else c for c in text)
+    return text.replace(_LEGACY_COMMAND, "##\\u005b")
+
+
 def neutralise_command(line: str) -> str:
     """A line that GitHub Actions would run as a workflow command, made plain text: a leading
     ``::`` gets a backslash, and every ``##[`` (the legacy parser finds it anywhere in a line)

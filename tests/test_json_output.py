@@ -363,3 +363,27 @@ def test_plan_does_not_say_the_lock_is_complete_when_upstream_was_not_asked(
         "changes": [],
     }
     assert doc["problems"][0]["line"] == 3
+
+
+def test_json_document_stays_valid_through_the_console() -> None:
+    # The console escapes C1 controls as `\x85` and writes `##[` as `##\[`: neither is a JSON
+    # escape, so the document must already spell such characters as JSON escapes.
+    import io
+
+    from relay import safety
+    from relay.output import document
+    from relay.sync.report import FAILED, ImageResult
+
+    raw = io.StringIO()
+    console = safety.Console(raw)
+    value = "a\x85b\x7f\u009f\u202e\u200b ##[error]x 中文 \U000e0001"
+    row = ImageResult(f"src{value}", "dst", FAILED, error=value)
+    with document.json_mode():
+        document._target = console
+        document.emit("sync", False, {"value": value, "images": [row.json()]})
+    console.flush()
+    doc = json.loads(raw.getvalue())
+    assert doc["value"] == value
+    assert "##[" not in raw.getvalue()
+    source = doc["images"][0]["source"]
+    assert source.isprintable() and "\x85" not in source

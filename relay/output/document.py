@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, TextIO
 
+from relay import safety
 from relay.errors import Problem
 
 FORMAT = 1  # the document format; a key's meaning never changes within it
@@ -65,7 +66,9 @@ def emit(command: str, ok: bool, body: Mapping[str, Any]) -> None:
             raise ValueError(f"{key!r} is a key every document has")
         doc[key] = value
     out = _target if _target is not None else sys.stdout
-    out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    # Readable (not ASCII-escaped) text, but nothing the console would rewrite into something
+    # that is not JSON (relay.safety.json_text).
+    out.write(safety.json_text(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n")
     out.flush()
     _emitted = True
 

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
+from relay import safety
 from relay.output.tables import Column, Table, human_size
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ class ImageResult:
 
     def json(self) -> dict[str, object]:
         return {
-            "source": self.source,
-            "destination": self.destination,
+            # The images file's own text when it did not parse: untrusted, made printable.
+            "source": safety.one_line(self.source, None),
+            "destination": safety.one_line(self.destination, None),
             "result": self.result,
             "digest": self.digest or None,
             "bytesCopied": self.bytes,

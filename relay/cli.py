@@ -303,11 +303,20 @@ class _Handler(_StreamHandler):
         super().emit(record)
 
 
+_QUIET_LIBRARIES = ("urllib3", "requests")
+
+
 def _logging(*, verbose: bool, quiet: bool) -> None:
     """Logs on stderr, one redacted line a record, as logging.basicConfig would set them up:
     not when something else (a test runner) has configured logging already. -q keeps warnings
     and errors only."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    # urllib3's debug lines carry each request's path and query string: a presigned blob
+    # redirect's X-Amz-Signature / X-Amz-Security-Token (S3, OSS) among them. Those libraries
+    # log at INFO at most, whatever -v says; relay's own debug lines name what they fetch.
+    for library in _QUIET_LIBRARIES:
+        logger = logging.getLogger(library)
+        logger.setLevel(max(logger.level, logging.INFO))
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, _Handler):

@@ -443,3 +443,24 @@ def test_progress_on_a_terminal_only(plain_registry, image_factory, tmp_path) ->
         timeout=120,
     )
     assert piped.returncode == 0 and "\x1b[" not in piped.stderr and "MB" not in piped.stderr
+
+
+def test_verbose_keeps_urllib3_request_lines_out() -> None:
+    # urllib3 logs each request's path and query at DEBUG: a presigned redirect's
+    # X-Amz-Signature would reach the job log under -v.
+    import logging
+
+    from relay import cli
+
+    root = logging.getLogger()
+    saved = root.level
+    root.setLevel(logging.DEBUG)  # what -v sets (under pytest, _logging leaves root alone)
+    try:
+        for name in ("urllib3", "requests"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        cli._logging(verbose=True, quiet=False)
+        for name in ("urllib3.connectionpool", "requests"):
+            assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+        assert logging.getLogger("relay.net.transport").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(saved)

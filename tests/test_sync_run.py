@@ -543,3 +543,29 @@ def test_one_image_to_one_repository_several_times_never_races(
         else:
             assert {r.digest for r in done.report.results} == {pushed.digest}
     assert not failed, f"{len(failed)} of 20 first passes failed:\n{failed[0]}"
+
+
+def test_src_creds_bind_to_one_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --src-creds went to every source registry of the images file: a pull request adding
+    # evil.example/x to the file would receive the login. Now it is refused, before any request.
+    from relay import cli
+
+    images = write(
+        tmp_path / "images.json",
+        {"good.example/a:1": "dest.example/a", "evil.example/x:1": "dest.example/x"},
+    )
+    argv = ["sync", "--images", str(images), "--repo", str(tmp_path)]
+    assert cli.main([*argv, "--src-creds", "robot:s3cret-pass"]) == 2
+    err = capsys.readouterr().err
+    assert "--src-creds gives one login to one registry" in err
+    assert "evil.example, good.example" in err and "RELAY_REGISTRY_AUTH" in err
+    assert "s3cret-pass" not in err
+    # One destination registry: --dest-creds is fine there (the run then fails to connect,
+    # which is not this test's business), but not across two.
+    images2 = write(
+        tmp_path / "images2.json",
+        {"good.example/a:1": "dest.example/a", "good.example/b:1": "other.example/b"},
+    )
+    argv2 = ["sync", "--images", str(images2), "--repo", str(tmp_path)]
+    assert cli.main([*argv2, "--dest-creds", "robot:pw12345"]) == 2
+    assert "--dest-creds gives one login to one registry" in capsys.readouterr().err

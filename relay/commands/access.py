@@ -129,6 +129,17 @@ def credentials(
     ):
         if not value:
             continue
+        # One login for one registry: given to every source (destination) registry of an
+        # images file, a pull request adding `evil.example/x` to the file would receive it.
+        hosts = sorted({key.split("/", 1)[0] for key in keys})
+        if len(hosts) > 1:
+            side = "source" if flag == "--src-creds" else "destination"
+            raise InputError(
+                f"{flag} gives one login to one registry, but the images name "
+                f"{len(hosts)} {side} registries ({', '.join(hosts)}); give each registry "
+                'its own login: RELAY_REGISTRY_AUTH=\'{"HOST": "USER:PASSWORD"}\', '
+                "--auth or --authfile"
+            )
         cred = login(flag, value, ask)
         for key in keys:
             other = entries.get(key)

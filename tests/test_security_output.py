@@ -206,3 +206,17 @@ def test_many_bearer_tokens_keep_redaction_cheap() -> None:
     for token in tokens[::50]:
         for form in safety.forms(token):
             assert form not in safety.redact(f"x {form} y"), form
+
+
+def test_library_messages_are_redacted_before_they_are_cut() -> None:
+    # describe_exception keeps 300 characters, reachability's _plain 200: a secret straddling
+    # the cut must not leave its prefix behind.
+    from relay.net import reachability
+    from relay.net.transport import describe_exception
+
+    secret = "straddling-secret-0123456789abcdefghij"
+    safety.add_secret(secret)
+    for keep, describe in ((300, describe_exception), (200, reachability._plain)):
+        exc = OSError("x" * (keep - 10) + " " + secret + " tail")
+        shown = describe(exc)
+        assert secret[:8] not in shown, (describe, shown)

@@ -41,6 +41,7 @@ from typing import Literal
 import requests
 import urllib3
 
+from relay import safety
 from relay.net import cancel
 from relay.net.errors import ConnectionFailed
 
@@ -220,7 +221,8 @@ def _plain(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     text = _NOISE.sub(" ", str(text))
     text = " ".join(text.replace("'", " ").replace('"', " ").split()).strip(" :,()")
-    return text[:200] or type(exc).__name__
+    # Redacted before it is cut: a secret straddling the cut would leave its prefix behind.
+    return safety.redact(text)[:200] or type(exc).__name__
 
 
 _HOST_IN_TEXT = re.compile(r"host='([^']+)'")

@@ -126,7 +126,8 @@ def describe_exception(exc: BaseException) -> str:
         inner = reason
     text = _URL_IN_MESSAGE.sub("", str(inner))
     text = _OBJECT_REPR.sub("", text)
-    text = " ".join(text.split())
+    # Redacted before it is cut: a secret straddling the cut would leave its prefix behind.
+    text = safety.redact(" ".join(text.split()))
     if len(text) > 300:
         text = text[:300] + "..."
     return f"{type(inner).__name__}: {text}" if text else type(inner).__name__

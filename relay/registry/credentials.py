@@ -261,14 +261,16 @@ def _parse_map(value: str | None, name: str) -> dict[str, Credential]:
     return out
 
 
-_ENV_REF = re.compile(r"^\$(?:\{(\w+)\}|(\w+))$")
+# The whole-value "$NAME" / "${NAME}" form an image-syncer auth file's values may take
+# (relay.sync.files reads the same form).
+ENV_REF = re.compile(r"^\$(?:\{(\w+)\}|(\w+))$")
 
 
 def _expand_env(value: object, environ: Mapping[str, str], where: str) -> str | None:
     if value is None:
         return None
     text = str(value)
-    match = _ENV_REF.match(text.strip())
+    match = ENV_REF.match(text.strip())
     if not match:
         return text
     name = match.group(1) or match.group(2)

@@ -16,7 +16,7 @@ from relay import untrusted
 from relay.config import yamlnodes
 from relay.errors import InputError, Problem
 from relay.reference import InvalidReference
-from relay.registry.credentials import ImageSyncerAuth
+from relay.registry.credentials import ENV_REF, ImageSyncerAuth
 from relay.sync.rules import Rule, make_rule
 
 log = logging.getLogger(__name__)
@@ -360,12 +360,9 @@ def load_auth(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
     return AuthFile(provider, secrets)
 
 
-# The whole-value "$NAME" / "${NAME}" form ImageSyncerAuth expands by itself.
-_ENV_REF = re.compile(r"^\$(?:\{(\w+)\}|(\w+))$")
-
-
 def _verbatim_environ(data: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
-    """An environment under which ImageSyncerAuth leaves the values as they are.
+    """An environment under which ImageSyncerAuth leaves the values as they are (it expands
+    the whole-value "$NAME" / "${NAME}" form, ENV_REF, by itself).
 
     They were expanded already (Go-style, anywhere in the string); a value that still reads
     "$NAME" after that (a password starting with '$', say) must not be looked up again, so NAME
@@ -374,6 +371,6 @@ def _verbatim_environ(data: Mapping[str, Mapping[str, object]]) -> dict[str, str
     env: dict[str, str] = {}
     for fields in data.values():
         for value in fields.values():
-            if isinstance(value, str) and (match := _ENV_REF.match(value.strip())):
+            if isinstance(value, str) and (match := ENV_REF.match(value.strip())):
                 env[match.group(1) or match.group(2)] = value
     return env

@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace, command: str, *, json_out: bool) -> int:
         _report(exc.problems)
         if json_out and not document.emitted():
             kind: document.ErrorKind = "input" if isinstance(exc, InputError) else "operation"
-            document.error_document(command, kind, _first_line(exc), exc.problems)
+            document.error_document(command, kind, safety.first_line(exc, None), exc.problems)
         return exc.exit_code
     except CheckFailed as exc:
         for detail in exc.details:
@@ -270,11 +270,6 @@ def _console() -> Iterator[None]:
             except (OSError, ValueError):  # a closed pipe: nothing more can be said there
                 pass
         sys.stdout, sys.stderr = saved
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _report(problems: list[Problem]) -> None:

@@ -218,7 +218,7 @@ def test_huge_manifest_is_refused_by_its_announced_size(
     assert _lock(repo) == 1
     assert time.monotonic() - started < 10
     err = capsys.readouterr().err
-    assert "larger than the 4 MiB" in err and "registries.limits" in err
+    assert "larger than the 4.0 MiB" in err and "registries.limits" in err
 
 
 def test_manifest_cap_holds_without_a_length_and_is_settable(
@@ -237,7 +237,7 @@ def test_manifest_cap_holds_without_a_length_and_is_settable(
         "registries:\n  limits:\n    manifest_bytes: 1048576\n",
     )
     assert _lock(repo) == 1
-    assert "larger than the 1 MiB" in capsys.readouterr().err
+    assert "larger than the 1.0 MiB" in capsys.readouterr().err
 
 
 def test_a_streaming_token_realm_is_cut_off(
@@ -256,7 +256,7 @@ def test_a_streaming_token_realm_is_cut_off(
     started = time.monotonic()
     assert _lock(repo) == 1
     assert time.monotonic() - started < 20
-    assert "larger than the 1 MiB" in capsys.readouterr().err
+    assert "larger than the 1.0 MiB" in capsys.readouterr().err
 
 
 def test_endless_tag_pages_stop_at_the_cap(

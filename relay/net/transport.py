@@ -40,6 +40,7 @@ from relay.net.retry import RetryableAnswer, RetryPolicy, parse_retry_after, ret
 from relay.net.sslcontexts import SharedContextAdapter, shared_context
 from relay.net.stats import RequestStats
 from relay.net.tls import TLSConfig, normalise_netloc, split_netloc
+from relay.units import human_size
 from relay.untrusted import count
 
 log = logging.getLogger(__name__)
@@ -131,14 +132,6 @@ def describe_exception(exc: BaseException) -> str:
     if len(text) > 300:
         text = text[:300] + "..."
     return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
-
-
-def _size(n: int) -> str:
-    if n >= 1 << 20 and n % (1 << 20) == 0:
-        return f"{n >> 20} MiB"
-    if n >= 1 << 10 and n % (1 << 10) == 0:
-        return f"{n >> 10} KiB"
-    return f"{n} bytes"
 
 
 def is_certificate_error(exc: BaseException) -> bool:
@@ -622,7 +615,7 @@ class Transport:
     def too_large(self, limit: int, what: str, detail: str) -> AnswerTooLarge:
         hint = f"; {self.limits_hint} sets the limits" if self.limits_hint else ""
         return AnswerTooLarge(
-            f"the answer is larger than the {_size(limit)} relay reads ({detail}){hint}",
+            f"the answer is larger than the {human_size(limit)} relay reads ({detail}){hint}",
             action=what,
         )
 

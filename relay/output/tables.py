@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from relay import safety
+from relay.units import human_size as human_size  # re-exported: its users import it here
 
 # GitHub refuses a step summary over 1 MiB ("$GITHUB_STEP_SUMMARY upload aborted, supports
 # content up to a size of 1024k"; docs.github.com, "Adding a job summary").
@@ -145,18 +146,6 @@ def code(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def human_size(n: int) -> str:
-    """Bytes in binary units: ``512 B``, ``1.5 KiB``, ``210.0 MiB``."""
-    if n < 1024:
-        return f"{n} B"
-    size = n / 1024
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def duration(seconds: float | None) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from relay import cli
-from relay.config import selection
+from relay.config import listedit, selection
+from relay.errors import InputError
 from relay.sync import files as sync_files
 from relay.sync.rules import parse_source
 from relay.userregex import compile_pattern
@@ -342,3 +343,38 @@ def test_invisible_characters_in_keys_are_escaped(tmp_path: Path, capsys) -> Non
     err = capsys.readouterr().err
     assert "unknown key '\\u200bname\\u202e'" in err
     assert "\u200b" not in err and "\u202e" not in err
+
+
+# --- the repository's own YAML: no aliases either -------------------------------------------------
+
+ALIASED_LIST = (
+    "images:\n"
+    "  - source: registry.k8s.io/pause\n"
+    f"    tags: &t ['3.9@{DIGEST_A}']\n"
+    "  - source: registry.k8s.io/pause2\n"
+    "    tags: *t\n"
+)
+
+
+@pytest.mark.parametrize("kind", ["list", "settings"])
+@pytest.mark.parametrize("verb", ["validate", "generate"])
+def test_aliases_in_the_repository_files_are_refused(
+    tmp_path: Path, capsys, kind: str, verb: str
+) -> None:
+    if kind == "list":
+        write_repo(tmp_path, ALIASED_LIST)
+        name, line = "mirrors/images.yaml", 3
+    else:
+        write_repo(tmp_path, GOOD, "naming: &n {max_length: 100}\nother: *n\n")
+        name, line = "mirrors/relay.yaml", 1
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert _run(verb, "--repo", str(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert f"{name}:{line}" in err and "aliases" in err and "Traceback" not in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_listedit_refuses_aliases() -> None:
+    with pytest.raises(InputError) as exc:
+        listedit.merge(ALIASED_LIST, "mirrors/images.yaml", [])
+    assert "aliases" in str(exc.value.problems[0].message)

@@ -59,6 +59,7 @@ def merge(
     if root is None:
         root_items: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     else:
+        yamlnodes.refuse_aliases(doc, root)  # as the mirrors list: an alias expands per use
         root_items = yamlnodes.mapping_items(doc, root, "the file", {"images"}, problems)
     if problems:
         raise InputError(problems)

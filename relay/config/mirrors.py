@@ -80,6 +80,8 @@ def parse(
     problems: list[Problem] = []
     if root is None:
         raise InputError(Problem(path, None, "the file is empty; it needs an 'images:' list"))
+    # An alias is the node it names: 2,000 tags aliased 2,000 times are 4M tags from 230 KB.
+    yamlnodes.refuse_aliases(doc, root)
     top = yamlnodes.mapping_items(doc, root, "the file", {"images"}, problems)
     if "images" not in top:
         if not problems:

@@ -253,6 +253,7 @@ def parse(
     values: dict[str, Any] = schema.defaults(stages)
     if root is None:
         return into(**values)
+    yamlnodes.refuse_aliases(doc, root)  # billion laughs, self-reference: as the mirrors list
     problems: list[Problem] = []
     top = yamlnodes.mapping_items(doc, root, "settings", set(readers), problems)
     for name, (_, node) in top.items():

@@ -190,3 +190,23 @@ def test_dockerfile_symlink_or_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is not a regular file"):
         generate.scan(repo)
     assert secret.read_text() == "do not read or overwrite"
+
+
+@pytest.mark.parametrize("kind", ["symlink", "file"])
+def test_a_symlinked_or_file_tmp_dir_is_refused(tmp_path: Path, kind: str) -> None:
+    repo = locked_repo(tmp_path / "repo")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / "mirrors/dockerfiles").mkdir()
+    tmp = repo / "mirrors/dockerfiles" / generate.TMP_DIR
+    if kind == "symlink":
+        tmp.symlink_to(outside)
+    else:
+        tmp.write_text("")
+    with pytest.raises(InputError, match=r"\.relay-tmp: is (a symlink|not a directory)"):
+        generate.scan(repo)
+    ml, lk = load(repo)
+    with pytest.raises(InputError, match=r"\.relay-tmp: is (a symlink|not a directory)"):
+        generate.apply(repo, generate.plan(generate.desired(ml, lk), {}))
+    assert list(outside.iterdir()) == []
+    assert not (repo / "mirrors/dockerfiles/k8s_pause").exists()

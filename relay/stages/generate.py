@@ -94,7 +94,7 @@ def scan(repo: Path) -> dict[str, bytes]:
     # Writes go through TMP_DIR: what a killed run left there is a file nobody wants, so it
     # is deleted (and `--check` reports it) like a Dockerfile of a removed entry.
     tmp = root / TMP_DIR
-    if tmp.is_dir() and not tmp.is_symlink():
+    if _tmp_dir_state(tmp) == "directory":
         for entry in os.scandir(tmp):
             if files.STRAY_TMP.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                 found[f"{DOCKERFILES_DIR}/{TMP_DIR}/{entry.name}"] = b""
@@ -128,6 +128,22 @@ def _read_dockerfile(directory: str, rel: str) -> bytes | None:
         os.close(fd)
 
 
+def _tmp_dir_state(tmp: Path) -> str:
+    """'missing' or 'directory'; a symlink or anything else is refused. Never followed: a
+    symlinked TMP_DIR would have relay create files outside the repository and rename them in
+    (`mkdir(exist_ok=True)` accepts a symlink to a directory)."""
+    rel = f"{DOCKERFILES_DIR}/{TMP_DIR}"
+    try:
+        mode = os.lstat(tmp).st_mode
+    except FileNotFoundError:
+        return "missing"
+    if stat.S_ISLNK(mode):
+        raise InputError(Problem(rel, None, "is a symlink; relay does not follow links here"))
+    if not stat.S_ISDIR(mode):
+        raise InputError(Problem(rel, None, "is not a directory; remove it"))
+    return "directory"
+
+
 def _refuse_symlink(entry: os.DirEntry, rel: str) -> None:
     if entry.is_symlink():
         raise InputError(Problem(rel, None, "is a symlink; relay does not follow links here"))
@@ -159,7 +175,8 @@ def _apply(repo: Path, root: Path, changes: list[Change]) -> None:
     made: set[Path] = set()
     tmp = root / TMP_DIR
     if any(c.action != "delete" for c in changes):
-        tmp.mkdir(parents=True, exist_ok=True)
+        if _tmp_dir_state(tmp) == "missing":
+            tmp.mkdir(parents=True)
         made.add(tmp)
     try:
         _write_all(repo, root, tmp, changes, made)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from relay import cli
 from relay.config import lockfile as lock
 from relay.config import mirrors, settings
 from relay.config.lockfile import Lock, LockedTag
@@ -210,3 +211,18 @@ def test_a_symlinked_or_file_tmp_dir_is_refused(tmp_path: Path, kind: str) -> No
         generate.apply(repo, generate.plan(generate.desired(ml, lk), {}))
     assert list(outside.iterdir()) == []
     assert not (repo / "mirrors/dockerfiles/k8s_pause").exists()
+
+
+@pytest.mark.parametrize("repo_arg", [[], ["--repo", "."]])
+def test_a_stray_tmp_file_is_cleaned_with_the_repo_as_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_arg: list[str]
+) -> None:
+    repo = locked_repo(tmp_path)
+    tmp = repo / "mirrors/dockerfiles" / generate.TMP_DIR
+    tmp.mkdir(parents=True)
+    (tmp / ".Dockerfile.relay-123.tmp").write_text("")
+    monkeypatch.chdir(repo)
+    assert cli.main(["generate", *repo_arg]) == 0
+    assert (repo / "mirrors/dockerfiles/k8s_pause/3.9/Dockerfile").is_file()
+    assert not tmp.exists()
+    assert cli.main(["generate", "--check", *repo_arg]) == 0

@@ -195,7 +195,9 @@ def _write_all(repo: Path, root: Path, tmp: Path, changes: list[Change], made: s
             raise InputError(Problem(change.path, None, "outside mirrors/dockerfiles; refused"))
         if change.action == "delete":
             target.unlink(missing_ok=True)
-            if target.parent != tmp:  # the temporary directory stays until the writes are done
+            # The temporary directory stays until the writes are done. Both sides resolved:
+            # `repo` may be relative (the default is the working directory), `tmp` is not.
+            if target.parent.resolve() != tmp:
                 files.remove_empty_parents(target.parent, root)
                 made.clear()
         else:

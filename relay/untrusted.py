@@ -72,10 +72,13 @@ def repo_path(repo: Path, rel: str) -> Path:
     return path
 
 
-def read_repo_text(repo: Path, rel: str, *, limit: int = MAX_FILE) -> str | None:
-    """A regular file of the repository as text; None if there is none."""
+def read_repo_text(
+    repo: Path, rel: str, *, limit: int = MAX_FILE, keep_bom: bool = False
+) -> str | None:
+    """A regular file of the repository as text; None if there is none. A UTF-8 byte order
+    mark is dropped, unless ``keep_bom`` (for an edit that must write it back)."""
     path = repo_path(repo, rel)
-    return _read(path, rel, limit)
+    return _read(path, rel, limit, "utf-8" if keep_bom else "utf-8-sig")
 
 
 def read_text(path: str | os.PathLike[str], *, limit: int = MAX_FILE, name: str = "") -> str:
@@ -88,7 +91,7 @@ def read_text(path: str | os.PathLike[str], *, limit: int = MAX_FILE, name: str 
     return text
 
 
-def _read(path: Path, shown: str, limit: int) -> str | None:
+def _read(path: Path, shown: str, limit: int, encoding: str = "utf-8-sig") -> str | None:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
@@ -111,7 +114,7 @@ def _read(path: Path, shown: str, limit: int) -> str | None:
     finally:
         os.close(fd)
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(Problem(shown, line, "not UTF-8 text")) from None

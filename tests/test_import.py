@@ -232,3 +232,37 @@ def test_dry_run_prints_a_diff_and_writes_nothing(tmp_path: Path, capsys) -> Non
     out = capsys.readouterr().out
     assert '+      - "1.27"' in out and "dry run" in out
     assert (repo / "mirrors/images.yaml").read_text() == LIST
+
+
+def test_a_list_with_a_byte_order_mark_keeps_it(tmp_path: Path, capsys) -> None:
+    repo = repo_with(tmp_path / "r", "\ufeff" + LIST)
+    (tmp_path / "images.txt").write_text("nginx:1.27\nquay.io/a/b:1\n")
+    assert relay("import", "images-txt", str(tmp_path / "images.txt"), "--repo", str(repo)) == 0
+    data = (repo / "mirrors/images.yaml").read_bytes()
+    assert (
+        data.startswith(b"\xef\xbb\xbf# yaml-language-server") and data.count(b"\xef\xbb\xbf") == 1
+    )
+    assert kept_in_order(LIST, data.decode("utf-8-sig"))
+    got = entries(repo)
+    assert [t.tag for t in got["docker.io/library/nginx"].tags] == ["1.26", "1.27"]
+    assert "quay.io/a/b" in got
+
+
+@pytest.mark.parametrize("kind", ["latin-1", "symlink-out"])
+def test_an_unreadable_list_is_one_line_and_exit_2(tmp_path: Path, capsys, kind: str) -> None:
+    repo = repo_with(tmp_path / "r")
+    target = repo / "mirrors/images.yaml"
+    if kind == "latin-1":
+        target.write_bytes(LIST.replace("data team", "équipe").encode("latin-1"))
+    else:
+        (tmp_path / "outside.yaml").write_text(LIST)
+        target.unlink()
+        target.symlink_to(tmp_path / "outside.yaml")
+    (tmp_path / "images.txt").write_text("nginx:1.27\n")
+    assert relay("import", "images-txt", str(tmp_path / "images.txt"), "--repo", str(repo)) == 2
+    err = capsys.readouterr().err
+    assert "mirrors/images.yaml" in err and "Traceback" not in err
+    assert ("not UTF-8" if kind == "latin-1" else "leads out of the repository") in err
+    assert (tmp_path / "outside.yaml").exists() is (kind != "latin-1")
+    if kind != "latin-1":
+        assert (tmp_path / "outside.yaml").read_text() == LIST

@@ -12,6 +12,7 @@ import difflib
 import logging
 from pathlib import Path
 
+from relay import untrusted
 from relay.commands.common import load_settings
 from relay.config import imports, listedit, mirrors
 from relay.errors import InputError, Problem
@@ -23,9 +24,13 @@ log = logging.getLogger(__name__)
 
 def import_list(*, repo: Path, fmt: imports.Format, file: Path, dry_run: bool = False) -> int:
     cfg = load_settings(repo)
-    path = repo / mirrors.LIST_FILE
-    if path.exists():
-        original = path.read_bytes().decode("utf-8")
+    path = untrusted.repo_path(repo, mirrors.LIST_FILE)
+    # Read as every repository file is (regular, inside the repo, capped, UTF-8). A byte order
+    # mark is kept aside: the edit works on the text after it and it is written back.
+    read = untrusted.read_repo_text(repo, mirrors.LIST_FILE, keep_bom=True)
+    bom = "\ufeff" if read is not None and read.startswith("\ufeff") else ""
+    if read is not None:
+        original = read.removeprefix(bom)
         # The list as it is must be valid: import adds to it, it does not repair it.
         mirrors.parse(
             original,
@@ -80,6 +85,6 @@ def import_list(*, repo: Path, fmt: imports.Format, file: Path, dry_run: bool = 
         print("".join(line.rstrip("\r\n") + "\n" for line in diff), end="")
         print(f"{summary}; dry run: {mirrors.LIST_FILE} not written")
         return 0
-    written = edit.text != original and write_if_changed(path, edit.text)
+    written = edit.text != original and write_if_changed(path, bom + edit.text)
     print(f"{summary}; {mirrors.LIST_FILE} {'written' if written else 'unchanged'}")
     return 0

@@ -142,6 +142,10 @@ def test_unknown_key_names_line_and_suggests() -> None:
         ),
         ("images:\n  - source: nginx\n    select: {}\n", ":3: select: give at least one of"),
         (
+            "images:\n  - source: nginx\n    select:\n      exclude: 'rc'\n",
+            ":4: select.exclude narrows a selection but there is none; add all: true",
+        ),
+        (
             "images:\n  - source: nginx\n    select: {newest: 2}\n",
             ":3: select: unknown key 'newest'",
         ),

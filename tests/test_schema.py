@@ -75,6 +75,8 @@ AGREE = [
     (doc("source: nginx\nselect: {all: true}"), True),
     (doc("source: nginx\nselect: {all: true, exclude: sig$}"), True),
     (doc("source: nginx\nselect: {all: false}"), False),
+    (doc("source: nginx\nselect: {exclude: rc}"), False),
+    (doc("source: nginx\nselect: {latest: 2, exclude: rc}"), True),
     (doc("source: nginx\nselect: {all: 1}"), False),
     (doc("source: nginx\nselect: {semver: '^1.27'}"), True),
     (doc("source: nginx\ntags: [a]\nplatforms: [linux/amd64, linux/amd64]"), False),

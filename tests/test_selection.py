@@ -172,3 +172,13 @@ def test_regex_limits() -> None:
         selection.compile_regex("(")
     with pytest.raises(selection.RuleError):
         selection.compile_regex("a" * 257)
+
+
+def test_exclude_alone_is_not_every_tag() -> None:
+    with pytest.raises(selection.RuleError, match="cannot stand alone"):
+        Selection(exclude=selection.compile_regex("rc"))
+    for ok in (
+        Selection(all=True, exclude=selection.compile_regex("rc")),
+        Selection(latest=1, exclude=selection.compile_regex("rc")),
+    ):
+        assert ok.select(["1.0", "1.1-rc"]) == ["1.0"]

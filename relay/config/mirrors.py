@@ -281,6 +281,16 @@ def _select(doc: yamlnodes.Doc, items: dict, problems: list[Problem]) -> selecti
             )
         elif every:
             values["all"] = True
+    if "exclude" in rules and not any(k in rules for k in ("all", "semver", "include", "latest")):
+        # exclude only narrows: alone it would take every other tag, which all: true opts into.
+        problems.append(
+            doc.problem(
+                rules["exclude"][0],
+                "select.exclude narrows a selection but there is none; add all: true to take "
+                "every other tag, or semver, include or latest",
+            )
+        )
+        return None
     return selection.Selection(**values)
 
 

@@ -117,6 +117,13 @@ class Selection:
     latest: int | None = None
     all: bool = False  # every tag (exclude may still narrow it)
 
+    def __post_init__(self) -> None:
+        # exclude alone would take every other tag: that is `all`'s explicit opt-in.
+        if self.exclude is not None and not (
+            self.all or self.semver or self.include or self.latest is not None
+        ):
+            raise RuleError("exclude narrows all, semver, include or latest; it cannot stand alone")
+
     def select(self, tags: Iterable[str]) -> list[str]:
         """Apply the rules to upstream's tag list; sorted by tag."""
         chosen = [t for t in tags if self.skipped(t) is None]

@@ -182,3 +182,17 @@ def test_exclude_alone_is_not_every_tag() -> None:
         Selection(latest=1, exclude=selection.compile_regex("rc")),
     ):
         assert ok.select(["1.0", "1.1-rc"]) == ["1.0"]
+
+
+def test_latest_takes_releases_unless_the_range_names_a_pre_release() -> None:
+    assert Selection(latest=1).select(["v1.30.2", "v1.31.0-rc.1"]) == ["v1.30.2"]
+    assert Selection(latest=2).select(["1.27.3", "1.27.3-perl", "1.27"]) == ["1.27", "1.27.3"]
+    # README's version-rule table.
+    assert Selection(latest=1).select(["1.28.0-rc.1", "1.27.3-perl", "1.27.3"]) == ["1.27.3"]
+    assert Selection(latest=1, include=selection.compile_regex("^v1")).select(
+        ["v1.30.2", "v1.31.0-rc.1"]
+    ) == ["v1.30.2"]
+    named = Selection(semver=parse_range(">=1.31.0-rc.0"), latest=1)
+    assert named.select(["v1.30.2", "v1.31.0-rc.1"]) == ["v1.31.0-rc.1"]
+    (why,) = Selection(latest=1).explain(["v1.31.0-rc.1"])
+    assert "pre-release" in why

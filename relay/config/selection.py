@@ -12,7 +12,8 @@ Which tags are versions: `x.y.z`, and also `x` and `x.y` as skopeo's images-by-s
 Masterminds semver library read them (`1.27` ≡ `1.27.0`, `v1` ≡ `1.0.0`), with an optional `v`,
 pre-release (`-rc.1`, `-alpine`) and build (`+b1`). Docker Official Images tag `1.27`, `16.4`,
 `7.2`; without this they never matched. A pre-release (and so a variant such as `1.27-alpine`)
-matches a range only when the range names a pre-release of the same version (npm's rule).
+matches a range only when the range names a pre-release of the same version (npm's rule), and
+`latest` without a range takes none.
 """
 
 from __future__ import annotations
@@ -148,6 +149,10 @@ class Selection:
                 if v.prerelease and v.truncate() in self.semver.spec:
                     return f"a pre-release, and '{self.semver.text}' names none"
                 return f"outside '{self.semver.text}'"
+            if self.semver is None and v.prerelease:
+                # As for a range (npm's rule): `latest: 1` over v1.30.2 and v1.31.0-rc.1 means
+                # the newest release, not the rc, nor 1.27.3-perl over 1.27.3.
+                return "a pre-release or variant; latest takes one only with a semver naming it"
         return None
 
     def explain(self, tags: list[str], limit: int = 8) -> list[str]:

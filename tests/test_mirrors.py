@@ -80,6 +80,11 @@ def test_unknown_key_names_line_and_suggests() -> None:
         ("images:\n  - tags: [a]\n", ":2: image entry: missing 'source:'"),
         ("images:\n  - source: Nginx\n    tags: [a]\n", ":2: source 'Nginx':"),
         ("images:\n  - source: nginx:1.2\n    tags: [a]\n", ":2: source 'nginx:1.2':"),
+        (
+            "images:\n  - source: REGISTRY.K8S.IO/pause\n    tags: [a]\n",
+            ":2: source 'REGISTRY.K8S.IO/pause': registry host 'REGISTRY.K8S.IO' has upper case"
+            " (hosts are case-insensitive); did you mean 'registry.k8s.io/pause'?",
+        ),
         ("images:\n  - source: nginx\n    tags: [a, a]\n", ":3: duplicate tag 'a'"),
         ("images:\n  - source: nginx\n    tags: []\n", ":3: tags: the list is empty"),
         (
@@ -302,3 +307,19 @@ def test_empty_file() -> None:
 def test_load_missing_list(tmp_path) -> None:
     with pytest.raises(InputError, match="no mirrors list here"):
         mirrors.load(tmp_path)
+
+
+def test_one_registry_in_two_cases_is_refused_not_mirrored_twice() -> None:
+    got = problems(
+        """\
+        images:
+          - source: registry.k8s.io/pause
+            tags: [a]
+          - source: Registry.K8s.io/pause
+            tags: [a]
+        """
+    )
+    assert got == [
+        "mirrors/images.yaml:4: source 'Registry.K8s.io/pause': registry host 'Registry.K8s.io' "
+        "has upper case (hosts are case-insensitive); did you mean 'registry.k8s.io/pause'?"
+    ]

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from relay import reference
-from relay.config import naming
+from relay.config import naming, settings
+from relay.errors import InputError
 
 
 @pytest.mark.parametrize(
@@ -147,3 +148,12 @@ def test_suggestions_are_unique_within_a_list() -> None:
         "quay_elasticsearch",
         "ghcr_elasticsearch",
     ]
+
+
+@pytest.mark.parametrize("key", ["Registry.K8s.io", "QUAY.IO:443"])
+def test_prefix_keys_with_upper_case_are_refused(key: str) -> None:
+    with pytest.raises(InputError) as exc:
+        settings.parse(f"naming:\n  prefixes:\n    {key}: x\n", "mirrors/relay.yaml")
+    (problem,) = exc.value.problems
+    assert problem.line == 3
+    assert f"did you mean '{key.lower()}'?" in problem.message

@@ -84,7 +84,11 @@ AGREE = [
     (doc("source: nginx\nselect: {latest: 0}"), False),
     (doc("source: nginx\nselect: {oldest: 1}"), False),
     (doc("source: nginx/X\ntags: [a]"), False),
-    (doc("source: Registry/x\ntags: [a]"), True),  # upper case makes it a host, as in docker
+    # Upper case makes it a host, as in docker; hosts are case-insensitive, so relay wants
+    # them lower-case (one registry, one spelling, one target name).
+    (doc("source: Registry/x\ntags: [a]"), False),
+    (doc("source: REGISTRY.K8S.IO/pause\ntags: [a]"), False),
+    (doc("source: registry.k8s.io/pause\ntags: [a]"), True),
     (doc("source: nginx:1.2\ntags: [a]"), False),
     (doc("source: nginx@sha256:" + "a" * 64 + "\ntags: [a]"), False),
     (doc("source: nginx/\ntags: [a]"), False),

@@ -134,6 +134,16 @@ def _entry(
             source = reference.parse_repository(text)
         except ValueError as exc:
             problems.append(doc.problem(source_node, f"source '{_show(text)}': {exc}"))
+        else:
+            why = naming.host_case_problem(source.domain)
+            if why is not None:
+                lowered = source.domain.lower() + text[len(source.domain) :]
+                problems.append(
+                    doc.problem(
+                        source_node, f"source '{_show(text)}': {why}; did you mean '{lowered}'?"
+                    )
+                )
+                source = None
 
     tags = _tags(doc, items, problems)
     platforms = _platforms(doc, items, problems)

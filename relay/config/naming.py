@@ -54,6 +54,16 @@ PREFIX_RE = re.compile(r"|[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _WORD_SEPARATORS = re.compile(r"[._-]+")
 
 
+def host_case_problem(domain: str) -> str | None:
+    """Why a registry host spelled with upper case is refused, or None. Hosts are
+    case-insensitive (DNS, and docker compares them so), so REGISTRY.K8S.IO/pause and
+    registry.k8s.io/pause are one repository; taking both would mirror it twice under two
+    names. Refused rather than rewritten, so the file says what relay uses."""
+    if domain == domain.lower():
+        return None
+    return f"registry host '{domain}' has upper case (hosts are case-insensitive)"
+
+
 def prefix_for(domain: str, prefixes: Mapping[str, str] | None = None) -> str:
     """The name prefix for a registry: the settings' override, the built-in word, or the host
     with `:` turned into `-`."""

@@ -129,6 +129,10 @@ def _registry_problem(host: str) -> str | None:
         return "is not a registry host such as registry.k8s.io"
     if ref.domain != host:
         return f"is spelled {ref.domain} in sources"
+    if naming.host_case_problem(host) is not None:
+        return (
+            f"'{host}' has upper case (hosts are case-insensitive); did you mean '{host.lower()}'?"
+        )
     return None
 
 

@@ -28,12 +28,23 @@ from relay.errors import InputError, OperationFailed, Problem
 MAX_FILE = 64 << 20
 
 
-def load_json(data: str | bytes) -> Any:
-    """``json.loads`` for untrusted text: any failure is a ValueError."""
+def load_json(data: str | bytes, *, unique_keys: bool = False) -> Any:
+    """``json.loads`` for untrusted text: any failure is a ValueError. With ``unique_keys`` a
+    key twice in one object is one too (json keeps the last one silently; RFC 8259 §4 says
+    names SHOULD be unique and leaves the rest to the reader)."""
     try:
-        return json.loads(data)
+        return json.loads(data, object_pairs_hook=_unique if unique_keys else None)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {json.dumps(key)[:60]}")
+        out[key] = value
+    return out
 
 
 _COUNT = re.compile(r"[0-9]{1,32}")

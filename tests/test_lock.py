@@ -118,3 +118,56 @@ def test_configs_round_trip_and_are_checked() -> None:
     bad = text.replace(DIGEST_B, "sha256:nothex")
     with pytest.raises(InputError, match=":2: configs must map platforms to digests"):
         lock.parse(bad, "mirrors/images.lock")
+
+
+def _record(**changes: object) -> str:
+    record: dict[str, object] = {
+        "source": "registry.k8s.io/pause",
+        "tag": "3.9",
+        "digest": DIGEST_A,
+        "mediaType": INDEX,
+        "platforms": ["linux/amd64"],
+    }
+    record.update(changes)
+    return json.dumps(record)
+
+
+HEADER_LINE = json.dumps(lock.HEADER)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # json.loads keeps the last of two keys: the digest a reviewer sees is not the one used.
+        (
+            HEADER_LINE + "\n" + _record()[:-1] + f', "digest": "{DIGEST_B}"}}\n',
+            ':2: not a JSON object: duplicate key "digest"',
+        ),
+        ('{"relayLock": 1, "relayLock": 2}\n', ':1: not a JSON object: duplicate key "relayLock"'),
+        ('{"relayLock": true}\n', ":1: not a relay lock of format 1"),
+        ('{"relayLock": 1.0}\n', ":1: not a relay lock of format 1"),
+        (
+            HEADER_LINE + "\n" + _record(platforms=["linux amd64\nFROM x"]) + "\n",
+            ":2: platform 'linux amd64",
+        ),
+        (HEADER_LINE + "\n" + _record(platforms=["amd64"]) + "\n", ":2: platform 'amd64'"),
+        (
+            HEADER_LINE + "\n" + _record(configs={"linux/amd64/v1/x": DIGEST_B}) + "\n",
+            ":2: platform 'linux/amd64/v1/x'",
+        ),
+    ],
+)
+def test_a_lock_that_says_two_things_is_refused(text: str, message: str) -> None:
+    with pytest.raises(InputError) as exc:
+        lock.parse(text, "mirrors/images.lock")
+    shown = [str(p) for p in exc.value.problems]
+    assert any(s.startswith("mirrors/images.lock" + message) for s in shown), shown
+
+
+def test_published_platforms_outside_the_known_names_still_read() -> None:
+    # The lock records what upstream published; the shape is checked, not the names.
+    text = HEADER_LINE + "\n" + _record(platforms=["wasip1/wasm", "linux/arm/v7"]) + "\n"
+    assert lock.parse(text, "x").get("registry.k8s.io/pause", "3.9").platforms == (
+        "wasip1/wasm",
+        "linux/arm/v7",
+    )

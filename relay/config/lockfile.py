@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from relay import files, reference, safety, untrusted
+from relay import platforms as platform_rules
 from relay.errors import InputError, Problem
 
 LOCK_FILE = "mirrors/images.lock"
@@ -75,13 +76,15 @@ def parse(text: str, path: str) -> Lock:
         if not raw.strip():
             continue
         try:
-            obj = untrusted.load_json(raw)
+            obj = untrusted.load_json(raw, unique_keys=True)
         except ValueError as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             problems.append(Problem(path, number, f"not a JSON object: {reason}"))
             continue
         if number == 1:
-            if not isinstance(obj, dict) or obj.get("relayLock") != FORMAT_VERSION:
+            # `type(...) is int`: True == 1 and 1.0 == 1, but neither is format 1.
+            version = obj.get("relayLock") if isinstance(obj, dict) else None
+            if type(version) is not int or version != FORMAT_VERSION:
                 problems.append(
                     Problem(path, 1, f"not a relay lock of format {FORMAT_VERSION} (bad header)")
                 )
@@ -146,6 +149,11 @@ def _check_record(obj: object) -> str | None:
         for k, v in configs.items()
     ):
         return "configs must map platforms to digests"
+    for platform in (*platforms, *configs):
+        try:  # as upstream published them, so the shape (containerd's) and not the known names
+            platform_rules.parse(platform)
+        except ValueError:
+            return f"platform {safety.one_line(platform, 40)!r} is not os/arch[/variant]"
     return None
 
 

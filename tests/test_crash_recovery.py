@@ -14,9 +14,10 @@ from relay.config import lockfile, mirrors
 from relay.config.lockfile import Lock, LockedTag
 from relay.stages.acr import apply as applier
 from relay.stages.acr import plan as planner
+from relay.stages.acr.api import AcrClient
 from relay.stages.acr.connect import connect
 from relay.stages.acr.settings import Credentials
-from relay.stages.acr.state import Binding, Observed, RuleSpec
+from relay.stages.acr.state import Binding, Observed, RepoInfo, RuleSpec
 from tests.fixtures.acr import AcrEmulator
 from tests.fixtures.acr_world import NAMESPACE, World, fast_settings
 from tests.fixtures.harbor import HarborEmulator
@@ -108,13 +109,8 @@ def test_a_new_repository_is_marked_bound_only_after_the_bind(
     assert writes.index(bind) < writes.index(mark), writes
 
 
-@pytest.mark.parametrize("edition", ["personal", "enterprise"])
-def test_an_answer_lost_after_a_rule_or_build_was_made_makes_no_second_one(
-    acr_emulator: AcrEmulator, edition: str
-) -> None:
-    # The server made the rule, then the connection broke before the answer came back (a
-    # reset, a load balancer's idle timeout): the request may have landed, so it is not sent
-    # again before looking.
+def _bound_repo(acr_emulator: AcrEmulator, edition: str) -> tuple[AcrClient, RepoInfo]:
+    """A client of the edition and one repository "app", relay's and bound, in NAMESPACE."""
     settings = fast_settings(edition=edition, instance_id=acr_emulator.instance_id)
     creds = Credentials(acr_emulator.access_key_id, acr_emulator.access_key_secret)
     client = connect(settings, creds, env={"RELAY_ACR_ENDPOINT": acr_emulator.endpoint})
@@ -122,6 +118,17 @@ def test_an_answer_lost_after_a_rule_or_build_was_made_makes_no_second_one(
     repo = client.create_repo(
         NAMESPACE, "app", summary="managed-by: relay", detail="", binding=Binding("octo", "app")
     )
+    return client, repo
+
+
+@pytest.mark.parametrize("edition", ["personal", "enterprise"])
+def test_an_answer_lost_after_a_rule_or_build_was_made_makes_no_second_one(
+    acr_emulator: AcrEmulator, edition: str
+) -> None:
+    # The server made the rule, then the connection broke before the answer came back (a
+    # reset, a load balancer's idle timeout): the request may have landed, so it is not sent
+    # again before looking.
+    client, repo = _bound_repo(acr_emulator, edition)
     spec = RuleSpec("1.0", "/mirrors/dockerfiles/app/1.0/", "main")
     acr_emulator.inject("reset-after", count=1, action="CreateRepoBuildRule")
     acr_emulator.inject("reset-after", count=1, action="CreateRepoBuildRule")
@@ -140,13 +147,7 @@ def test_a_start_whose_answer_was_lost_is_found_even_when_its_build_already_ende
 ) -> None:
     # The start landed and its build ended (here: at once, no git remote to clone) before
     # relay looked: a build of the tag that was not there before is this start's.
-    settings = fast_settings(edition=edition, instance_id=acr_emulator.instance_id)
-    creds = Credentials(acr_emulator.access_key_id, acr_emulator.access_key_secret)
-    client = connect(settings, creds, env={"RELAY_ACR_ENDPOINT": acr_emulator.endpoint})
-    client.create_namespace(NAMESPACE)
-    repo = client.create_repo(
-        NAMESPACE, "app", summary="managed-by: relay", detail="", binding=Binding("octo", "app")
-    )
+    client, repo = _bound_repo(acr_emulator, edition)
     rule = client.create_rule(repo, RuleSpec("1.0", "/mirrors/dockerfiles/app/1.0/", "main"))
     assert rule is not None
     start = "StartRepoBuildByRule" if edition == "personal" else "CreateBuildRecordByRule"

@@ -1011,6 +1011,20 @@ def _ee(emu: AcrEmulator, action: str, **params: str) -> requests.Response:
     return raw_rpc(emu, action, {"InstanceId": emu.instance_id, **params})
 
 
+def _ee_repo(emu: AcrEmulator) -> str:
+    """Enterprise: namespace "relay" and its repository "app"; returns the RepoId."""
+    assert _ee(emu, "CreateNamespace", NamespaceName="relay").json()["IsSuccess"] is True
+    repo_id: str = _ee(
+        emu,
+        "CreateRepository",
+        RepoNamespaceName="relay",
+        RepoName="app",
+        RepoType="PRIVATE",
+        Summary="s",
+    ).json()["RepoId"]
+    return repo_id
+
+
 def _source_answer(emu: AcrEmulator, repo: str) -> requests.Response:
     return raw_roa(emu, "GET", f"/repos/relay/{repo}/sourceRepo", content_type=None)
 
@@ -1121,15 +1135,7 @@ def test_quirk_start_answer_and_cancelled_spelling(
     assert _builds(emu, "relay", "app")[0]["buildStatus"] == spelling
 
     # Enterprise: the same state, lower-cased by GetRepoBuildRecordStatus as every status.
-    assert _ee(emu, "CreateNamespace", NamespaceName="relay").json()["IsSuccess"] is True
-    repo_id = _ee(
-        emu,
-        "CreateRepository",
-        RepoNamespaceName="relay",
-        RepoName="app",
-        RepoType="PRIVATE",
-        Summary="s",
-    ).json()["RepoId"]
+    repo_id = _ee_repo(emu)
     source = {"CodeRepoType": "GITHUB", "CodeRepoNamespaceName": "o", "CodeRepoName": "r"}
     assert _ee(emu, "CreateRepoSourceCodeRepo", RepoId=repo_id, **source).json()["IsSuccess"]
     rule = {
@@ -1209,15 +1215,7 @@ def test_quirk_error_spellings(acr_emulator: AcrEmulator) -> None:
 
 def test_quirk_enterprise_rebind(acr_emulator: AcrEmulator) -> None:
     emu = acr_emulator
-    assert _ee(emu, "CreateNamespace", NamespaceName="relay").json()["IsSuccess"] is True
-    repo_id = _ee(
-        emu,
-        "CreateRepository",
-        RepoNamespaceName="relay",
-        RepoName="app",
-        RepoType="PRIVATE",
-        Summary="s",
-    ).json()["RepoId"]
+    repo_id = _ee_repo(emu)
     source = {"RepoId": repo_id, "CodeRepoType": "GITHUB", "CodeRepoNamespaceName": "o"}
     assert _ee(emu, "CreateRepoSourceCodeRepo", **source, CodeRepoName="r1").json()["IsSuccess"]
     again = _ee(emu, "CreateRepoSourceCodeRepo", **source, CodeRepoName="r2").json()

@@ -9,6 +9,7 @@ import hashlib
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -399,6 +400,15 @@ def test_two_configurations_sharing_a_harbor_leave_each_others_objects_alone(
     assert h.writes() == []
 
 
+def _as_put_body(policy: dict[str, Any]) -> dict[str, Any]:
+    """A policy as read, less the fields Harbor sets itself: a body to PUT back."""
+    return {
+        k: v
+        for k, v in policy.items()
+        if k not in ("id", "dest_registry", "creation_time", "update_time")
+    }
+
+
 def test_objects_with_the_old_bare_mark_are_adopted_by_name_only(
     env: HarborEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -407,9 +417,7 @@ def test_objects_with_the_old_bare_mark_are_adopted_by_name_only(
     assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
     s = h.session()
     old = policy(h, f"relay-{NS}")
-    body = {
-        k: old[k] for k in old if k not in ("id", "dest_registry", "creation_time", "update_time")
-    }
+    body = _as_put_body(old)
     body["description"] = "managed-by: relay: pulls, as an older relay wrote it"
     assert s.put(h.api + f"/replication/policies/{old['id']}", json=body).status_code == 200
     stray = {**body, "name": "relay-stray"}
@@ -553,9 +561,7 @@ def test_the_fast_path_writes_only_to_this_configurations_policy_and_endpoint(
     assert relay("harbor", "apply", "--repo", str(tmp_path)) == 0
     s = h.session()
     fast = policy(h, f"relay-{NS}-now")
-    body = {
-        k: fast[k] for k in fast if k not in ("id", "dest_registry", "creation_time", "update_time")
-    }
+    body = _as_put_body(fast)
     assert s.put(
         h.api + f"/replication/policies/{fast['id']}", json={**body, "description": "by hand"}
     ).ok
